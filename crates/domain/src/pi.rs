@@ -1,0 +1,501 @@
+//! Personal information (PI) and its field rules (contract section 5).
+//!
+//! Parsing runs in two passes so that the answer follows D1's order of checks: every format
+//! rule of every field first (`FIELD_INVALID_FORMAT`), then the value rules
+//! (`FIELD_INVALID_VALUE`). Within a pass, fields are checked in the documented order and the
+//! first one in error is named. Strings are NFC-normalised before lengths are counted.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::country;
+use crate::field::FieldError;
+
+static NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[\p{L}\p{N}\x{0600}-\x{06FF} ,.'_#;:/-]+$").expect("static pattern")
+});
+static LANGUAGE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z]{2}-[a-zA-Z]{2}$").expect("static pattern"));
+static DATE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$").expect("static pattern"));
+static COUNTRY_CALLING_CODE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\+?[0-9]{1,3}$").expect("static pattern"));
+static PHONE_NUMBER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[0-9]{4,14}$").expect("static pattern"));
+static ZIP_CODE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9 -]{1,16}$").expect("static pattern"));
+static ALPHA2: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Z]{2}$").expect("static pattern"));
+
+/// The fields Click to Pay needs whenever PI is sent, in the order they are checked.
+pub const CLICK_TO_PAY_MANDATORY: [&str; 5] =
+    ["language", "firstName", "lastName", "email", "mobilePhoneNumber"];
+
+/// A mobile phone number as D1 carries it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Phone {
+    pub country_code: String,
+    pub phone_number: String,
+}
+
+/// A postal address (`residencyAddress`, and the Click to Pay `billingAddress`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Address {
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line3: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip_code: Option<String>,
+    pub country_code: String,
+}
+
+/// Validated personal information. Built only by [`PersonalInformation::parse`]; the serde
+/// derives serve the encrypted at-rest form, which only this service writes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(clippy::struct_field_names)]
+pub struct PersonalInformation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    middle_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    date_of_birth: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mobile_phone_number: Option<Phone>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    residency_address: Option<Address>,
+}
+
+impl std::fmt::Debug for PersonalInformation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PersonalInformation(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Address(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for Phone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Phone(<redacted>)")
+    }
+}
+
+/// Raw PI as it arrives, after JSON types were checked and before any field rule.
+#[derive(Default, Clone)]
+pub struct PersonalInformationInput {
+    pub language: Option<String>,
+    pub title: Option<String>,
+    pub first_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub last_name: Option<String>,
+    pub date_of_birth: Option<String>,
+    pub email: Option<String>,
+    pub mobile_phone_number: Option<Phone>,
+    pub residency_address: Option<Address>,
+}
+
+fn nfc(value: Option<String>) -> Option<String> {
+    value.map(|v| v.nfc().collect())
+}
+
+fn char_len(value: &str) -> usize {
+    value.chars().count()
+}
+
+fn name_format(field: &str, value: Option<&String>, max: usize) -> Result<(), FieldError> {
+    match value {
+        Some(v) if char_len(v) > max || !NAME.is_match(v) => {
+            Err(FieldError::format(field, "must be 1 to the maximum of letters, digits, spaces and ,.'_#;:/-"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn free_text_format(field: &str, value: Option<&String>, max: usize) -> Result<(), FieldError> {
+    match value {
+        Some(v) if v.is_empty() || char_len(v) > max || v.chars().any(char::is_control) => {
+            Err(FieldError::format(field, "must be 1 to 128 characters without control characters"))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Address {
+    /// NFC-normalises every line.
+    #[must_use]
+    pub fn normalised(self) -> Self {
+        Self {
+            line1: self.line1.nfc().collect(),
+            line2: nfc(self.line2),
+            line3: nfc(self.line3),
+            city: nfc(self.city),
+            state: nfc(self.state),
+            zip_code: self.zip_code,
+            country_code: self.country_code,
+        }
+    }
+
+    /// Format rules, field names relative to the address.
+    ///
+    /// # Errors
+    /// The first field that breaks its pattern or length.
+    pub fn check_format(&self) -> Result<(), FieldError> {
+        free_text_format("line1", Some(&self.line1), 128)?;
+        free_text_format("line2", self.line2.as_ref(), 128)?;
+        free_text_format("line3", self.line3.as_ref(), 128)?;
+        free_text_format("city", self.city.as_ref(), 128)?;
+        free_text_format("state", self.state.as_ref(), 128)?;
+        if let Some(zip) = &self.zip_code {
+            if !ZIP_CODE.is_match(zip) {
+                return Err(FieldError::format("zipCode", "must be 1 to 16 letters, digits, spaces or -"));
+            }
+        }
+        if !ALPHA2.is_match(&self.country_code) {
+            return Err(FieldError::format("countryCode", "must be two upper-case letters"));
+        }
+        Ok(())
+    }
+
+    /// Value rules, field names relative to the address.
+    ///
+    /// # Errors
+    /// A country code that ISO 3166-1 does not assign.
+    pub fn check_value(&self) -> Result<(), FieldError> {
+        if !country::is_assigned(&self.country_code) {
+            return Err(FieldError::value("countryCode", "is not an ISO 3166-1 alpha-2 code"));
+        }
+        Ok(())
+    }
+}
+
+impl Phone {
+    fn check_format(&self) -> Result<(), FieldError> {
+        if !COUNTRY_CALLING_CODE.is_match(&self.country_code) {
+            return Err(FieldError::format("countryCode", "must be 1 to 3 digits, optionally after +"));
+        }
+        if !PHONE_NUMBER.is_match(&self.phone_number) {
+            return Err(FieldError::format("phoneNumber", "must be 4 to 14 digits"));
+        }
+        Ok(())
+    }
+
+    fn check_value(&self) -> Result<(), FieldError> {
+        let code = self.country_code.trim_start_matches('+');
+        if code.starts_with('0') {
+            return Err(FieldError::value("countryCode", "is not a country calling code"));
+        }
+        if code.len() + self.phone_number.len() > 15 {
+            return Err(FieldError::value("phoneNumber", "is longer than E.164 allows"));
+        }
+        Ok(())
+    }
+}
+
+fn valid_date(value: &str) -> bool {
+    let mut parts = value.split('-').map(str::parse::<u32>);
+    let (Some(Ok(year)), Some(Ok(month)), Some(Ok(day))) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let Ok(year) = i32::try_from(year) else { return false };
+    let Ok(month) = u8::try_from(month).map_err(|_| ()).and_then(|m| time::Month::try_from(m).map_err(|_| ()))
+    else {
+        return false;
+    };
+    year >= 1900 && day >= 1 && day <= u32::from(time::util::days_in_month(month, year))
+}
+
+impl PersonalInformation {
+    /// Applies every field rule of section 5 to raw input.
+    ///
+    /// # Errors
+    /// The first field in error: format errors of any field before value errors.
+    pub fn parse(input: PersonalInformationInput) -> Result<Self, FieldError> {
+        let pi = Self {
+            language: input.language,
+            title: nfc(input.title),
+            first_name: nfc(input.first_name),
+            middle_name: nfc(input.middle_name),
+            last_name: nfc(input.last_name),
+            date_of_birth: input.date_of_birth,
+            email: nfc(input.email),
+            mobile_phone_number: input.mobile_phone_number,
+            residency_address: input.residency_address.map(Address::normalised),
+        };
+        pi.check_format()?;
+        pi.check_value()?;
+        Ok(pi)
+    }
+
+    fn check_format(&self) -> Result<(), FieldError> {
+        if let Some(language) = &self.language {
+            if !LANGUAGE.is_match(language) {
+                return Err(FieldError::format("language", "must look like en-US"));
+            }
+        }
+        name_format("title", self.title.as_ref(), 40)?;
+        name_format("firstName", self.first_name.as_ref(), 128)?;
+        name_format("middleName", self.middle_name.as_ref(), 128)?;
+        name_format("lastName", self.last_name.as_ref(), 128)?;
+        if let Some(date) = &self.date_of_birth {
+            if !DATE.is_match(date) {
+                return Err(FieldError::format("dateOfBirth", "must be YYYY-MM-DD"));
+            }
+        }
+        if let Some(email) = &self.email {
+            if char_len(email) > 254 || !email_address::EmailAddress::is_valid(email) {
+                return Err(FieldError::format("email", "must be an e-mail address of at most 254 characters"));
+            }
+        }
+        if let Some(phone) = &self.mobile_phone_number {
+            phone.check_format().map_err(|e| e.under("mobilePhoneNumber"))?;
+        }
+        if let Some(address) = &self.residency_address {
+            address.check_format().map_err(|e| e.under("residencyAddress"))?;
+        }
+        Ok(())
+    }
+
+    fn check_value(&self) -> Result<(), FieldError> {
+        if self.is_empty() {
+            return Err(FieldError::value("personalInformation", "must hold at least one field"));
+        }
+        if let Some(date) = &self.date_of_birth {
+            if !valid_date(date) {
+                return Err(FieldError::value("dateOfBirth", "is not a real date"));
+            }
+        }
+        if let Some(phone) = &self.mobile_phone_number {
+            phone.check_value().map_err(|e| e.under("mobilePhoneNumber"))?;
+        }
+        if let Some(address) = &self.residency_address {
+            address.check_value().map_err(|e| e.under("residencyAddress"))?;
+        }
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.language.is_none()
+            && self.title.is_none()
+            && self.first_name.is_none()
+            && self.middle_name.is_none()
+            && self.last_name.is_none()
+            && self.date_of_birth.is_none()
+            && self.email.is_none()
+            && self.mobile_phone_number.is_none()
+            && self.residency_address.is_none()
+    }
+
+    /// The first Click to Pay mandatory field that is missing, if any.
+    #[must_use]
+    pub fn missing_click_to_pay_field(&self) -> Option<&'static str> {
+        let present = [
+            self.language.is_some(),
+            self.first_name.is_some(),
+            self.last_name.is_some(),
+            self.email.is_some(),
+            self.mobile_phone_number.is_some(),
+        ];
+        CLICK_TO_PAY_MANDATORY.iter().zip(present).find(|(_, p)| !p).map(|(name, _)| *name)
+    }
+
+    /// `language`, such as `en-US`.
+    #[must_use]
+    pub fn language(&self) -> Option<&str> {
+        self.language.as_deref()
+    }
+    /// `title`.
+    #[must_use]
+    pub fn title(&self) -> Option<&str> {
+        self.title.as_deref()
+    }
+    /// `firstName`.
+    #[must_use]
+    pub fn first_name(&self) -> Option<&str> {
+        self.first_name.as_deref()
+    }
+    /// `middleName`.
+    #[must_use]
+    pub fn middle_name(&self) -> Option<&str> {
+        self.middle_name.as_deref()
+    }
+    /// `lastName`.
+    #[must_use]
+    pub fn last_name(&self) -> Option<&str> {
+        self.last_name.as_deref()
+    }
+    /// `dateOfBirth`, `YYYY-MM-DD`.
+    #[must_use]
+    pub fn date_of_birth(&self) -> Option<&str> {
+        self.date_of_birth.as_deref()
+    }
+    /// `email`.
+    #[must_use]
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+    /// `mobilePhoneNumber`.
+    #[must_use]
+    pub fn mobile_phone_number(&self) -> Option<&Phone> {
+        self.mobile_phone_number.as_ref()
+    }
+    /// `residencyAddress`.
+    #[must_use]
+    pub fn residency_address(&self) -> Option<&Address> {
+        self.residency_address.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::FieldErrorKind;
+    use proptest::prelude::*;
+
+    fn input() -> PersonalInformationInput {
+        PersonalInformationInput {
+            language: Some("en-US".into()),
+            first_name: Some("Jean-Luc".into()),
+            last_name: Some("O'Neil".into()),
+            email: Some("jl@example.com".into()),
+            mobile_phone_number: Some(Phone { country_code: "+33".into(), phone_number: "612345678".into() }),
+            ..Default::default()
+        }
+    }
+
+    fn err(i: PersonalInformationInput) -> (FieldErrorKind, String) {
+        let e = PersonalInformation::parse(i).unwrap_err();
+        (e.kind, e.field)
+    }
+
+    #[test]
+    fn names_from_many_scripts_are_accepted() {
+        for name in ["محمد", "Jérôme", "Jean-Luc O'Neil", "Zoë", "李小龍"] {
+            let mut i = input();
+            i.first_name = Some(name.into());
+            assert!(PersonalInformation::parse(i).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn decomposed_accents_are_normalised_before_counting() {
+        let decomposed = "Je\u{301}ro\u{302}me";
+        let mut i = input();
+        i.first_name = Some(decomposed.into());
+        let pi = PersonalInformation::parse(i).unwrap();
+        assert_eq!(pi.first_name(), Some("Jérôme"));
+    }
+
+    #[test]
+    fn a_dollar_in_a_name_is_a_format_error_naming_the_field() {
+        let mut i = input();
+        i.last_name = Some("Dollar$".into());
+        assert_eq!(err(i), (FieldErrorKind::Format, "lastName".into()));
+    }
+
+    #[test]
+    fn upper_case_language_prefix_is_a_format_error() {
+        let mut i = input();
+        i.language = Some("EN-us".into());
+        assert_eq!(err(i), (FieldErrorKind::Format, "language".into()));
+    }
+
+    #[test]
+    fn an_impossible_date_is_a_value_error() {
+        let mut i = input();
+        i.date_of_birth = Some("2023-02-31".into());
+        assert_eq!(err(i), (FieldErrorKind::Value, "dateOfBirth".into()));
+        let mut i = input();
+        i.date_of_birth = Some("2024-02-29".into());
+        assert!(PersonalInformation::parse(i).is_ok());
+    }
+
+    #[test]
+    fn format_errors_come_before_value_errors_whatever_the_field_order() {
+        let mut i = input();
+        i.date_of_birth = Some("2023-02-31".into());
+        i.email = Some("not an email".into());
+        assert_eq!(err(i), (FieldErrorKind::Format, "email".into()));
+    }
+
+    #[test]
+    fn nested_fields_are_named_with_their_path() {
+        let mut i = input();
+        i.mobile_phone_number = Some(Phone { country_code: "+33".into(), phone_number: "12".into() });
+        assert_eq!(err(i), (FieldErrorKind::Format, "mobilePhoneNumber.phoneNumber".into()));
+        let mut i = input();
+        i.mobile_phone_number =
+            Some(Phone { country_code: "+3366".into(), phone_number: "12345678901234".into() });
+        assert_eq!(err(i), (FieldErrorKind::Format, "mobilePhoneNumber.countryCode".into()));
+        let mut i = input();
+        i.mobile_phone_number =
+            Some(Phone { country_code: "336".into(), phone_number: "12345678901234".into() });
+        assert_eq!(err(i), (FieldErrorKind::Value, "mobilePhoneNumber.phoneNumber".into()));
+    }
+
+    #[test]
+    fn an_empty_object_is_a_value_error() {
+        assert_eq!(
+            err(PersonalInformationInput::default()),
+            (FieldErrorKind::Value, "personalInformation".into())
+        );
+    }
+
+    #[test]
+    fn click_to_pay_names_the_first_missing_field() {
+        let mut i = input();
+        i.email = None;
+        assert_eq!(PersonalInformation::parse(i).unwrap().missing_click_to_pay_field(), Some("email"));
+        assert_eq!(PersonalInformation::parse(input()).unwrap().missing_click_to_pay_field(), None);
+    }
+
+    #[test]
+    fn debug_never_shows_the_values() {
+        let pi = PersonalInformation::parse(input()).unwrap();
+        assert!(!format!("{pi:?}").contains("Jean"));
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(first in "\\PC{0,140}", lang in "\\PC{0,8}", dob in "[0-9-]{0,12}") {
+            let mut i = input();
+            i.first_name = Some(first);
+            i.language = Some(lang);
+            i.date_of_birth = Some(dob);
+            let _ = PersonalInformation::parse(i);
+        }
+
+        #[test]
+        fn valid_pi_round_trips_through_its_stored_form(first in "[A-Za-z][A-Za-z ]{0,30}") {
+            let mut i = input();
+            i.first_name = Some(first);
+            let pi = PersonalInformation::parse(i).unwrap();
+            let back: PersonalInformation = serde_json::from_slice(&serde_json::to_vec(&pi).unwrap()).unwrap();
+            prop_assert_eq!(back, pi);
+        }
+    }
+}
