@@ -194,14 +194,14 @@ fn sign<T: Serialize>(claims: &T, key: &SigningKey, kid: &str) -> Result<String,
 ///
 /// # Errors
 /// [`JwtError::Signature`] if signing fails.
-pub fn sign_assertion(key: &SigningKey, kid: &str, issuer: &str, aud: &str, jti: &str, now: i64) -> Result<String, JwtError> {
+pub fn sign_assertion(key: &SigningKey, kid: &str, issuer: &str, aud: Option<&str>, jti: &str, now: i64) -> Result<String, JwtError> {
     let claims = AssertionClaims {
         iss: Some(issuer.to_owned()),
         sub: Some(issuer.to_owned()),
         exp: Some((now + 300).into()),
         iat: Some(now.into()),
         nbf: None,
-        aud: Some(aud.into()),
+        aud: aud.map(Into::into),
         jti: Some(jti.to_owned()),
     };
     sign(&claims, key, kid)
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn a_good_assertion_verifies() {
         let key = SigningKey::generate().unwrap();
-        let token = sign_assertion(&key, "k1", "BANK000001", "https://api.d1.thalescloud.io", "j1", NOW).unwrap();
+        let token = sign_assertion(&key, "k1", "BANK000001", Some("https://api.d1.thalescloud.io"), "j1", NOW).unwrap();
         let ok = verify(&token, &key).unwrap();
         assert_eq!(ok.jti.as_deref(), Some("j1"));
     }

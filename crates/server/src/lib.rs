@@ -1,1 +1,19 @@
-//!
+//! d1-registry, the service: the axum app, its configuration and telemetry, and the command
+//! line of the one binary. A request flows route → extractors → domain types → store → DTO.
+
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod extract;
+pub mod keyring;
+pub mod metrics;
+pub mod routes;
+pub mod serve;
+pub mod state;
+pub mod telemetry;
+pub mod wire;

@@ -1,1 +1,123 @@
+//! Persistence of d1-registry.
 //!
+//! [`Store`] has one method per use case; each runs as one transaction. A backend is picked
+//! once, from the database URL's scheme, by [`open`]. Personal data is sealed by the shared
+//! [`vault`] before it reaches any backend's tables.
+
+pub mod kek;
+pub mod model;
+pub mod sqlite;
+pub mod vault;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use d1_domain::{ConsumerId, IssuerId};
+
+pub use model::*;
+pub use vault::Vault;
+
+/// A store failure a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule refused the write.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// Anything else: the database is unreachable, full, corrupt, or sealed data did not open.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How the database should make writes durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// A write is acknowledged only after it is synced to disk (survives a power cut).
+    #[default]
+    Full,
+    /// Synced at checkpoints only: survives a crash of the process, not of the machine.
+    Normal,
+}
+
+/// Everything needed to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://PATH` (or a bare path).
+    pub database_url: String,
+    /// Where the KEK file is, or is to be created.
+    pub kek_file: PathBuf,
+    pub durability: Durability,
+    /// Connections used for reads.
+    pub read_connections: usize,
+}
+
+/// The use cases of the registry, each one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The vault sealing this store's personal data (its KEK included).
+    fn vault(&self) -> &Arc<Vault>;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Every service key, retired ones included, oldest first.
+    async fn service_keys(&self) -> StoreResult<Vec<ServiceKeyRecord>>;
+    /// Adds a service key; `Conflict` if its kid exists.
+    async fn add_service_key(&self, key: ServiceKeyRecord) -> StoreResult<()>;
+
+    /// Onboards an issuer with its first key; `Conflict` if the issuer or the kid exists.
+    async fn add_issuer(&self, issuer: NewIssuer) -> StoreResult<()>;
+    /// Changes an issuer; `NotFound` if unknown, `Conflict` on a kid in use or the last key.
+    async fn change_issuer(&self, issuer: IssuerId, change: IssuerChange) -> StoreResult<()>;
+    /// Every issuer, by id.
+    async fn issuers(&self) -> StoreResult<Vec<IssuerRecord>>;
+    /// One issuer.
+    async fn issuer(&self, issuer: &IssuerId) -> StoreResult<Option<IssuerRecord>>;
+    /// The assertion key with this kid, whoever owns it.
+    async fn assertion_key(&self, kid: &str) -> StoreResult<Option<AssertionKeyRecord>>;
+    /// Records an assertion's jti until `expires_at` (ms); `Conflict` if it was seen already.
+    async fn use_jti(&self, issuer: &IssuerId, jti: &str, expires_at: i64) -> StoreResult<()>;
+
+    /// Register consumer.
+    async fn register_consumer(&self, cmd: RegisterConsumer) -> StoreResult<RegisterOutcome>;
+    /// Update consumer.
+    async fn update_consumer(&self, cmd: UpdateConsumer) -> StoreResult<ChangeOutcome>;
+    /// Delete consumer, shredding its data key.
+    async fn delete_consumer(&self, cmd: DeleteConsumer) -> StoreResult<ChangeOutcome>;
+    /// Get consumer.
+    async fn consumer(&self, issuer: &IssuerId, consumer: &ConsumerId) -> StoreResult<Option<ConsumerView>>;
+    /// A page of a consumer's operations trail, newest first, before the cursor `before`.
+    async fn operations(&self, issuer: &IssuerId, consumer: &ConsumerId, limit: u32, before: Option<i64>) -> StoreResult<Option<OperationsPage>>;
+}
+
+/// Opens the backend the URL names, migrates it and unlocks it with the KEK.
+///
+/// # Errors
+/// If the URL names no known backend, the database cannot be opened or migrated, or the KEK
+/// does not match the database.
+pub async fn open(options: StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
+    let url = options.database_url.clone();
+    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        let store = sqlite::SqliteStore::open(std::path::Path::new(path), &options).await?;
+        return Ok(Arc::new(store));
+    }
+    if url.contains("://") {
+        anyhow::bail!("unsupported database URL scheme (expected sqlite://PATH)");
+    }
+    let store = sqlite::SqliteStore::open(std::path::Path::new(&url), &options).await?;
+    Ok(Arc::new(store))
+}
+
+/// Unix time in milliseconds.
+#[must_use]
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,241 @@
+//! Typed, layered configuration: defaults, then an optional TOML file, then `D1__SECTION__KEY`
+//! environment variables, then the global command-line flags (`--data-dir`, `--database-url`,
+//! `--log-format`, each with its `D1_…` variable).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use d1_store::Durability;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Where logs go and how they look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Human,
+    /// One JSON object per event.
+    Json,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// The service's public base URL; also an accepted `aud` of assertions.
+    pub public_url: String,
+    /// A request running longer is answered 503 `TIMEOUT`.
+    pub request_timeout_ms: u64,
+    /// Larger bodies are answered 413 `PAYLOAD_TOO_LARGE`.
+    pub body_limit_bytes: usize,
+    /// How long SIGTERM waits for in-flight requests.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            request_timeout_ms: 10_000,
+            body_limit_bytes: 64 * 1024,
+            shutdown_grace_ms: 30_000,
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `full`: a write is acknowledged after it is synced to disk; `normal`: after it is
+    /// written, synced at checkpoints (survives a process crash, not a power cut).
+    pub durability: Durability,
+    /// SQLite read connections kept open.
+    pub read_connections: usize,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { durability: Durability::Full, read_connections: 4 }
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Accepted `aud` values of assertions, besides `server.public_url`.
+    pub audiences: Vec<String>,
+    /// How long a verified access token, and an issuer key, is trusted without a new check.
+    /// A removed issuer key stops working within twice this.
+    pub cache_ttl_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { audiences: vec!["https://api.d1.thalescloud.io".into()], cache_ttl_secs: 30 }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter, such as `info` or `d1_registry=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Human, level: "info".into() }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+    /// Resolved from the global flags, never read from the file.
+    #[serde(skip)]
+    pub paths: Paths,
+}
+
+/// Where data lives, from the global flags.
+#[derive(Debug, Clone, Default)]
+pub struct Paths {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub kek_file: PathBuf,
+}
+
+/// The global flags that feed the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub config_file: Option<PathBuf>,
+    pub kek_file: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Loads the layers in order.
+    ///
+    /// # Errors
+    /// An unreadable or invalid file or variable, named.
+    pub fn load(overrides: &Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Self::default()));
+        if let Some(file) = &overrides.config_file {
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("D1__").split("__"));
+        let mut config: Self = figment.extract().context("reading the configuration")?;
+        if let Some(format) = overrides.log_format {
+            config.log.format = format;
+        }
+        config.paths = Paths::resolve(overrides);
+        Ok(config)
+    }
+
+    /// Every accepted assertion audience.
+    #[must_use]
+    pub fn audiences(&self) -> Vec<String> {
+        let mut all = vec![self.server.public_url.clone()];
+        all.extend(self.auth.audiences.iter().cloned());
+        all
+    }
+}
+
+impl Paths {
+    fn resolve(o: &Overrides) -> Self {
+        let db = o.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", o.data_dir.join("registry.db").display()));
+        Self {
+            data_dir: o.data_dir.clone(),
+            database_url: db,
+            kek_file: o.kek_file.clone().unwrap_or_else(|| o.data_dir.join("kek.key")),
+        }
+    }
+
+    /// Creates the data directory, readable by its owner only.
+    ///
+    /// # Errors
+    /// If it cannot be created.
+    pub fn ensure_data_dir(&self) -> anyhow::Result<()> {
+        create_private_dir(&self.data_dir)
+    }
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The commented example printed by `d1-registry config example`.
+pub const EXAMPLE: &str = r#"# d1-registry configuration (TOML). Every key is optional; shown are the defaults.
+# Each key can also be set as an environment variable D1__SECTION__KEY, e.g. D1__SERVER__LISTEN.
+# Global settings are flags or variables: --data-dir / D1_DATA_DIR (default ./data),
+# --database-url / D1_DATABASE_URL (default sqlite://<data-dir>/registry.db),
+# --config / D1_CONFIG, --log-format / D1_LOG_FORMAT, and D1_KEK_FILE (default <data-dir>/kek.key).
+
+[server]
+# Address to listen on.
+listen = "127.0.0.1:8080"
+# Public base URL of the service; also accepted as the `aud` of token assertions.
+public_url = "http://127.0.0.1:8080"
+# Requests running longer are answered 503 TIMEOUT.
+request_timeout_ms = 10000
+# Larger request bodies are answered 413 PAYLOAD_TOO_LARGE.
+body_limit_bytes = 65536
+# On SIGTERM, how long in-flight requests may take to finish.
+shutdown_grace_ms = 30000
+
+[database]
+# "full": a write is acknowledged only once synced to disk (survives a power cut).
+# "normal": synced at checkpoints (survives a crash of the process, not of the machine).
+durability = "full"
+# SQLite connections kept open for reads.
+read_connections = 4
+
+[auth]
+# Accepted `aud` values of assertions, besides server.public_url.
+audiences = ["https://api.d1.thalescloud.io"]
+# Seconds a verified access token or an issuer key is trusted before it is checked again.
+# A removed issuer key stops being accepted within twice this.
+cache_ttl_secs = 30
+
+[log]
+# "human" or "json".
+format = "human"
+# A tracing filter: "info", "debug", "d1_registry=debug,info", ...
+level = "info"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_parses_to_the_defaults() {
+        let parsed: Config = toml::from_str(EXAMPLE).unwrap();
+        let defaults = Config::default();
+        assert_eq!(parsed.server.listen, defaults.server.listen);
+        assert_eq!(parsed.database.durability, defaults.database.durability);
+        assert_eq!(parsed.auth.cache_ttl_secs, defaults.auth.cache_ttl_secs);
+        assert_eq!(parsed.log.format, defaults.log.format);
+    }
+}

@@ -1,0 +1,211 @@
+//! `ApiError`: every refusal the API gives, rendered as a D1 error body.
+//!
+//! v2 routes answer `{"errorCode", "error"}`; v1 routes `{"error"}`; 401 is always `{"error"}`
+//! with a text starting `AUTHORIZER_UNAUTHORIZED` and never saying why. Internal errors become
+//! a 500 with a generic text and are logged once, here, inside the request's span.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use d1_domain::{FieldError, FieldErrorKind};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The v2 error body.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// A D1 error code such as `FIELD_INVALID_FORMAT`.
+    #[schema(example = "FIELD_INVALID_FORMAT")]
+    pub error_code: &'static str,
+    /// A text for troubleshooting; for 400s it names the first field in error.
+    #[schema(example = "personalInformation.firstName: must be 1 to 128 letters")]
+    pub error: String,
+}
+
+/// The 401 body and the v1 error body: `error` only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BareErrorBody {
+    #[schema(example = "AUTHORIZER_UNAUTHORIZED")]
+    pub error: String,
+}
+
+/// Which error body a route speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    V2,
+    V1,
+}
+
+/// A refusal of the API.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    flavor: Flavor,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), flavor: Flavor::V2, retry_after: None }
+    }
+
+    /// 400 `FIELD_INVALID_FORMAT` naming `field`.
+    pub fn format(field: &str, detail: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "FIELD_INVALID_FORMAT", format!("{field}: {detail}"))
+    }
+
+    /// 400 `FIELD_INVALID_VALUE` naming `field`.
+    pub fn value(field: &str, detail: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "FIELD_INVALID_VALUE", format!("{field}: {detail}"))
+    }
+
+    /// 401, with nothing said about why.
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "AUTHORIZER_UNAUTHORIZED", "AUTHORIZER_UNAUTHORIZED")
+    }
+
+    /// 404 `CONSUMER_NOT_FOUND`.
+    pub fn consumer_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "CONSUMER_NOT_FOUND", "consumer not found")
+    }
+
+    /// 403 `INVALID_STATE`.
+    pub fn invalid_state(what: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "INVALID_STATE", what.to_owned())
+    }
+
+    /// 404 `NOT_FOUND`: no such route.
+    pub fn no_route() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route")
+    }
+
+    /// 405 `METHOD_NOT_ALLOWED`.
+    pub fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this route")
+    }
+
+    /// 413 `PAYLOAD_TOO_LARGE`.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", format!("the body exceeds {limit} bytes"))
+    }
+
+    /// 415 `UNSUPPORTED_MEDIA_TYPE`.
+    pub fn unsupported_media_type() -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
+    }
+
+    /// 503 `TIMEOUT`: the request ran past the server's limit.
+    pub fn timeout() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT", "the request took too long")
+    }
+
+    /// 500 `INTERNAL_ERROR`. The cause is logged here and never sent.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error")
+    }
+
+    /// The same error, rendered as a v1 body.
+    #[must_use]
+    pub fn v1(mut self) -> Self {
+        self.flavor = Flavor::V1;
+        self
+    }
+
+    /// The HTTP status.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        match e.kind {
+            FieldErrorKind::Format => Self::format(&e.field, e.detail),
+            FieldErrorKind::Value => Self::value(&e.field, e.detail),
+        }
+    }
+}
+
+impl From<d1_store::StoreError> for ApiError {
+    fn from(e: d1_store::StoreError) -> Self {
+        Self::internal(&e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = if self.status == StatusCode::UNAUTHORIZED || self.flavor == Flavor::V1 {
+            let text = if self.status == StatusCode::UNAUTHORIZED || self.message.starts_with(self.code) {
+                self.message
+            } else {
+                format!("{}: {}", self.code, self.message)
+            };
+            (self.status, Json(BareErrorBody { error: text })).into_response()
+        } else {
+            (self.status, Json(ErrorBody { error_code: self.code, error: self.message })).into_response()
+        };
+        if let Some(seconds) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+/// The RFC 6749 §5.2 error body of the token endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthErrorBody {
+    #[schema(example = "invalid_grant")]
+    pub error: &'static str,
+    pub error_description: String,
+}
+
+/// A refusal of the token endpoint, always in the RFC 6749 shape.
+#[derive(Debug)]
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+}
+
+impl OAuthError {
+    /// `invalid_request`: a parameter missing or unparseable.
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, error: "invalid_request", description: description.into() }
+    }
+
+    /// `unsupported_grant_type`.
+    pub fn unsupported_grant_type() -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error: "unsupported_grant_type",
+            description: "grant_type must be urn:ietf:params:oauth:grant-type:jwt-bearer".into(),
+        }
+    }
+
+    /// `invalid_grant`: any defect of the assertion.
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, error: "invalid_grant", description: description.into() }
+    }
+
+    /// A non-400 status in the same shape (413, 415, 500).
+    pub fn with_status(status: StatusCode, description: impl Into<String>) -> Self {
+        let error = if status.is_server_error() { "server_error" } else { "invalid_request" };
+        Self { status, error, description: description.into() }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.status, Json(OAuthErrorBody { error: self.error, error_description: self.description })).into_response();
+        response.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}

@@ -1,0 +1,75 @@
+//! Extractors that keep D1's order of checks: the caller's token and issuer first (401),
+//! then the media type (415) and size (413) of the body; formats and values are the
+//! handlers' next steps.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use d1_domain::IssuerId;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The issuer of the path, proven by the caller's access token. A token for another issuer
+/// gets 401, which says nothing about the resource.
+#[derive(Debug, Clone)]
+pub struct Caller(pub IssuerId);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let issuer = state.auth.authenticate(authorization).await?;
+        let params = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::unauthorized())?;
+        match params.get("issuer_id") {
+            Some(path_issuer) if path_issuer == issuer.as_str() => Ok(Self(issuer)),
+            _ => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+/// A request body that is empty or declared `application/json`, read within the size limit.
+#[derive(Debug)]
+pub struct JsonBody(pub Bytes);
+
+impl JsonBody {
+    /// Whether no body was sent.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(u8::is_ascii_whitespace)
+    }
+}
+
+/// Whether a `Content-Type` value is JSON (`application/json`, any parameters, or `+json`).
+pub fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let content_type = req.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("").to_owned());
+        let limit = state.config.server.body_limit_bytes;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::payload_too_large(limit)
+            } else {
+                ApiError::format("body", "could not be read")
+            }
+        })?;
+        let body = Self(bytes);
+        // An empty body needs no Content-Type.
+        if !body.is_empty() && !content_type.as_deref().is_some_and(is_json) {
+            return Err(ApiError::unsupported_media_type());
+        }
+        Ok(body)
+    }
+}

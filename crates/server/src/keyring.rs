@@ -1,0 +1,120 @@
+//! The service's own keys: the ES256 key that signs access tokens and the P-256 JWE key(s)
+//! issuers encrypt card data to. They live in the database, wrapped by the KEK, so every node
+//! on one database shares them; each node holds them unwrapped in memory.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use d1_crypto::ec::{AgreementKey, Jwk, PublicKey, SigningKey};
+use d1_store::{now_ms, KeyPurpose, ServiceKeyRecord, Store};
+use serde::Serialize;
+
+fn context(kid: &str) -> Vec<u8> {
+    format!("d1/service-key/v1|{kid}").into_bytes()
+}
+
+fn new_kid(prefix: &str) -> anyhow::Result<String> {
+    let bytes: [u8; 8] = d1_crypto::random_bytes().context("random kid")?;
+    Ok(format!("{prefix}-{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}
+
+/// A public JWK set.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JwkSet {
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<Jwk>,
+}
+
+#[derive(Default)]
+struct Keys {
+    signer: Option<(String, Arc<SigningKey>)>,
+    verifiers: HashMap<String, PublicKey>,
+    /// Active JWE keys, newest first.
+    encryption: Vec<(String, Arc<AgreementKey>)>,
+}
+
+/// The unwrapped service keys of this node.
+pub struct Keyring {
+    keys: RwLock<Keys>,
+}
+
+impl Keyring {
+    /// Loads the keys, first creating any that are missing (a new database).
+    ///
+    /// # Errors
+    /// If the database fails or a wrapped key does not open under the KEK.
+    pub async fn open(store: &dyn Store) -> anyhow::Result<Self> {
+        let records = store.service_keys().await?;
+        let active = |p: KeyPurpose| records.iter().any(|r| r.purpose == p && r.retired_at.is_none());
+        if !active(KeyPurpose::Signing) {
+            let key = SigningKey::generate()?;
+            add(store, "sig", KeyPurpose::Signing, key.pkcs8()).await?;
+        }
+        if !active(KeyPurpose::Encryption) {
+            let key = AgreementKey::generate()?;
+            add(store, "enc", KeyPurpose::Encryption, key.der()).await?;
+        }
+        let keyring = Self { keys: RwLock::new(Keys::default()) };
+        keyring.reload(store).await?;
+        Ok(keyring)
+    }
+
+    /// Reads every key again: another node may have rotated one.
+    ///
+    /// # Errors
+    /// If the database fails or a key does not unwrap.
+    pub async fn reload(&self, store: &dyn Store) -> anyhow::Result<()> {
+        let kek = store.vault().kek();
+        let mut keys = Keys::default();
+        for record in store.service_keys().await? {
+            let secret = kek.unwrap(&record.wrapped, &context(&record.kid)).context("a service key does not open under this KEK")?;
+            match record.purpose {
+                KeyPurpose::Signing => {
+                    let key = SigningKey::from_pkcs8(&secret)?;
+                    keys.verifiers.insert(record.kid.clone(), key.public_key().clone());
+                    if record.retired_at.is_none() {
+                        keys.signer = Some((record.kid.clone(), Arc::new(key)));
+                    }
+                }
+                KeyPurpose::Encryption if record.retired_at.is_none() => {
+                    keys.encryption.insert(0, (record.kid.clone(), Arc::new(AgreementKey::from_der(&secret)?)));
+                }
+                KeyPurpose::Encryption => {}
+            }
+        }
+        *self.keys.write().map_err(|_| anyhow::anyhow!("keyring lock poisoned"))? = keys;
+        Ok(())
+    }
+
+    /// The key that signs new access tokens, with its kid.
+    #[must_use]
+    pub fn signer(&self) -> Option<(String, Arc<SigningKey>)> {
+        self.keys.read().ok().and_then(|k| k.signer.clone())
+    }
+
+    /// The public key that verifies tokens signed under `kid`.
+    #[must_use]
+    pub fn verifier(&self, kid: &str) -> Option<PublicKey> {
+        self.keys.read().ok().and_then(|k| k.verifiers.get(kid).cloned())
+    }
+
+    /// The active JWE public keys, newest first: issuers encrypt to the first.
+    #[must_use]
+    pub fn jwks(&self) -> JwkSet {
+        let keys = self.keys.read().map(|k| {
+            k.encryption
+                .iter()
+                .map(|(kid, key)| key.public_key().to_jwk(Some(kid), Some("enc"), Some("ECDH-ES")))
+                .collect()
+        });
+        JwkSet { keys: keys.unwrap_or_default() }
+    }
+}
+
+async fn add(store: &dyn Store, prefix: &str, purpose: KeyPurpose, secret: &[u8]) -> anyhow::Result<()> {
+    let kid = new_kid(prefix)?;
+    let wrapped = store.vault().kek().wrap(secret, &context(&kid))?;
+    store.add_service_key(ServiceKeyRecord { kid, purpose, wrapped, created_at: now_ms(), retired_at: None }).await?;
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! A few counters, exposed in the Prometheus text format on `/metrics`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Process-wide counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests_2xx: AtomicU64,
+    requests_4xx: AtomicU64,
+    requests_5xx: AtomicU64,
+    lookalike_ids: AtomicU64,
+    pan_ids_refused: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts a finished request by status class.
+    pub fn request(&self, status: u16) {
+        let counter = match status {
+            500.. => &self.requests_5xx,
+            400.. => &self.requests_4xx,
+            _ => &self.requests_2xx,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an identifier that looks like a phone number.
+    pub fn lookalike(&self) {
+        self.lookalike_ids.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an identifier refused because it is a PAN.
+    pub fn pan_refused(&self) {
+        self.pan_ids_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# TYPE d1_http_requests_total counter");
+        for (class, counter) in [("2xx", &self.requests_2xx), ("4xx", &self.requests_4xx), ("5xx", &self.requests_5xx)] {
+            let _ = writeln!(out, "d1_http_requests_total{{class=\"{class}\"}} {}", counter.load(Ordering::Relaxed));
+        }
+        let _ = writeln!(out, "# TYPE d1_lookalike_identifiers_total counter");
+        let _ = writeln!(out, "d1_lookalike_identifiers_total {}", self.lookalike_ids.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# TYPE d1_pan_identifiers_refused_total counter");
+        let _ = writeln!(out, "d1_pan_identifiers_refused_total {}", self.pan_ids_refused.load(Ordering::Relaxed));
+        out
+    }
+}

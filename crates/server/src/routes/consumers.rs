@@ -1,0 +1,260 @@
+//! The v2 Consumer API (contract section 5): register, update, delete, get, and the
+//! operations trail.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use d1_domain::{DeleteReason, FieldError, IssuerId, PersonalInformation};
+use d1_store::{ChangeOutcome, DeleteConsumer, IssuerRecord, PiStorage, RegisterConsumer, UpdateConsumer};
+use serde::Deserialize;
+
+use super::{consumer_id, trail_context, Checks};
+use crate::context::RequestContext;
+use crate::error::{ApiError, BareErrorBody, ErrorBody};
+use crate::extract::{Caller, JsonBody};
+use crate::state::AppState;
+use crate::wire::consumer::{
+    ConsumerResponse, DeleteConsumerRequest, OperationsResponse, RegisterConsumerRequest, UpdateConsumerRequest,
+};
+use crate::wire::json::{parse_object, Obj};
+use crate::wire::pi;
+
+/// The v2 consumer routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}", get(get_consumer).put(register))
+        .route("/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}/operations/update", post(update))
+        .route("/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}/operations/delete", post(delete))
+        .route("/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}/operations", get(operations))
+}
+
+/// Path parameters of the consumer routes.
+#[derive(Debug, Deserialize)]
+pub struct ConsumerPath {
+    #[allow(dead_code)]
+    issuer_id: String,
+    consumer_id: String,
+}
+
+type PathParams = Result<Path<ConsumerPath>, PathRejection>;
+
+fn path(params: PathParams) -> Result<ConsumerPath, ApiError> {
+    params.map(|Path(p)| p).map_err(|_| ApiError::format("path", "is not a valid path"))
+}
+
+async fn issuer_settings(state: &AppState, issuer: &IssuerId) -> Result<IssuerRecord, ApiError> {
+    state.issuer(issuer).await?.ok_or_else(ApiError::unauthorized)
+}
+
+/// Value rules an issuer's settings put on PI it sends.
+fn pi_allowed(settings: &IssuerRecord, pi: &PersonalInformation) -> Result<(), FieldError> {
+    if settings.pi_storage == PiStorage::Forbidden {
+        return Err(FieldError::value("personalInformation", "this issuer is configured not to send personal information"));
+    }
+    if settings.click_to_pay {
+        if let Some(missing) = pi.missing_click_to_pay_field() {
+            return Err(FieldError::value(
+                format!("personalInformation.{missing}"),
+                "is mandatory for Click to Pay",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Register consumer.
+#[utoipa::path(put, path = "/banking/v2/issuers/{issuerId}/consumers/{consumerId}", tag = "consumers",
+    params(("issuerId" = String, Path), ("consumerId" = String, Path),
+           ("x-correlation-id" = Option<String>, Header), ("x-user-id" = Option<String>, Header)),
+    request_body(content = RegisterConsumerRequest, description = "optional"),
+    responses((status = 204, description = "registered"), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
+              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 500, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn register(
+    State(state): State<AppState>,
+    Caller(issuer): Caller,
+    Extension(ctx): Extension<RequestContext>,
+    headers: HeaderMap,
+    params: PathParams,
+    body: JsonBody,
+) -> Result<StatusCode, ApiError> {
+    let settings = issuer_settings(&state, &issuer).await?;
+    let mut checks = Checks::default();
+    let consumer = checks.take(consumer_id(&state, &path(params)?.consumer_id, settings.lookalike_policy))?;
+    let trail = trail_context(&mut checks, &ctx, &headers)?;
+    let mut pi = None;
+    if !body.is_empty() {
+        let value = parse_object(&body.0)?;
+        let obj = Obj::new(&value, "")?;
+        obj.only(&["personalInformation"])?;
+        if let Some(pi_obj) = obj.opt_obj("personalInformation")? {
+            pi = checks.take(pi::read(&pi_obj))?;
+        }
+    }
+    if let Some(pi) = &pi {
+        if let Err(e) = pi_allowed(&settings, pi) {
+            checks.value(e);
+        }
+    }
+    checks.finish()?;
+    let consumer_id = consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
+    state.store.register_consumer(RegisterConsumer { issuer_id: issuer, consumer_id, pi, trail }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Update consumer: replaces the stored PI whole.
+#[utoipa::path(post, path = "/banking/v2/issuers/{issuerId}/consumers/{consumerId}/operations/update", tag = "consumers",
+    params(("issuerId" = String, Path), ("consumerId" = String, Path),
+           ("x-correlation-id" = Option<String>, Header), ("x-user-id" = Option<String>, Header)),
+    request_body = UpdateConsumerRequest,
+    responses((status = 204, description = "updated"), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+              (status = 415, body = ErrorBody), (status = 500, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    Caller(issuer): Caller,
+    Extension(ctx): Extension<RequestContext>,
+    headers: HeaderMap,
+    params: PathParams,
+    body: JsonBody,
+) -> Result<StatusCode, ApiError> {
+    let settings = issuer_settings(&state, &issuer).await?;
+    let mut checks = Checks::default();
+    let consumer = checks.take(consumer_id(&state, &path(params)?.consumer_id, settings.lookalike_policy))?;
+    let trail = trail_context(&mut checks, &ctx, &headers)?;
+    if body.is_empty() {
+        return Err(ApiError::format("personalInformation", "is required"));
+    }
+    let value = parse_object(&body.0)?;
+    let obj = Obj::new(&value, "")?;
+    obj.only(&["personalInformation"])?;
+    let pi = checks.take(pi::read(&obj.req_obj("personalInformation")?))?;
+    if let Some(pi) = &pi {
+        if let Err(e) = pi_allowed(&settings, pi) {
+            checks.value(e);
+        }
+    }
+    checks.finish()?;
+    let (Some(consumer_id), Some(pi)) = (consumer, pi) else {
+        return Err(ApiError::internal(&"update input missing after checks"));
+    };
+    match state.store.update_consumer(UpdateConsumer { issuer_id: issuer, consumer_id, pi, trail }).await? {
+        ChangeOutcome::NotFound => Err(ApiError::consumer_not_found()),
+        ChangeOutcome::Deleted => Err(ApiError::invalid_state("the consumer is DELETED")),
+        ChangeOutcome::Applied | ChangeOutcome::Unchanged => Ok(StatusCode::NO_CONTENT),
+    }
+}
+
+/// Delete consumer: logical delete, every card deleted, PI crypto-shredded.
+#[utoipa::path(post, path = "/banking/v2/issuers/{issuerId}/consumers/{consumerId}/operations/delete", tag = "consumers",
+    params(("issuerId" = String, Path), ("consumerId" = String, Path),
+           ("x-correlation-id" = Option<String>, Header), ("x-user-id" = Option<String>, Header)),
+    request_body(content = DeleteConsumerRequest, description = "optional"),
+    responses((status = 204, description = "deleted, or already deleted"), (status = 400, body = ErrorBody),
+              (status = 401, body = BareErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+              (status = 415, body = ErrorBody), (status = 500, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(issuer): Caller,
+    Extension(ctx): Extension<RequestContext>,
+    headers: HeaderMap,
+    params: PathParams,
+    body: JsonBody,
+) -> Result<StatusCode, ApiError> {
+    let settings = issuer_settings(&state, &issuer).await?;
+    let mut checks = Checks::default();
+    let consumer = checks.take(consumer_id(&state, &path(params)?.consumer_id, settings.lookalike_policy))?;
+    let trail = trail_context(&mut checks, &ctx, &headers)?;
+    let reason = if body.is_empty() {
+        Some(DeleteReason::default())
+    } else {
+        let value = parse_object(&body.0)?;
+        let obj = Obj::new(&value, "")?;
+        obj.only(&["reason", "reasonCode"])?;
+        let text = obj.opt_str("reason")?;
+        let code = obj.opt_str("reasonCode")?;
+        checks.take(DeleteReason::parse(text, code.as_deref()))?
+    };
+    checks.finish()?;
+    let (Some(consumer_id), Some(reason)) = (consumer, reason) else {
+        return Err(ApiError::internal(&"delete input missing after checks"));
+    };
+    match state.store.delete_consumer(DeleteConsumer { issuer_id: issuer, consumer_id, reason, trail }).await? {
+        ChangeOutcome::NotFound => Err(ApiError::consumer_not_found()),
+        ChangeOutcome::Applied | ChangeOutcome::Unchanged | ChangeOutcome::Deleted => Ok(StatusCode::NO_CONTENT),
+    }
+}
+
+/// Get consumer. Stored PI only; never fetched from the issuer for this call.
+#[utoipa::path(get, path = "/banking/v2/issuers/{issuerId}/consumers/{consumerId}", tag = "consumers",
+    params(("issuerId" = String, Path), ("consumerId" = String, Path), ("x-correlation-id" = Option<String>, Header)),
+    responses((status = 200, body = ConsumerResponse), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
+              (status = 404, body = ErrorBody), (status = 500, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_consumer(
+    State(state): State<AppState>,
+    Caller(issuer): Caller,
+    Extension(ctx): Extension<RequestContext>,
+    headers: HeaderMap,
+    params: PathParams,
+) -> Result<Json<ConsumerResponse>, ApiError> {
+    let settings = issuer_settings(&state, &issuer).await?;
+    let mut checks = Checks::default();
+    let consumer = checks.take(consumer_id(&state, &path(params)?.consumer_id, settings.lookalike_policy))?;
+    trail_context(&mut checks, &ctx, &headers)?;
+    checks.finish()?;
+    let consumer_id = consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
+    let view = state.store.consumer(&issuer, &consumer_id).await?.ok_or_else(ApiError::consumer_not_found)?;
+    Ok(Json(ConsumerResponse::from(&view)))
+}
+
+/// Query of the operations trail.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TrailQuery {
+    /// 1 to 200, default 50.
+    limit: Option<String>,
+    /// `nextCursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The operations trail of a consumer, newest first.
+#[utoipa::path(get, path = "/banking/v2/issuers/{issuerId}/consumers/{consumerId}/operations", tag = "consumers",
+    params(("issuerId" = String, Path), ("consumerId" = String, Path), TrailQuery),
+    responses((status = 200, body = OperationsResponse), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
+              (status = 404, body = ErrorBody), (status = 500, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn operations(
+    State(state): State<AppState>,
+    Caller(issuer): Caller,
+    Extension(ctx): Extension<RequestContext>,
+    headers: HeaderMap,
+    params: PathParams,
+    query: Result<Query<TrailQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<OperationsResponse>, ApiError> {
+    let settings = issuer_settings(&state, &issuer).await?;
+    let mut checks = Checks::default();
+    let consumer = checks.take(consumer_id(&state, &path(params)?.consumer_id, settings.lookalike_policy))?;
+    trail_context(&mut checks, &ctx, &headers)?;
+    let Query(query) = query.map_err(|_| ApiError::format("query", "is not a valid query string"))?;
+    let limit = match query.limit.as_deref() {
+        None => 50,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=200).contains(&n) => n,
+            Ok(_) => return Err(ApiError::format("limit", "must be 1 to 200")),
+            Err(_) => return Err(ApiError::format("limit", "must be a number")),
+        },
+    };
+    let before = match query.cursor.as_deref() {
+        None => None,
+        Some(text) => Some(text.parse::<i64>().ok().filter(|c| *c > 0).ok_or_else(|| ApiError::format("cursor", "is not a cursor from this API"))?),
+    };
+    checks.finish()?;
+    let consumer_id = consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
+    let page = state.store.operations(&issuer, &consumer_id, limit, before).await?.ok_or_else(ApiError::consumer_not_found)?;
+    Ok(Json(OperationsResponse::from(&page)))
+}

@@ -1,0 +1,100 @@
+//! The HTTP routes, one module per area, each with its `router()`.
+
+pub mod consumers;
+pub mod docs;
+pub mod health;
+pub mod token;
+
+use axum::http::HeaderMap;
+use d1_domain::guard::IdShape;
+use d1_domain::{ConsumerId, FieldError, FieldErrorKind, IdError, LookalikePolicy, UserId};
+use d1_store::TrailContext;
+
+use crate::context::RequestContext;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Runs a request's checks in D1's order: a format error answers at once, while the first
+/// value error waits until every format check has passed.
+#[derive(Default)]
+pub struct Checks {
+    deferred: Option<FieldError>,
+}
+
+impl Checks {
+    /// Takes one check's result: the value, or `None` with a value error kept for later.
+    ///
+    /// # Errors
+    /// A format error, at once.
+    pub fn take<T>(&mut self, result: Result<T, FieldError>) -> Result<Option<T>, ApiError> {
+        match result {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind == FieldErrorKind::Format => Err(e.into()),
+            Err(e) => {
+                self.deferred.get_or_insert(e);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Records a value error found after the format checks.
+    pub fn value(&mut self, error: FieldError) {
+        self.deferred.get_or_insert(error);
+    }
+
+    /// Ends the format phase.
+    ///
+    /// # Errors
+    /// The first value error recorded.
+    pub fn finish(self) -> Result<(), ApiError> {
+        self.deferred.map_or(Ok(()), |e| Err(e.into()))
+    }
+}
+
+/// Maps an identifier refusal to its field error.
+pub fn id_error(field: &str, e: IdError) -> FieldError {
+    match e {
+        IdError::Format => FieldError::format(field, "does not match the identifier pattern"),
+        IdError::Pan => FieldError::value(field, "must not carry a card number"),
+    }
+}
+
+/// Parses a consumerId from the path and applies the personal-data guard.
+pub fn consumer_id(state: &AppState, raw: &str, policy: LookalikePolicy) -> Result<ConsumerId, FieldError> {
+    match ConsumerId::parse(raw) {
+        Ok((id, IdShape::PhoneLike)) => {
+            state.metrics.lookalike();
+            tracing::warn!(field = "consumerId", "identifier looks like a phone number");
+            if policy == LookalikePolicy::Refuse {
+                return Err(FieldError::value("consumerId", "must not carry a phone number"));
+            }
+            Ok(id)
+        }
+        Ok((id, _)) => Ok(id),
+        Err(e) => {
+            if e == IdError::Pan {
+                state.metrics.pan_refused();
+                tracing::warn!(field = "consumerId", "identifier refused: it is a PAN");
+            }
+            Err(id_error("consumerId", e))
+        }
+    }
+}
+
+/// Reads the trail headers (`x-correlation-id`, `x-user-id`) into checks.
+///
+/// # Errors
+/// A format error of either header.
+pub fn trail_context(checks: &mut Checks, ctx: &RequestContext, headers: &HeaderMap) -> Result<TrailContext, ApiError> {
+    if let Some(Err(e)) = &ctx.correlation {
+        checks.take::<()>(Err(id_error("x-correlation-id", *e)))?;
+    }
+    let user_id = match headers.get("x-user-id") {
+        None => None,
+        Some(v) => {
+            let parsed = v.to_str().map_err(|_| IdError::Format).and_then(UserId::parse);
+            checks.take(parsed.map_err(|e| id_error("x-user-id", e)))?
+        }
+    };
+    Ok(TrailContext { correlation_id: ctx.valid_correlation(), user_id })
+}

@@ -1,0 +1,87 @@
+//! `POST /authz/v1/oauth2/token`: an RFC 7523 assertion in, an access token out. Errors are
+//! always in the RFC 6749 §5.2 shape on this endpoint.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+
+use crate::auth::TokenResponse;
+use crate::error::{OAuthError, OAuthErrorBody};
+use crate::extract::is_json;
+use crate::state::AppState;
+
+/// The token endpoint's path.
+pub const TOKEN_PATH: &str = "/authz/v1/oauth2/token";
+/// The only grant type accepted.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The token route.
+pub fn router() -> Router<AppState> {
+    Router::new().route(TOKEN_PATH, post(token))
+}
+
+/// The form of the token request (also accepted as a JSON object).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TokenRequest {
+    #[schema(example = "urn:ietf:params:oauth:grant-type:jwt-bearer")]
+    pub grant_type: String,
+    /// An ES256 JWT: header `kid`; claims `iss` = `sub` = the issuerId, `exp` at most 15 minutes ahead.
+    pub assertion: String,
+}
+
+fn params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence == "application/x-www-form-urlencoded" {
+        return serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+            .map(|pairs| pairs.into_iter().collect())
+            .map_err(|_| OAuthError::invalid_request("the form body cannot be parsed"));
+    }
+    if is_json(content_type) {
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|_| OAuthError::invalid_request("the JSON body cannot be parsed"))?;
+        let object = value.as_object().ok_or_else(|| OAuthError::invalid_request("the JSON body must be an object"))?;
+        return object
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => Ok((k.clone(), s.clone())),
+                _ => Err(OAuthError::invalid_request(format!("{k} must be a string"))),
+            })
+            .collect();
+    }
+    Err(OAuthError::with_status(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Content-Type must be application/x-www-form-urlencoded or application/json",
+    ))
+}
+
+/// Exchange an assertion for an access token.
+#[utoipa::path(post, path = "/authz/v1/oauth2/token", tag = "authorization",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = TokenResponse), (status = 400, body = OAuthErrorBody),
+              (status = 413, body = OAuthErrorBody), (status = 415, body = OAuthErrorBody), (status = 500, body = OAuthErrorBody)))]
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        let params = params(&headers, &body)?;
+        let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+        if grant_type != JWT_BEARER {
+            return Err(OAuthError::unsupported_grant_type());
+        }
+        let assertion = params.get("assertion").filter(|a| !a.is_empty()).ok_or_else(|| OAuthError::invalid_request("assertion is missing"))?;
+        state.auth.exchange(assertion).await
+    }
+    .await;
+    match result {
+        Ok(token) => {
+            let mut response = Json(token).into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,73 @@
+//! `d1-registry serve`: bind, serve, and drain on SIGTERM or Ctrl-C.
+
+use std::time::Duration;
+
+use std::future::IntoFuture;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::app;
+use crate::bootstrap::Opened;
+use crate::config::Config;
+use crate::state::AppState;
+
+/// Serves until a shutdown signal, then lets in-flight requests finish (up to the grace
+/// period) and closes the store, which commits every queued write.
+///
+/// # Errors
+/// If the address cannot be bound or the server fails.
+pub async fn run(config: Config, opened: Opened, listen: &str) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let issuers = opened.store.issuers().await?;
+    tracing::info!(address = %listener.local_addr()?, database = %redact_url(&config.paths.database_url), "d1-registry listening");
+    if issuers.is_empty() {
+        let hint = "no issuer is onboarded yet. Next step: d1-registry issuer add --issuer-id BANK000001 \
+                    --assertion-key issuer-public.pem --kid issuer-key-1 (see README)";
+        tracing::warn!("{hint}");
+        eprintln!("d1-registry: {hint}");
+    }
+    let grace = Duration::from_millis(config.server.shutdown_grace_ms);
+    let state = AppState::new(opened.store.clone(), opened.keyring, config);
+    {
+        let served = axum::serve(listener, app::router(state)).with_graceful_shutdown(shutdown_signal()).into_future();
+        tokio::pin!(served);
+        tokio::select! {
+            result = &mut served => result?,
+            () = async { shutdown_signal().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("shutdown grace period over; closing remaining connections");
+            }
+        }
+    }
+    // The last handle to the store: dropping it lets the writer commit what is queued.
+    drop(opened.store);
+    tracing::info!("d1-registry stopped");
+    Ok(())
+}
+
+/// A database URL without its password, for the log.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; draining in-flight requests");
+}

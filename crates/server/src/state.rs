@@ -1,0 +1,74 @@
+//! What every handler shares: the store, the keys, the authenticator, settings and counters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use d1_domain::IssuerId;
+use d1_store::{IssuerRecord, Store, StoreError};
+use moka::sync::Cache;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::keyring::Keyring;
+use crate::metrics::Metrics;
+
+/// How long an issuer's settings are trusted before they are read again. CLI changes to an
+/// existing issuer reach a running server within this; a new issuer is seen at once.
+pub const ISSUER_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// The shared state of the app.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The fields behind [`AppState`].
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub keyring: Arc<Keyring>,
+    pub auth: Authenticator,
+    pub config: Config,
+    pub metrics: Metrics,
+    issuers: Cache<IssuerId, IssuerRecord>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Assembles the state.
+    #[must_use]
+    pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>, config: Config) -> Self {
+        let auth = Authenticator::new(
+            Arc::clone(&store),
+            Arc::clone(&keyring),
+            config.audiences(),
+            Duration::from_secs(config.auth.cache_ttl_secs),
+        );
+        Self(Arc::new(Inner {
+            store,
+            keyring,
+            auth,
+            config,
+            metrics: Metrics::default(),
+            issuers: Cache::builder().max_capacity(10_000).time_to_live(ISSUER_CACHE_TTL).build(),
+        }))
+    }
+
+    /// An issuer's settings, cached briefly. Unknown issuers are not cached.
+    ///
+    /// # Errors
+    /// If the store fails.
+    pub async fn issuer(&self, issuer: &IssuerId) -> Result<Option<IssuerRecord>, StoreError> {
+        if let Some(hit) = self.issuers.get(issuer) {
+            return Ok(Some(hit));
+        }
+        let found = self.store.issuer(issuer).await?;
+        if let Some(record) = &found {
+            self.issuers.insert(issuer.clone(), record.clone());
+        }
+        Ok(found)
+    }
+}

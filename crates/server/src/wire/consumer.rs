@@ -1,0 +1,126 @@
+//! Consumer bodies: the request schemas (for the OpenAPI document; bodies are read by
+//! [`super::json`]) and the responses.
+
+use d1_store::{ConsumerView, OperationRecord, OperationsPage};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::pi::PersonalInformationDto;
+use crate::clock::rfc3339;
+
+/// Body of Register consumer. `personalInformation` is optional.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterConsumerRequest {
+    pub personal_information: Option<PersonalInformationDto>,
+}
+
+/// Body of Update consumer: the PI, replaced whole.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateConsumerRequest {
+    pub personal_information: PersonalInformationDto,
+}
+
+/// Optional body of Delete consumer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteConsumerRequest {
+    #[schema(pattern = "^[a-zA-Z0-9 ]{1,64}$")]
+    pub reason: Option<String>,
+    /// `USER_DECISION` or `ISSUER_DECISION` (the default).
+    #[schema(example = "ISSUER_DECISION")]
+    pub reason_code: Option<String>,
+}
+
+/// A consumer as Get consumer returns it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerResponse {
+    pub consumer_id: String,
+    /// `ACTIVE` or `DELETED`.
+    #[schema(example = "ACTIVE")]
+    pub state: &'static str,
+    /// `STORED` or `ISSUER`.
+    #[schema(example = "STORED")]
+    pub personal_information_source: &'static str,
+    /// The stored PI; absent when none is stored or the consumer is deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub personal_information: Option<PersonalInformationDto>,
+    #[schema(example = "2026-11-25T10:00:00.000Z")]
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&ConsumerView> for ConsumerResponse {
+    fn from(c: &ConsumerView) -> Self {
+        Self {
+            consumer_id: c.consumer_id.as_str().to_owned(),
+            state: c.state.as_str(),
+            personal_information_source: c.pi_source.as_str(),
+            personal_information: c.pi.as_ref().map(PersonalInformationDto::from),
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+        }
+    }
+}
+
+/// One entry of the operations trail.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationDto {
+    pub operation_id: String,
+    #[schema(example = "REGISTER")]
+    pub operation: &'static str,
+    #[schema(example = "SUCCESSFUL")]
+    pub status: &'static str,
+    pub start_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+impl From<&OperationRecord> for OperationDto {
+    fn from(op: &OperationRecord) -> Self {
+        Self {
+            operation_id: op.operation_id.clone(),
+            operation: op.operation.as_str(),
+            status: op.status.as_str(),
+            start_time: rfc3339(op.start_time),
+            end_time: op.end_time.map(rfc3339),
+            card_id: op.card_id.clone(),
+            reason: op.reason.clone(),
+            reason_code: op.reason_code.clone(),
+            correlation_id: op.correlation_id.clone(),
+            user_id: op.user_id.clone(),
+        }
+    }
+}
+
+/// A page of the operations trail, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationsResponse {
+    pub operations: Vec<OperationDto>,
+    /// Pass as `?cursor=` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+impl From<&OperationsPage> for OperationsResponse {
+    fn from(page: &OperationsPage) -> Self {
+        Self {
+            operations: page.operations.iter().map(OperationDto::from).collect(),
+            next_cursor: page.next.map(|id| id.to_string()),
+        }
+    }
+}

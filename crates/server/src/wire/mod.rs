@@ -1,0 +1,5 @@
+//! The wire: JSON bodies in (read strictly into domain types) and DTOs out.
+
+pub mod consumer;
+pub mod json;
+pub mod pi;

@@ -1,0 +1,259 @@
+//! Consumer use cases on SQLite, run inside the writer's transaction or on a reader.
+
+use d1_domain::{ConsumerId, ConsumerState, IssuerId, OperationKind, OperationStatus, PiSource};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::sql;
+use crate::vault::Vault;
+use crate::{
+    ChangeOutcome, ConsumerView, DeleteConsumer, OperationRecord, OperationsPage, RegisterConsumer, RegisterOutcome,
+    StoreError, StoreResult, TrailContext, UpdateConsumer,
+};
+
+struct Row {
+    id: i64,
+    state: ConsumerState,
+    pi_source: PiSource,
+    wrapped_key: Option<Vec<u8>>,
+    pi: Option<Vec<u8>>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn find(conn: &Connection, issuer: &IssuerId, consumer: &ConsumerId) -> StoreResult<Option<Row>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, state, pi_source, wrapped_key, pi, created_at, updated_at
+             FROM consumers WHERE issuer_id = ?1 AND consumer_id = ?2",
+        )
+        .map_err(sql)?;
+    stmt.query_row(params![issuer.as_str(), consumer.as_str()], |r| {
+        let state: String = r.get(1)?;
+        let source: String = r.get(2)?;
+        Ok(Row {
+            id: r.get(0)?,
+            state: ConsumerState::parse(&state).unwrap_or(ConsumerState::Deleted),
+            pi_source: PiSource::parse(&source).unwrap_or(PiSource::Issuer),
+            wrapped_key: r.get(3)?,
+            pi: r.get(4)?,
+            created_at: r.get(5)?,
+            updated_at: r.get(6)?,
+        })
+    })
+    .optional()
+    .map_err(sql)
+}
+
+/// What one trail entry records beyond its kind.
+pub(super) struct Entry<'a> {
+    pub kind: OperationKind,
+    pub card_id: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub reason_code: Option<&'a str>,
+}
+
+pub(super) fn record(conn: &Connection, consumer_ref: i64, entry: &Entry<'_>, trail: &TrailContext, now: i64) -> StoreResult<String> {
+    let operation_id = uuid::Uuid::now_v7().to_string();
+    conn.prepare_cached(
+        "INSERT INTO operations (consumer_ref, operation_id, operation, status, start_time, end_time,
+                                 card_id, reason, reason_code, correlation_id, user_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            consumer_ref,
+            operation_id,
+            entry.kind.as_str(),
+            OperationStatus::Successful.as_str(),
+            now,
+            entry.card_id,
+            entry.reason,
+            entry.reason_code,
+            trail.correlation_id.as_ref().map(d1_domain::CorrelationId::as_str),
+            trail.user_id.as_ref().map(d1_domain::UserId::as_str),
+        ])
+    })
+    .map_err(sql)?;
+    Ok(operation_id)
+}
+
+fn register_entry() -> Entry<'static> {
+    Entry { kind: OperationKind::Register, card_id: None, reason: None, reason_code: None }
+}
+
+/// Gives a consumerId a fresh life: new data key, new PI, ACTIVE. Inserts or reuses its row.
+fn start_fresh(conn: &Connection, vault: &Vault, cmd: &RegisterConsumer, existing: Option<i64>, now: i64) -> StoreResult<i64> {
+    let (key, wrapped) = vault.new_consumer_key(&cmd.issuer_id, &cmd.consumer_id)?;
+    let sealed = cmd.pi.as_ref().map(|pi| vault.seal_pi(&key, &cmd.issuer_id, &cmd.consumer_id, pi)).transpose()?;
+    let source = if cmd.pi.is_some() { PiSource::Stored } else { PiSource::Issuer };
+    if let Some(id) = existing {
+        conn.prepare_cached(
+            "UPDATE consumers SET state = 'ACTIVE', pi_source = ?2, wrapped_key = ?3, pi = ?4,
+                                  created_at = ?5, updated_at = ?5 WHERE id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![id, source.as_str(), wrapped, sealed, now]))
+        .map_err(sql)?;
+        return Ok(id);
+    }
+    conn.prepare_cached(
+        "INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi, created_at, updated_at)
+         VALUES (?1, ?2, 'ACTIVE', ?3, ?4, ?5, ?6, ?6)",
+    )
+    .and_then(|mut s| s.execute(params![cmd.issuer_id.as_str(), cmd.consumer_id.as_str(), source.as_str(), wrapped, sealed, now]))
+    .map_err(sql)?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Replaces an active consumer's PI under its existing data key. Returns false when the new
+/// PI equals the stored one, so an identical retry writes nothing.
+fn replace_pi(
+    conn: &Connection,
+    vault: &Vault,
+    issuer: &IssuerId,
+    consumer: &ConsumerId,
+    row: &Row,
+    pi: &d1_domain::PersonalInformation,
+    now: i64,
+) -> StoreResult<bool> {
+    let wrapped = row.wrapped_key.as_deref().ok_or_else(|| StoreError::Other(anyhow::anyhow!("active consumer without a data key")))?;
+    let key = vault.open_consumer_key(issuer, consumer, wrapped)?;
+    if row.pi_source == PiSource::Stored {
+        if let Some(old) = &row.pi {
+            if &vault.open_pi(&key, issuer, consumer, old)? == pi {
+                return Ok(false);
+            }
+        }
+    }
+    let sealed = vault.seal_pi(&key, issuer, consumer, pi)?;
+    conn.prepare_cached("UPDATE consumers SET pi_source = 'STORED', pi = ?2, updated_at = ?3 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![row.id, sealed, now]))
+        .map_err(sql)?;
+    Ok(true)
+}
+
+pub(super) fn register(conn: &Connection, vault: &Vault, cmd: &RegisterConsumer, now: i64) -> StoreResult<RegisterOutcome> {
+    let row = find(conn, &cmd.issuer_id, &cmd.consumer_id)?;
+    let outcome = match row {
+        None => {
+            let id = start_fresh(conn, vault, cmd, None, now)?;
+            record(conn, id, &register_entry(), &cmd.trail, now)?;
+            RegisterOutcome::Created
+        }
+        Some(row) if row.state == ConsumerState::Deleted => {
+            start_fresh(conn, vault, cmd, Some(row.id), now)?;
+            record(conn, row.id, &register_entry(), &cmd.trail, now)?;
+            RegisterOutcome::Created
+        }
+        Some(row) => match &cmd.pi {
+            Some(pi) if replace_pi(conn, vault, &cmd.issuer_id, &cmd.consumer_id, &row, pi, now)? => {
+                record(conn, row.id, &register_entry(), &cmd.trail, now)?;
+                RegisterOutcome::Updated
+            }
+            _ => RegisterOutcome::Unchanged,
+        },
+    };
+    Ok(outcome)
+}
+
+pub(super) fn update(conn: &Connection, vault: &Vault, cmd: &UpdateConsumer, now: i64) -> StoreResult<ChangeOutcome> {
+    let Some(row) = find(conn, &cmd.issuer_id, &cmd.consumer_id)? else {
+        return Ok(ChangeOutcome::NotFound);
+    };
+    if row.state == ConsumerState::Deleted {
+        return Ok(ChangeOutcome::Deleted);
+    }
+    if !replace_pi(conn, vault, &cmd.issuer_id, &cmd.consumer_id, &row, &cmd.pi, now)? {
+        return Ok(ChangeOutcome::Unchanged);
+    }
+    let entry = Entry { kind: OperationKind::Update, card_id: None, reason: None, reason_code: None };
+    record(conn, row.id, &entry, &cmd.trail, now)?;
+    Ok(ChangeOutcome::Applied)
+}
+
+pub(super) fn delete(conn: &Connection, cmd: &DeleteConsumer, now: i64) -> StoreResult<ChangeOutcome> {
+    let Some(row) = find(conn, &cmd.issuer_id, &cmd.consumer_id)? else {
+        return Ok(ChangeOutcome::NotFound);
+    };
+    if row.state == ConsumerState::Deleted {
+        return Ok(ChangeOutcome::Unchanged);
+    }
+    // Destroying the wrapped data key is what makes the PI (and card data) unrecoverable;
+    // the ciphertexts go too, and secure_delete zeroes the freed bytes.
+    conn.prepare_cached("UPDATE consumers SET state = 'DELETED', wrapped_key = NULL, pi = NULL, updated_at = ?2 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![row.id, now]))
+        .map_err(sql)?;
+    let entry = Entry {
+        kind: OperationKind::Delete,
+        card_id: None,
+        reason: cmd.reason.reason(),
+        reason_code: Some(cmd.reason.code().as_str()),
+    };
+    record(conn, row.id, &entry, &cmd.trail, now)?;
+    Ok(ChangeOutcome::Applied)
+}
+
+pub(super) fn get(conn: &Connection, vault: &Vault, issuer: &IssuerId, consumer: &ConsumerId) -> StoreResult<Option<ConsumerView>> {
+    let Some(row) = find(conn, issuer, consumer)? else {
+        return Ok(None);
+    };
+    let pi = match (row.state, &row.wrapped_key, &row.pi) {
+        (ConsumerState::Active, Some(wrapped), Some(sealed)) => {
+            let key = vault.open_consumer_key(issuer, consumer, wrapped)?;
+            Some(vault.open_pi(&key, issuer, consumer, sealed)?)
+        }
+        _ => None,
+    };
+    Ok(Some(ConsumerView {
+        consumer_id: consumer.clone(),
+        state: row.state,
+        pi_source: row.pi_source,
+        pi,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }))
+}
+
+pub(super) fn operations(
+    conn: &Connection,
+    issuer: &IssuerId,
+    consumer: &ConsumerId,
+    limit: u32,
+    before: Option<i64>,
+) -> StoreResult<Option<OperationsPage>> {
+    let Some(row) = find(conn, issuer, consumer)? else {
+        return Ok(None);
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, operation_id, operation, status, start_time, end_time, card_id, reason, reason_code,
+                    correlation_id, user_id
+             FROM operations WHERE consumer_ref = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+        )
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map(params![row.id, before.unwrap_or(i64::MAX), i64::from(limit) + 1], |r| {
+            let kind: String = r.get(2)?;
+            let status: String = r.get(3)?;
+            Ok((
+                r.get::<_, i64>(0)?,
+                OperationRecord {
+                    operation_id: r.get(1)?,
+                    operation: OperationKind::parse(&kind).unwrap_or(OperationKind::Register),
+                    status: OperationStatus::parse(&status).unwrap_or(OperationStatus::Failed),
+                    start_time: r.get(4)?,
+                    end_time: r.get(5)?,
+                    card_id: r.get(6)?,
+                    reason: r.get(7)?,
+                    reason_code: r.get(8)?,
+                    correlation_id: r.get(9)?,
+                    user_id: r.get(10)?,
+                },
+            ))
+        })
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(sql)?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let next = if rows.len() > limit { rows.get(limit.saturating_sub(1)).map(|(id, _)| *id) } else { None };
+    let operations = rows.into_iter().take(limit).map(|(_, op)| op).collect();
+    Ok(Some(OperationsPage { operations, next }))
+}

@@ -1,0 +1,27 @@
+//! Embedded SQLite migrations, tracked in `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+
+/// Applies every migration the database has not seen, each in its own transaction. Safe when
+/// several processes start at once: the version is read again under the write lock.
+pub(super) fn run(conn: &Connection) -> rusqlite::Result<()> {
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current >= version {
+            conn.execute_batch("COMMIT")?;
+            continue;
+        }
+        match conn.execute_batch(sql).and_then(|()| conn.execute_batch(&format!("PRAGMA user_version = {version}"))) {
+            Ok(()) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
