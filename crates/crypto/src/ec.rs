@@ -10,8 +10,8 @@ use crate::{b64url, b64url_decode, CryptoError};
 
 /// DER prefix of a P-256 SubjectPublicKeyInfo; the uncompressed point follows it.
 const P256_SPKI_PREFIX: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86,
-    0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
 /// A public JWK of a P-256 key, as published and as accepted.
@@ -51,10 +51,18 @@ impl PublicKey {
             return Err(CryptoError::InvalidKey("not an uncompressed P-256 point"));
         }
         // An ECDH agreement with a throwaway key is the primitive's own curve check.
-        let probe = agreement::PrivateKey::generate(&ECDH_P256).map_err(|_| CryptoError::Primitive)?;
-        agreement::agree(&probe, agreement::UnparsedPublicKey::new(&ECDH_P256, point), (), |_| Ok(()))
-            .map_err(|()| CryptoError::InvalidKey("point is not on P-256"))?;
-        Ok(Self { point: point.to_vec() })
+        let probe =
+            agreement::PrivateKey::generate(&ECDH_P256).map_err(|_| CryptoError::Primitive)?;
+        agreement::agree(
+            &probe,
+            agreement::UnparsedPublicKey::new(&ECDH_P256, point),
+            (),
+            |_| Ok(()),
+        )
+        .map_err(|()| CryptoError::InvalidKey("point is not on P-256"))?;
+        Ok(Self {
+            point: point.to_vec(),
+        })
     }
 
     /// Parses a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) or a JSON JWK.
@@ -64,7 +72,8 @@ impl PublicKey {
     pub fn parse(text: &str) -> Result<Self, CryptoError> {
         let trimmed = text.trim();
         if trimmed.starts_with('{') {
-            let jwk: Jwk = serde_json::from_str(trimmed).map_err(|_| CryptoError::InvalidKey("not a JWK"))?;
+            let jwk: Jwk =
+                serde_json::from_str(trimmed).map_err(|_| CryptoError::InvalidKey("not a JWK"))?;
             return Self::from_jwk(&jwk);
         }
         let pem = pem::parse(trimmed).map_err(|_| CryptoError::InvalidKey("not PEM or JWK"))?;
@@ -152,7 +161,8 @@ impl SigningKey {
     /// [`CryptoError::Primitive`] if generation fails.
     pub fn generate() -> Result<Self, CryptoError> {
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map_err(|_| CryptoError::Primitive)?;
+        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| CryptoError::Primitive)?;
         Self::from_pkcs8(doc.as_ref())
     }
 
@@ -164,7 +174,10 @@ impl SigningKey {
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
             .map_err(|_| CryptoError::InvalidKey("not a P-256 PKCS#8 private key"))?;
         let public = PublicKey::from_point(pair.public_key().as_ref())?;
-        Ok(Self { pkcs8: Zeroizing::new(der.to_vec()), public })
+        Ok(Self {
+            pkcs8: Zeroizing::new(der.to_vec()),
+            public,
+        })
     }
 
     /// Loads a private key from PEM: SEC1 (`EC PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`).
@@ -177,8 +190,9 @@ impl SigningKey {
         match pem.tag() {
             "PRIVATE KEY" => Self::from_pkcs8(&der),
             "EC PRIVATE KEY" => {
-                let pair = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
-                    .map_err(|_| CryptoError::InvalidKey("not a P-256 SEC1 private key"))?;
+                let pair =
+                    EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
+                        .map_err(|_| CryptoError::InvalidKey("not a P-256 SEC1 private key"))?;
                 let pkcs8 = pair.to_pkcs8v1().map_err(|_| CryptoError::Primitive)?;
                 Self::from_pkcs8(pkcs8.as_ref())
             }
@@ -195,7 +209,10 @@ impl SigningKey {
     /// The PKCS#8 private key as PEM.
     #[must_use]
     pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
-        Zeroizing::new(pem::encode(&pem::Pem::new("PRIVATE KEY", self.pkcs8.to_vec())))
+        Zeroizing::new(pem::encode(&pem::Pem::new(
+            "PRIVATE KEY",
+            self.pkcs8.to_vec(),
+        )))
     }
 
     /// The public half.
@@ -232,7 +249,8 @@ impl AgreementKey {
     /// # Errors
     /// [`CryptoError::Primitive`] if generation fails.
     pub fn generate() -> Result<Self, CryptoError> {
-        let key = agreement::PrivateKey::generate(&ECDH_P256).map_err(|_| CryptoError::Primitive)?;
+        let key =
+            agreement::PrivateKey::generate(&ECDH_P256).map_err(|_| CryptoError::Primitive)?;
         let der: aws_lc_rs::encoding::EcPrivateKeyRfc5915Der<'static> =
             key.as_der().map_err(|_| CryptoError::Primitive)?;
         Self::from_der(der.as_ref())
@@ -245,9 +263,15 @@ impl AgreementKey {
     pub fn from_der(der: &[u8]) -> Result<Self, CryptoError> {
         let key = agreement::PrivateKey::from_private_key_der(&ECDH_P256, der)
             .map_err(|_| CryptoError::InvalidKey("not a P-256 private key"))?;
-        let public_bytes = key.compute_public_key().map_err(|_| CryptoError::Primitive)?;
+        let public_bytes = key
+            .compute_public_key()
+            .map_err(|_| CryptoError::Primitive)?;
         let public = PublicKey::from_point(public_bytes.as_ref())?;
-        Ok(Self { der: Zeroizing::new(der.to_vec()), key, public })
+        Ok(Self {
+            der: Zeroizing::new(der.to_vec()),
+            key,
+            public,
+        })
     }
 
     /// The DER private key, for wrapping under the KEK.
@@ -298,12 +322,18 @@ mod tests {
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, key.pkcs8()).unwrap();
         let sec1 = pair.private_key().as_der().unwrap();
         let sec1_pem = pem::encode(&pem::Pem::new("EC PRIVATE KEY", sec1.as_ref().to_vec()));
-        assert_eq!(SigningKey::from_pem(&sec1_pem).unwrap().public_key(), key.public_key());
+        assert_eq!(
+            SigningKey::from_pem(&sec1_pem).unwrap().public_key(),
+            key.public_key()
+        );
     }
 
     #[test]
     fn an_agreement_key_round_trips_through_der() {
         let key = AgreementKey::generate().unwrap();
-        assert_eq!(AgreementKey::from_der(key.der()).unwrap().public_key(), key.public_key());
+        assert_eq!(
+            AgreementKey::from_der(key.der()).unwrap().public_key(),
+            key.public_key()
+        );
     }
 }

@@ -24,17 +24,26 @@ fn seal_with(key: &LessSafeKey, plaintext: &[u8], context: &[u8]) -> Result<Vec<
     out.extend_from_slice(&nonce_bytes);
     out.extend_from_slice(plaintext);
     let mut tail = out.split_off(1 + NONCE_LEN);
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(context), &mut tail)
-        .map_err(|_| CryptoError::Primitive)?;
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce_bytes),
+        Aad::from(context),
+        &mut tail,
+    )
+    .map_err(|_| CryptoError::Primitive)?;
     out.extend_from_slice(&tail);
     Ok(out)
 }
 
-fn open_with(key: &LessSafeKey, sealed: &[u8], context: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+fn open_with(
+    key: &LessSafeKey,
+    sealed: &[u8],
+    context: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     if sealed.len() < OVERHEAD || sealed[0] != VERSION {
         return Err(CryptoError::Authentication);
     }
-    let nonce = Nonce::try_assume_unique_for_key(&sealed[1..=NONCE_LEN]).map_err(|_| CryptoError::Authentication)?;
+    let nonce = Nonce::try_assume_unique_for_key(&sealed[1..=NONCE_LEN])
+        .map_err(|_| CryptoError::Authentication)?;
     let mut buf = Zeroizing::new(sealed[1 + NONCE_LEN..].to_vec());
     let len = key
         .open_in_place(nonce, Aad::from(context), &mut buf)
@@ -45,7 +54,9 @@ fn open_with(key: &LessSafeKey, sealed: &[u8], context: &[u8]) -> Result<Zeroizi
 }
 
 fn aes_key(bytes: &[u8]) -> Result<LessSafeKey, CryptoError> {
-    UnboundKey::new(&AES_256_GCM, bytes).map(LessSafeKey::new).map_err(|_| CryptoError::InvalidKey("AES-256 key"))
+    UnboundKey::new(&AES_256_GCM, bytes)
+        .map(LessSafeKey::new)
+        .map_err(|_| CryptoError::InvalidKey("AES-256 key"))
 }
 
 /// The key-encryption key. Its bytes live only in this struct and the key file.
@@ -72,8 +83,14 @@ impl Kek {
         let key = aes_key(bytes)?;
         // The fingerprint is a MAC of a fixed label, so it identifies the key without being
         // a hash of the key itself.
-        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, bytes), b"d1-registry kek fingerprint v1");
-        let fingerprint = tag.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let tag = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, bytes),
+            b"d1-registry kek fingerprint v1",
+        );
+        let fingerprint = tag.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Ok(Self { key, fingerprint })
     }
 
@@ -95,7 +112,11 @@ impl Kek {
     ///
     /// # Errors
     /// [`CryptoError::Authentication`] if it was wrapped by another KEK or for another context.
-    pub fn unwrap(&self, wrapped: &[u8], context: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn unwrap(
+        &self,
+        wrapped: &[u8],
+        context: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         open_with(&self.key, wrapped, context)
     }
 
@@ -106,7 +127,12 @@ impl Kek {
     pub fn new_data_key(&self, context: &[u8]) -> Result<(DataKey, Vec<u8>), CryptoError> {
         let bytes = Zeroizing::new(random_bytes::<32>()?);
         let wrapped = self.wrap(bytes.as_ref(), context)?;
-        Ok((DataKey { key: aes_key(bytes.as_ref())? }, wrapped))
+        Ok((
+            DataKey {
+                key: aes_key(bytes.as_ref())?,
+            },
+            wrapped,
+        ))
     }
 
     /// Opens a wrapped data key.
@@ -115,7 +141,9 @@ impl Kek {
     /// [`CryptoError::Authentication`] if it does not belong to this KEK and context.
     pub fn open_data_key(&self, wrapped: &[u8], context: &[u8]) -> Result<DataKey, CryptoError> {
         let bytes = self.unwrap(wrapped, context)?;
-        Ok(DataKey { key: aes_key(&bytes)? })
+        Ok(DataKey {
+            key: aes_key(&bytes)?,
+        })
     }
 }
 
@@ -162,7 +190,10 @@ mod tests {
         let kek = kek();
         let (_, wrapped) = kek.new_data_key(b"BANK000001|alice").unwrap();
         assert!(kek.open_data_key(&wrapped, b"BANK000001|alice").is_ok());
-        assert_eq!(kek.open_data_key(&wrapped, b"BANK000001|bob").unwrap_err(), CryptoError::Authentication);
+        assert_eq!(
+            kek.open_data_key(&wrapped, b"BANK000001|bob").unwrap_err(),
+            CryptoError::Authentication
+        );
     }
 
     #[test]

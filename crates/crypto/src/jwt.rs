@@ -9,8 +9,8 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::ec::{PublicKey, SigningKey};
 use crate::b64url_decode;
+use crate::ec::{PublicKey, SigningKey};
 
 /// How far in the future an assertion's `exp` may be.
 pub const MAX_ASSERTION_LIFETIME_SECS: i64 = 15 * 60;
@@ -66,7 +66,9 @@ pub struct JwtHeader {
 /// [`JwtError::Malformed`], [`JwtError::Algorithm`] or [`JwtError::MissingKid`].
 pub fn read_header(token: &str) -> Result<JwtHeader, JwtError> {
     let mut parts = token.split('.');
-    let (Some(header), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(JwtError::Malformed);
     };
     let bytes = b64url_decode(header).ok_or(JwtError::Malformed)?;
@@ -74,7 +76,10 @@ pub fn read_header(token: &str) -> Result<JwtHeader, JwtError> {
     if raw.alg.as_deref() != Some("ES256") {
         return Err(JwtError::Algorithm);
     }
-    let kid = raw.kid.filter(|k| !k.is_empty()).ok_or(JwtError::MissingKid)?;
+    let kid = raw
+        .kid
+        .filter(|k| !k.is_empty())
+        .ok_or(JwtError::MissingKid)?;
     Ok(JwtHeader { kid })
 }
 
@@ -92,7 +97,10 @@ fn decoding_key(key: &PublicKey) -> Result<DecodingKey, JwtError> {
     DecodingKey::from_ec_components(&key.x_b64(), &key.y_b64()).map_err(|_| JwtError::Signature)
 }
 
-fn verify_signature<T: for<'de> Deserialize<'de>>(token: &str, key: &PublicKey) -> Result<T, JwtError> {
+fn verify_signature<T: for<'de> Deserialize<'de>>(
+    token: &str,
+    key: &PublicKey,
+) -> Result<T, JwtError> {
     let key = decoding_key(key)?;
     match jsonwebtoken::decode::<T>(token, &key, &es256_only()) {
         Ok(data) => Ok(data.claims),
@@ -109,7 +117,11 @@ fn seconds(value: Option<&serde_json::Value>) -> Result<Option<i64>, JwtError> {
     match value {
         None => Ok(None),
         #[allow(clippy::cast_possible_truncation)]
-        Some(v) => v.as_f64().filter(|f| f.is_finite()).map(|f| Some(f.floor() as i64)).ok_or(JwtError::Claims),
+        Some(v) => v
+            .as_f64()
+            .filter(|f| f.is_finite())
+            .map(|f| Some(f.floor() as i64))
+            .ok_or(JwtError::Claims),
     }
 }
 
@@ -167,7 +179,8 @@ pub fn verify_assertion(
         }
     }
     if let Some(aud) = &claims.aud {
-        let accepted = |v: &serde_json::Value| v.as_str().is_some_and(|s| audiences.iter().any(|a| a == s));
+        let accepted =
+            |v: &serde_json::Value| v.as_str().is_some_and(|s| audiences.iter().any(|a| a == s));
         let ok = match aud {
             serde_json::Value::Array(items) => items.iter().any(accepted),
             other => accepted(other),
@@ -176,10 +189,18 @@ pub fn verify_assertion(
             return Err(JwtError::Audience);
         }
     }
-    if claims.jti.as_ref().is_some_and(|j| j.is_empty() || j.len() > 256) {
+    if claims
+        .jti
+        .as_ref()
+        .is_some_and(|j| j.is_empty() || j.len() > 256)
+    {
         return Err(JwtError::Claims);
     }
-    Ok(VerifiedAssertion { issuer: key_issuer.to_owned(), exp, jti: claims.jti })
+    Ok(VerifiedAssertion {
+        issuer: key_issuer.to_owned(),
+        exp,
+        jti: claims.jti,
+    })
 }
 
 fn sign<T: Serialize>(claims: &T, key: &SigningKey, kid: &str) -> Result<String, JwtError> {
@@ -194,7 +215,14 @@ fn sign<T: Serialize>(claims: &T, key: &SigningKey, kid: &str) -> Result<String,
 ///
 /// # Errors
 /// [`JwtError::Signature`] if signing fails.
-pub fn sign_assertion(key: &SigningKey, kid: &str, issuer: &str, aud: Option<&str>, jti: &str, now: i64) -> Result<String, JwtError> {
+pub fn sign_assertion(
+    key: &SigningKey,
+    kid: &str,
+    issuer: &str,
+    aud: Option<&str>,
+    jti: &str,
+    now: i64,
+) -> Result<String, JwtError> {
     let claims = AssertionClaims {
         iss: Some(issuer.to_owned()),
         sub: Some(issuer.to_owned()),
@@ -225,7 +253,14 @@ pub struct AccessClaims {
 ///
 /// # Errors
 /// [`JwtError::Signature`] if signing fails.
-pub fn sign_access_token(key: &SigningKey, kid: &str, issuer: &str, assertion_kid: &str, jti: &str, now: i64) -> Result<String, JwtError> {
+pub fn sign_access_token(
+    key: &SigningKey,
+    kid: &str,
+    issuer: &str,
+    assertion_kid: &str,
+    jti: &str,
+    now: i64,
+) -> Result<String, JwtError> {
     let claims = AccessClaims {
         sub: issuer.to_owned(),
         akid: assertion_kid.to_owned(),
@@ -242,7 +277,11 @@ pub fn sign_access_token(key: &SigningKey, kid: &str, issuer: &str, assertion_ki
 ///
 /// # Errors
 /// [`JwtError`] for a bad signature, another audience or an expired token.
-pub fn verify_access_token(token: &str, key: &PublicKey, now: i64) -> Result<AccessClaims, JwtError> {
+pub fn verify_access_token(
+    token: &str,
+    key: &PublicKey,
+    now: i64,
+) -> Result<AccessClaims, JwtError> {
     let claims: AccessClaims = verify_signature(token, key)?;
     if claims.aud != ACCESS_TOKEN_AUDIENCE {
         return Err(JwtError::Audience);
@@ -277,30 +316,68 @@ mod tests {
     }
 
     fn verify(token: &str, key: &SigningKey) -> Result<VerifiedAssertion, JwtError> {
-        verify_assertion(token, key.public_key(), "BANK000001", &["https://api.d1.thalescloud.io".into()], NOW)
+        verify_assertion(
+            token,
+            key.public_key(),
+            "BANK000001",
+            &["https://api.d1.thalescloud.io".into()],
+            NOW,
+        )
     }
 
     #[test]
     fn a_good_assertion_verifies() {
         let key = SigningKey::generate().unwrap();
-        let token = sign_assertion(&key, "k1", "BANK000001", Some("https://api.d1.thalescloud.io"), "j1", NOW).unwrap();
+        let token = sign_assertion(
+            &key,
+            "k1",
+            "BANK000001",
+            Some("https://api.d1.thalescloud.io"),
+            "j1",
+            NOW,
+        )
+        .unwrap();
         let ok = verify(&token, &key).unwrap();
         assert_eq!(ok.jti.as_deref(), Some("j1"));
     }
 
     #[test]
     fn none_and_hs256_are_refused_before_any_key_is_used() {
-        assert_eq!(read_header(&forged(serde_json::json!({"alg": "none", "kid": "k1"}), claims(NOW + 60))), Err(JwtError::Algorithm));
-        assert_eq!(read_header(&forged(serde_json::json!({"alg": "HS256", "kid": "k1"}), claims(NOW + 60))), Err(JwtError::Algorithm));
-        assert_eq!(read_header(&forged(serde_json::json!({"alg": "ES256"}), claims(NOW + 60))), Err(JwtError::MissingKid));
+        assert_eq!(
+            read_header(&forged(
+                serde_json::json!({"alg": "none", "kid": "k1"}),
+                claims(NOW + 60)
+            )),
+            Err(JwtError::Algorithm)
+        );
+        assert_eq!(
+            read_header(&forged(
+                serde_json::json!({"alg": "HS256", "kid": "k1"}),
+                claims(NOW + 60)
+            )),
+            Err(JwtError::Algorithm)
+        );
+        assert_eq!(
+            read_header(&forged(
+                serde_json::json!({"alg": "ES256"}),
+                claims(NOW + 60)
+            )),
+            Err(JwtError::MissingKid)
+        );
         assert_eq!(read_header("garbage"), Err(JwtError::Malformed));
     }
 
     #[test]
     fn time_claims_are_enforced() {
         let key = SigningKey::generate().unwrap();
-        assert_eq!(verify(&signed(&key, &claims(NOW - 1)), &key), Err(JwtError::Expired));
-        assert_eq!(verify(&signed(&key, &claims(NOW + 16 * 60)), &key), Err(JwtError::TooFarAhead));
+        assert_eq!(
+            verify(&signed(&key, &claims(NOW - 1)), &key),
+            Err(JwtError::Expired)
+        );
+        assert_eq!(
+            verify(&signed(&key, &claims(NOW + 16 * 60)), &key),
+            Err(JwtError::TooFarAhead)
+        );
         let mut c = claims(NOW + 60);
         c["iat"] = (NOW + 120).into();
         assert_eq!(verify(&signed(&key, &c), &key), Err(JwtError::NotYetValid));
@@ -316,7 +393,10 @@ mod tests {
     fn another_keys_signature_is_refused() {
         let key = SigningKey::generate().unwrap();
         let other = SigningKey::generate().unwrap();
-        assert_eq!(verify(&signed(&other, &claims(NOW + 60)), &key), Err(JwtError::Signature));
+        assert_eq!(
+            verify(&signed(&other, &claims(NOW + 60)), &key),
+            Err(JwtError::Signature)
+        );
     }
 
     #[test]
@@ -325,6 +405,9 @@ mod tests {
         let token = sign_access_token(&key, "s1", "BANK000001", "k1", "t1", NOW).unwrap();
         let c = verify_access_token(&token, key.public_key(), NOW + 10).unwrap();
         assert_eq!(c.sub, "BANK000001");
-        assert_eq!(verify_access_token(&token, key.public_key(), NOW + 901), Err(JwtError::Expired));
+        assert_eq!(
+            verify_access_token(&token, key.public_key(), NOW + 901),
+            Err(JwtError::Expired)
+        );
     }
 }

@@ -16,14 +16,20 @@ use crate::random_bytes;
 pub enum KeyFileError {
     /// The file could not be read or written.
     #[error("key file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// The file does not hold a 32-byte key.
     #[error("key file {0} does not hold a 32-byte base64 key")]
     Malformed(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyFileError + '_ {
-    move |source| KeyFileError::Io { path: path.display().to_string(), source }
+    move |source| KeyFileError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Reads the KEK from `path`.
@@ -46,10 +52,20 @@ pub fn read(path: &Path) -> Result<Kek, KeyFileError> {
 /// # Errors
 /// [`KeyFileError::Io`] if the file exists or cannot be written.
 pub fn create(path: &Path) -> Result<Kek, KeyFileError> {
-    let bytes = Zeroizing::new(random_bytes::<{ Kek::LEN }>().map_err(|_| KeyFileError::Malformed("rng".into()))?);
+    let bytes = Zeroizing::new(
+        random_bytes::<{ Kek::LEN }>().map_err(|_| KeyFileError::Malformed("rng".into()))?,
+    );
     let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(bytes.as_ref()));
-    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io(path))?;
-    file.write_all(text.as_bytes()).and_then(|()| file.write_all(b"\n")).and_then(|()| file.sync_all()).map_err(io(path))?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io(path))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all())
+        .map_err(io(path))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io(path))?;
     Kek::from_bytes(bytes.as_ref()).map_err(|_| KeyFileError::Malformed(path.display().to_string()))
 }

@@ -35,7 +35,9 @@ pub(crate) fn b64url(bytes: &[u8]) -> String {
 /// Decodes base64url without padding.
 pub(crate) fn b64url_decode(text: &str) -> Option<Vec<u8>> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
 }
 
 /// Fills a fresh buffer from the system's secure random generator.

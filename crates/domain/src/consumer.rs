@@ -117,7 +117,10 @@ impl DeleteReason {
     pub fn parse(reason: Option<String>, code: Option<&str>) -> Result<Self, FieldError> {
         if let Some(r) = &reason {
             if !REASON.is_match(r) {
-                return Err(FieldError::format("reason", "must be 1 to 64 letters, digits or spaces"));
+                return Err(FieldError::format(
+                    "reason",
+                    "must be 1 to 64 letters, digits or spaces",
+                ));
             }
         }
         let code = match code {
@@ -144,6 +147,9 @@ impl DeleteReason {
 
 impl Default for DeleteReason {
     fn default() -> Self {
-        Self { reason: None, code: DeleteReasonCode::IssuerDecision }
+        Self {
+            reason: None,
+            code: DeleteReasonCode::IssuerDecision,
+        }
     }
 }

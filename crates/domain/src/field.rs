@@ -22,12 +22,20 @@ pub struct FieldError {
 impl FieldError {
     /// A format error on `field`.
     pub fn format(field: impl Into<String>, detail: &'static str) -> Self {
-        Self { kind: FieldErrorKind::Format, field: field.into(), detail }
+        Self {
+            kind: FieldErrorKind::Format,
+            field: field.into(),
+            detail,
+        }
     }
 
     /// A value error on `field`.
     pub fn value(field: impl Into<String>, detail: &'static str) -> Self {
-        Self { kind: FieldErrorKind::Value, field: field.into(), detail }
+        Self {
+            kind: FieldErrorKind::Value,
+            field: field.into(),
+            detail,
+        }
     }
 
     /// The same error, with its field path nested under `parent`.

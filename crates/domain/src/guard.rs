@@ -84,7 +84,7 @@ pub fn luhn_valid(digits: &str) -> bool {
         }
         sum += d;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]
@@ -94,7 +94,12 @@ mod tests {
 
     #[test]
     fn known_test_pans_pass_luhn_and_are_pan_shaped() {
-        for pan in ["4111111111111111", "5555555555554444", "378282246310005", "6011111111111117"] {
+        for pan in [
+            "4111111111111111",
+            "5555555555554444",
+            "378282246310005",
+            "6011111111111117",
+        ] {
             assert!(luhn_valid(pan), "{pan}");
             assert_eq!(classify(pan), IdShape::Pan);
         }

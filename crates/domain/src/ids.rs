@@ -26,7 +26,11 @@ fn check(value: &str, max: usize, allowed: impl Fn(u8) -> bool) -> Result<(), Id
     Ok(())
 }
 
-fn check_guarded(value: &str, max: usize, allowed: impl Fn(u8) -> bool) -> Result<IdShape, IdError> {
+fn check_guarded(
+    value: &str,
+    max: usize,
+    allowed: impl Fn(u8) -> bool,
+) -> Result<IdShape, IdError> {
     check(value, max, allowed)?;
     match classify(value) {
         IdShape::Pan => Err(IdError::Pan),
@@ -178,21 +182,36 @@ mod tests {
         assert!(ConsumerId::parse("c_1-A").is_ok());
         assert_eq!(ConsumerId::parse("a.b").unwrap_err(), IdError::Format);
         assert_eq!(ConsumerId::parse("jérôme").unwrap_err(), IdError::Format);
-        assert_eq!(ConsumerId::parse(&"a".repeat(65)).unwrap_err(), IdError::Format);
+        assert_eq!(
+            ConsumerId::parse(&"a".repeat(65)).unwrap_err(),
+            IdError::Format
+        );
         assert!(ConsumerId::parse(&"a".repeat(64)).is_ok());
         assert_eq!(ConsumerId::parse("").unwrap_err(), IdError::Format);
     }
 
     #[test]
     fn a_pan_is_refused_as_consumer_or_correlation_id() {
-        assert_eq!(ConsumerId::parse("4111111111111111").unwrap_err(), IdError::Pan);
-        assert_eq!(CorrelationId::parse_v2("4111111111111111").unwrap_err(), IdError::Pan);
-        assert_eq!(CorrelationId::parse_v1("4111 1111 1111 1111").unwrap_err(), IdError::Pan);
+        assert_eq!(
+            ConsumerId::parse("4111111111111111").unwrap_err(),
+            IdError::Pan
+        );
+        assert_eq!(
+            CorrelationId::parse_v2("4111111111111111").unwrap_err(),
+            IdError::Pan
+        );
+        assert_eq!(
+            CorrelationId::parse_v1("4111 1111 1111 1111").unwrap_err(),
+            IdError::Pan
+        );
     }
 
     #[test]
     fn a_phone_number_is_a_lookalike() {
-        assert_eq!(ConsumerId::parse("33612345678").unwrap().1, IdShape::PhoneLike);
+        assert_eq!(
+            ConsumerId::parse("33612345678").unwrap().1,
+            IdShape::PhoneLike
+        );
     }
 
     proptest! {

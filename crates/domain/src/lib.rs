@@ -9,7 +9,9 @@ pub mod guard;
 pub mod ids;
 pub mod pi;
 
-pub use consumer::{ConsumerState, DeleteReason, DeleteReasonCode, OperationKind, OperationStatus, PiSource};
+pub use consumer::{
+    ConsumerState, DeleteReason, DeleteReasonCode, OperationKind, OperationStatus, PiSource,
+};
 pub use field::{FieldError, FieldErrorKind};
 pub use guard::{IdShape, LookalikePolicy};
 pub use ids::{ConsumerId, CorrelationId, IdError, IssuerId, Kid, UserId};

@@ -31,8 +31,13 @@ static ALPHA2: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Z]{2}$").expect("static pattern"));
 
 /// The fields Click to Pay needs whenever PI is sent, in the order they are checked.
-pub const CLICK_TO_PAY_MANDATORY: [&str; 5] =
-    ["language", "firstName", "lastName", "email", "mobilePhoneNumber"];
+pub const CLICK_TO_PAY_MANDATORY: [&str; 5] = [
+    "language",
+    "firstName",
+    "lastName",
+    "email",
+    "mobilePhoneNumber",
+];
 
 /// A mobile phone number as D1 carries it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,9 +133,10 @@ fn char_len(value: &str) -> usize {
 
 fn name_format(field: &str, value: Option<&String>, max: usize) -> Result<(), FieldError> {
     match value {
-        Some(v) if char_len(v) > max || !NAME.is_match(v) => {
-            Err(FieldError::format(field, "must be 1 to the maximum of letters, digits, spaces and ,.'_#;:/-"))
-        }
+        Some(v) if char_len(v) > max || !NAME.is_match(v) => Err(FieldError::format(
+            field,
+            "must be 1 to the maximum of letters, digits, spaces and ,.'_#;:/-",
+        )),
         _ => Ok(()),
     }
 }
@@ -138,7 +144,10 @@ fn name_format(field: &str, value: Option<&String>, max: usize) -> Result<(), Fi
 fn free_text_format(field: &str, value: Option<&String>, max: usize) -> Result<(), FieldError> {
     match value {
         Some(v) if v.is_empty() || char_len(v) > max || v.chars().any(char::is_control) => {
-            Err(FieldError::format(field, "must be 1 to 128 characters without control characters"))
+            Err(FieldError::format(
+                field,
+                "must be 1 to 128 characters without control characters",
+            ))
         }
         _ => Ok(()),
     }
@@ -171,11 +180,17 @@ impl Address {
         free_text_format("state", self.state.as_ref(), 128)?;
         if let Some(zip) = &self.zip_code {
             if !ZIP_CODE.is_match(zip) {
-                return Err(FieldError::format("zipCode", "must be 1 to 16 letters, digits, spaces or -"));
+                return Err(FieldError::format(
+                    "zipCode",
+                    "must be 1 to 16 letters, digits, spaces or -",
+                ));
             }
         }
         if !ALPHA2.is_match(&self.country_code) {
-            return Err(FieldError::format("countryCode", "must be two upper-case letters"));
+            return Err(FieldError::format(
+                "countryCode",
+                "must be two upper-case letters",
+            ));
         }
         Ok(())
     }
@@ -186,7 +201,10 @@ impl Address {
     /// A country code that ISO 3166-1 does not assign.
     pub fn check_value(&self) -> Result<(), FieldError> {
         if !country::is_assigned(&self.country_code) {
-            return Err(FieldError::value("countryCode", "is not an ISO 3166-1 alpha-2 code"));
+            return Err(FieldError::value(
+                "countryCode",
+                "is not an ISO 3166-1 alpha-2 code",
+            ));
         }
         Ok(())
     }
@@ -195,7 +213,10 @@ impl Address {
 impl Phone {
     fn check_format(&self) -> Result<(), FieldError> {
         if !COUNTRY_CALLING_CODE.is_match(&self.country_code) {
-            return Err(FieldError::format("countryCode", "must be 1 to 3 digits, optionally after +"));
+            return Err(FieldError::format(
+                "countryCode",
+                "must be 1 to 3 digits, optionally after +",
+            ));
         }
         if !PHONE_NUMBER.is_match(&self.phone_number) {
             return Err(FieldError::format("phoneNumber", "must be 4 to 14 digits"));
@@ -206,10 +227,16 @@ impl Phone {
     fn check_value(&self) -> Result<(), FieldError> {
         let code = self.country_code.trim_start_matches('+');
         if code.starts_with('0') {
-            return Err(FieldError::value("countryCode", "is not a country calling code"));
+            return Err(FieldError::value(
+                "countryCode",
+                "is not a country calling code",
+            ));
         }
         if code.len() + self.phone_number.len() > 15 {
-            return Err(FieldError::value("phoneNumber", "is longer than E.164 allows"));
+            return Err(FieldError::value(
+                "phoneNumber",
+                "is longer than E.164 allows",
+            ));
         }
         Ok(())
     }
@@ -217,12 +244,17 @@ impl Phone {
 
 fn valid_date(value: &str) -> bool {
     let mut parts = value.split('-').map(str::parse::<u32>);
-    let (Some(Ok(year)), Some(Ok(month)), Some(Ok(day))) = (parts.next(), parts.next(), parts.next())
+    let (Some(Ok(year)), Some(Ok(month)), Some(Ok(day))) =
+        (parts.next(), parts.next(), parts.next())
     else {
         return false;
     };
-    let Ok(year) = i32::try_from(year) else { return false };
-    let Ok(month) = u8::try_from(month).map_err(|_| ()).and_then(|m| time::Month::try_from(m).map_err(|_| ()))
+    let Ok(year) = i32::try_from(year) else {
+        return false;
+    };
+    let Ok(month) = u8::try_from(month)
+        .map_err(|_| ())
+        .and_then(|m| time::Month::try_from(m).map_err(|_| ()))
     else {
         return false;
     };
@@ -268,21 +300,31 @@ impl PersonalInformation {
         }
         if let Some(email) = &self.email {
             if char_len(email) > 254 || !email_address::EmailAddress::is_valid(email) {
-                return Err(FieldError::format("email", "must be an e-mail address of at most 254 characters"));
+                return Err(FieldError::format(
+                    "email",
+                    "must be an e-mail address of at most 254 characters",
+                ));
             }
         }
         if let Some(phone) = &self.mobile_phone_number {
-            phone.check_format().map_err(|e| e.under("mobilePhoneNumber"))?;
+            phone
+                .check_format()
+                .map_err(|e| e.under("mobilePhoneNumber"))?;
         }
         if let Some(address) = &self.residency_address {
-            address.check_format().map_err(|e| e.under("residencyAddress"))?;
+            address
+                .check_format()
+                .map_err(|e| e.under("residencyAddress"))?;
         }
         Ok(())
     }
 
     fn check_value(&self) -> Result<(), FieldError> {
         if self.is_empty() {
-            return Err(FieldError::value("personalInformation", "must hold at least one field"));
+            return Err(FieldError::value(
+                "personalInformation",
+                "must hold at least one field",
+            ));
         }
         if let Some(date) = &self.date_of_birth {
             if !valid_date(date) {
@@ -290,10 +332,14 @@ impl PersonalInformation {
             }
         }
         if let Some(phone) = &self.mobile_phone_number {
-            phone.check_value().map_err(|e| e.under("mobilePhoneNumber"))?;
+            phone
+                .check_value()
+                .map_err(|e| e.under("mobilePhoneNumber"))?;
         }
         if let Some(address) = &self.residency_address {
-            address.check_value().map_err(|e| e.under("residencyAddress"))?;
+            address
+                .check_value()
+                .map_err(|e| e.under("residencyAddress"))?;
         }
         Ok(())
     }
@@ -320,7 +366,11 @@ impl PersonalInformation {
             self.email.is_some(),
             self.mobile_phone_number.is_some(),
         ];
-        CLICK_TO_PAY_MANDATORY.iter().zip(present).find(|(_, p)| !p).map(|(name, _)| *name)
+        CLICK_TO_PAY_MANDATORY
+            .iter()
+            .zip(present)
+            .find(|(_, p)| !p)
+            .map(|(name, _)| *name)
     }
 
     /// `language`, such as `en-US`.
@@ -382,7 +432,10 @@ mod tests {
             first_name: Some("Jean-Luc".into()),
             last_name: Some("O'Neil".into()),
             email: Some("jl@example.com".into()),
-            mobile_phone_number: Some(Phone { country_code: "+33".into(), phone_number: "612345678".into() }),
+            mobile_phone_number: Some(Phone {
+                country_code: "+33".into(),
+                phone_number: "612345678".into(),
+            }),
             ..Default::default()
         }
     }
@@ -445,16 +498,41 @@ mod tests {
     #[test]
     fn nested_fields_are_named_with_their_path() {
         let mut i = input();
-        i.mobile_phone_number = Some(Phone { country_code: "+33".into(), phone_number: "12".into() });
-        assert_eq!(err(i), (FieldErrorKind::Format, "mobilePhoneNumber.phoneNumber".into()));
+        i.mobile_phone_number = Some(Phone {
+            country_code: "+33".into(),
+            phone_number: "12".into(),
+        });
+        assert_eq!(
+            err(i),
+            (
+                FieldErrorKind::Format,
+                "mobilePhoneNumber.phoneNumber".into()
+            )
+        );
         let mut i = input();
-        i.mobile_phone_number =
-            Some(Phone { country_code: "+3366".into(), phone_number: "12345678901234".into() });
-        assert_eq!(err(i), (FieldErrorKind::Format, "mobilePhoneNumber.countryCode".into()));
+        i.mobile_phone_number = Some(Phone {
+            country_code: "+3366".into(),
+            phone_number: "12345678901234".into(),
+        });
+        assert_eq!(
+            err(i),
+            (
+                FieldErrorKind::Format,
+                "mobilePhoneNumber.countryCode".into()
+            )
+        );
         let mut i = input();
-        i.mobile_phone_number =
-            Some(Phone { country_code: "336".into(), phone_number: "12345678901234".into() });
-        assert_eq!(err(i), (FieldErrorKind::Value, "mobilePhoneNumber.phoneNumber".into()));
+        i.mobile_phone_number = Some(Phone {
+            country_code: "336".into(),
+            phone_number: "12345678901234".into(),
+        });
+        assert_eq!(
+            err(i),
+            (
+                FieldErrorKind::Value,
+                "mobilePhoneNumber.phoneNumber".into()
+            )
+        );
     }
 
     #[test]
@@ -469,8 +547,18 @@ mod tests {
     fn click_to_pay_names_the_first_missing_field() {
         let mut i = input();
         i.email = None;
-        assert_eq!(PersonalInformation::parse(i).unwrap().missing_click_to_pay_field(), Some("email"));
-        assert_eq!(PersonalInformation::parse(input()).unwrap().missing_click_to_pay_field(), None);
+        assert_eq!(
+            PersonalInformation::parse(i)
+                .unwrap()
+                .missing_click_to_pay_field(),
+            Some("email")
+        );
+        assert_eq!(
+            PersonalInformation::parse(input())
+                .unwrap()
+                .missing_click_to_pay_field(),
+            None
+        );
     }
 
     #[test]

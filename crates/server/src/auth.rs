@@ -55,13 +55,24 @@ pub struct Authenticator {
 impl Authenticator {
     /// Builds the authenticator; `ttl` bounds how long a check is trusted.
     #[must_use]
-    pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>, audiences: Vec<String>, ttl: Duration) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keyring: Arc<Keyring>,
+        audiences: Vec<String>,
+        ttl: Duration,
+    ) -> Self {
         Self {
             store,
             keyring,
             audiences,
-            tokens: Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
-            assertion_keys: Cache::builder().max_capacity(10_000).time_to_live(ttl).build(),
+            tokens: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            assertion_keys: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ttl)
+                .build(),
         }
     }
 
@@ -91,20 +102,37 @@ impl Authenticator {
             .map_err(|e| server_error(&e))?
             .ok_or_else(|| OAuthError::invalid_grant("unknown kid"))?;
         let key = PublicKey::parse(&record.public_jwk).map_err(|e| server_error(&e))?;
-        let (assertion_owned, audiences, issuer) = (assertion.to_owned(), self.audiences.clone(), record.issuer_id.clone());
+        let (assertion_owned, audiences, issuer) = (
+            assertion.to_owned(),
+            self.audiences.clone(),
+            record.issuer_id.clone(),
+        );
         let now = now_secs();
-        let verified = tokio::task::spawn_blocking(move || jwt::verify_assertion(&assertion_owned, &key, issuer.as_str(), &audiences, now))
-            .await
-            .map_err(|e| server_error(&e))?
-            .map_err(grant)?;
+        let verified = tokio::task::spawn_blocking(move || {
+            jwt::verify_assertion(&assertion_owned, &key, issuer.as_str(), &audiences, now)
+        })
+        .await
+        .map_err(|e| server_error(&e))?
+        .map_err(grant)?;
         if let Some(jti) = &verified.jti {
-            match self.store.use_jti(&record.issuer_id, jti, verified.exp.saturating_mul(1000)).await {
+            match self
+                .store
+                .use_jti(&record.issuer_id, jti, verified.exp.saturating_mul(1000))
+                .await
+            {
                 Ok(()) => {}
-                Err(StoreError::Conflict(_)) => return Err(OAuthError::invalid_grant("the assertion's jti was already used")),
+                Err(StoreError::Conflict(_)) => {
+                    return Err(OAuthError::invalid_grant(
+                        "the assertion's jti was already used",
+                    ))
+                }
                 Err(e) => return Err(server_error(&e)),
             }
         }
-        let (kid, signer) = self.keyring.signer().ok_or_else(|| server_error(&"no signing key"))?;
+        let (kid, signer) = self
+            .keyring
+            .signer()
+            .ok_or_else(|| server_error(&"no signing key"))?;
         let (issuer, akid) = (record.issuer_id.as_str().to_owned(), record.kid.clone());
         let access_token = tokio::task::spawn_blocking(move || {
             let jti = uuid::Uuid::new_v4().simple().to_string();
@@ -114,7 +142,12 @@ impl Authenticator {
         .map_err(|e| server_error(&e))?
         .map_err(|e| server_error(&e))?;
         tracing::info!(issuer = %record.issuer_id, kid = %record.kid, "access token issued");
-        Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ACCESS_TOKEN_LIFETIME_SECS, scope: "banking" })
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ACCESS_TOKEN_LIFETIME_SECS,
+            scope: "banking",
+        })
     }
 
     /// Checks an `Authorization` header value and returns the issuer it acts for.
@@ -123,7 +156,10 @@ impl Authenticator {
     /// 401 for anything but a valid, unexpired token whose assertion key still exists.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<IssuerId, ApiError> {
         let token = authorization
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN)
             .ok_or_else(ApiError::unauthorized)?;
@@ -148,15 +184,21 @@ impl Authenticator {
             Some(key) => key,
             None => {
                 // Another node may have rotated the signing key since this one loaded.
-                self.keyring.reload(self.store.as_ref()).await.map_err(|e| ApiError::internal(&e))?;
-                self.keyring.verifier(&header.kid).ok_or_else(ApiError::unauthorized)?
+                self.keyring
+                    .reload(self.store.as_ref())
+                    .await
+                    .map_err(|e| ApiError::internal(&e))?;
+                self.keyring
+                    .verifier(&header.kid)
+                    .ok_or_else(ApiError::unauthorized)?
             }
         };
         let owned = token.to_owned();
-        let claims = tokio::task::spawn_blocking(move || jwt::verify_access_token(&owned, &key, now))
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-            .map_err(|_| ApiError::unauthorized())?;
+        let claims =
+            tokio::task::spawn_blocking(move || jwt::verify_access_token(&owned, &key, now))
+                .await
+                .map_err(|e| ApiError::internal(&e))?
+                .map_err(|_| ApiError::unauthorized())?;
         match self.assertion_key(&claims.akid).await? {
             Some(record) if record.issuer_id.as_str() == claims.sub => Ok(claims),
             _ => Err(ApiError::unauthorized()),
@@ -166,5 +208,8 @@ impl Authenticator {
 
 fn server_error(cause: &dyn std::fmt::Display) -> OAuthError {
     tracing::error!(error = %cause, "token endpoint failed");
-    OAuthError::with_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    OAuthError::with_status(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error",
+    )
 }

@@ -201,9 +201,16 @@ pub fn main() -> ExitCode {
         log_format: cli.global.log_format,
     };
     let result = Config::load(&overrides).and_then(|config| {
-        let level = if matches!(cli.command, Command::Serve { .. }) { config.log.level.clone() } else { "warn".into() };
+        let level = if matches!(cli.command, Command::Serve { .. }) {
+            config.log.level.clone()
+        } else {
+            "warn".into()
+        };
         telemetry::init(config.log.format, &level);
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the runtime")?;
         runtime.block_on(run(cli.command, config))
     });
     match result {
@@ -220,7 +227,8 @@ pub fn main() -> ExitCode {
 }
 
 fn read_public_key(path: &PathBuf) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let key = PublicKey::parse(&text).map_err(|e| refuse(format!("{}: {e}", path.display())))?;
     serde_json::to_string(&key.to_jwk(None, None, None)).context("encoding the key")
 }
@@ -230,7 +238,9 @@ fn parse_issuer(id: &str) -> anyhow::Result<IssuerId> {
 }
 
 fn parse_kid(kid: &str) -> anyhow::Result<String> {
-    Kid::parse(kid).map(|k| k.as_str().to_owned()).map_err(|_| refuse("--kid must be 1 to 128 visible ASCII characters"))
+    Kid::parse(kid)
+        .map(|k| k.as_str().to_owned())
+        .map_err(|_| refuse("--kid must be 1 to 128 visible ASCII characters"))
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
@@ -241,7 +251,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             crate::serve::run(config, opened, &listen).await
         }
         Command::Issuer(cmd) => issuer(cmd, &config).await,
-        Command::Token { issuer_id, key, kid, url } => token(&issuer_id, &key, &kid, &url).await,
+        Command::Token {
+            issuer_id,
+            key,
+            kid,
+            url,
+        } => token(&issuer_id, &key, &kid, &url).await,
         Command::Keys(KeysCommand::Jwks) => {
             let opened = bootstrap::open(&config).await?;
             println!("{}", serde_json::to_string_pretty(&opened.keyring.jwks())?);
@@ -261,7 +276,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 
 async fn issuer(cmd: IssuerCommand, config: &Config) -> anyhow::Result<()> {
     match cmd {
-        IssuerCommand::Add { issuer_id, assertion_key, kid, pi_storage, click_to_pay, lookalike_policy } => {
+        IssuerCommand::Add {
+            issuer_id,
+            assertion_key,
+            kid,
+            pi_storage,
+            click_to_pay,
+            lookalike_policy,
+        } => {
             let issuer_id = parse_issuer(&issuer_id)?;
             let kid = parse_kid(&kid)?;
             let public_jwk = read_public_key(&assertion_key)?;
@@ -279,11 +301,21 @@ async fn issuer(cmd: IssuerCommand, config: &Config) -> anyhow::Result<()> {
                     println!("issuer {issuer_id} added with key {kid}");
                     Ok(())
                 }
-                Err(StoreError::Conflict(why)) => Err(refuse(format!("issuer {issuer_id} not added: {why}"))),
+                Err(StoreError::Conflict(why)) => {
+                    Err(refuse(format!("issuer {issuer_id} not added: {why}")))
+                }
                 Err(e) => Err(e.into()),
             }
         }
-        IssuerCommand::Set { issuer_id, pi_storage, click_to_pay, add_key, kid, remove_key, lookalike_policy } => {
+        IssuerCommand::Set {
+            issuer_id,
+            pi_storage,
+            click_to_pay,
+            add_key,
+            kid,
+            remove_key,
+            lookalike_policy,
+        } => {
             let issuer_id = parse_issuer(&issuer_id)?;
             let add_key = match (add_key, kid) {
                 (Some(path), Some(kid)) => Some((parse_kid(&kid)?, read_public_key(&path)?)),
@@ -302,8 +334,12 @@ async fn issuer(cmd: IssuerCommand, config: &Config) -> anyhow::Result<()> {
                     println!("issuer {issuer_id} updated");
                     Ok(())
                 }
-                Err(StoreError::NotFound) => Err(refuse(format!("issuer {issuer_id} or its key was not found"))),
-                Err(StoreError::Conflict(why)) => Err(refuse(format!("issuer {issuer_id} not updated: {why}"))),
+                Err(StoreError::NotFound) => Err(refuse(format!(
+                    "issuer {issuer_id} or its key was not found"
+                ))),
+                Err(StoreError::Conflict(why)) => {
+                    Err(refuse(format!("issuer {issuer_id} not updated: {why}")))
+                }
                 Err(e) => Err(e.into()),
             }
         }
@@ -326,20 +362,37 @@ async fn issuer(cmd: IssuerCommand, config: &Config) -> anyhow::Result<()> {
 
 async fn token(issuer_id: &str, key_path: &PathBuf, kid: &str, url: &str) -> anyhow::Result<()> {
     let issuer_id = parse_issuer(issuer_id)?;
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(key_path).with_context(|| format!("reading {}", key_path.display()))?);
-    let key = SigningKey::from_pem(&text).map_err(|e| refuse(format!("{}: {e}", key_path.display())))?;
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(key_path)
+            .with_context(|| format!("reading {}", key_path.display()))?,
+    );
+    let key =
+        SigningKey::from_pem(&text).map_err(|e| refuse(format!("{}: {e}", key_path.display())))?;
     let jti = uuid::Uuid::new_v4().to_string();
-    let assertion = d1_crypto::jwt::sign_assertion(&key, kid, issuer_id.as_str(), None, &jti, crate::clock::now_secs())
-        .map_err(|e| refuse(e.to_string()))?;
+    let assertion = d1_crypto::jwt::sign_assertion(
+        &key,
+        kid,
+        issuer_id.as_str(),
+        None,
+        &jti,
+        crate::clock::now_secs(),
+    )
+    .map_err(|e| refuse(e.to_string()))?;
     let endpoint = format!("{}{TOKEN_PATH}", url.trim_end_matches('/'));
     let response = reqwest::Client::new()
         .post(&endpoint)
-        .form(&[("grant_type", JWT_BEARER), ("assertion", assertion.as_str())])
+        .form(&[
+            ("grant_type", JWT_BEARER),
+            ("assertion", assertion.as_str()),
+        ])
         .send()
         .await
         .map_err(|e| refuse(format!("could not reach {endpoint}: {}", e.without_url())))?;
     let status = response.status();
-    let body: serde_json::Value = response.json().await.map_err(|_| refuse(format!("{endpoint} answered {status} without JSON")))?;
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .map_err(|_| refuse(format!("{endpoint} answered {status} without JSON")))?;
     match body.get("access_token").and_then(|t| t.as_str()) {
         Some(token) if status.is_success() => {
             println!("{token}");
@@ -348,7 +401,9 @@ async fn token(issuer_id: &str, key_path: &PathBuf, kid: &str, url: &str) -> any
         _ => Err(refuse(format!(
             "token refused ({status}): {} {}",
             body.get("error").and_then(|v| v.as_str()).unwrap_or("?"),
-            body.get("error_description").and_then(|v| v.as_str()).unwrap_or("")
+            body.get("error_description")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
         ))),
     }
 }

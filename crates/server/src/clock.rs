@@ -8,8 +8,10 @@ use time::OffsetDateTime;
 pub fn rfc3339(ms: i64) -> String {
     let nanos = i128::from(ms) * 1_000_000;
     let at = OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    at.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
-        .unwrap_or_default()
+    at.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    ))
+    .unwrap_or_default()
 }
 
 /// Unix seconds now.
@@ -22,6 +24,9 @@ pub fn now_secs() -> i64 {
 mod tests {
     #[test]
     fn formats_utc_with_milliseconds() {
-        assert_eq!(super::rfc3339(1_764_064_800_123), "2025-11-25T10:00:00.123Z");
+        assert_eq!(
+            super::rfc3339(1_764_064_800_123),
+            "2025-11-25T10:00:00.123Z"
+        );
     }
 }

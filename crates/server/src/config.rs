@@ -62,7 +62,10 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { durability: Durability::Full, read_connections: 4 }
+        Self {
+            durability: Durability::Full,
+            read_connections: 4,
+        }
     }
 }
 
@@ -79,7 +82,10 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { audiences: vec!["https://api.d1.thalescloud.io".into()], cache_ttl_secs: 30 }
+        Self {
+            audiences: vec!["https://api.d1.thalescloud.io".into()],
+            cache_ttl_secs: 30,
+        }
     }
 }
 
@@ -94,7 +100,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Human, level: "info".into() }
+        Self {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
     }
 }
 
@@ -137,7 +146,11 @@ impl Config {
     pub fn load(overrides: &Overrides) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Self::default()));
         if let Some(file) = &overrides.config_file {
-            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            anyhow::ensure!(
+                file.exists(),
+                "config file {} does not exist",
+                file.display()
+            );
             figment = figment.merge(Toml::file(file));
         }
         figment = figment.merge(Env::prefixed("D1__").split("__"));
@@ -160,11 +173,17 @@ impl Config {
 
 impl Paths {
     fn resolve(o: &Overrides) -> Self {
-        let db = o.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", o.data_dir.join("registry.db").display()));
+        let db = o
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", o.data_dir.join("registry.db").display()));
         Self {
             data_dir: o.data_dir.clone(),
             database_url: db,
-            kek_file: o.kek_file.clone().unwrap_or_else(|| o.data_dir.join("kek.key")),
+            kek_file: o
+                .kek_file
+                .clone()
+                .unwrap_or_else(|| o.data_dir.join("kek.key")),
         }
     }
 
@@ -180,7 +199,11 @@ impl Paths {
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     if !dir.exists() {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
     }
     Ok(())
 }

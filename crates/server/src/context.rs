@@ -31,7 +31,10 @@ impl RequestContext {
     /// The correlation id to record: the one sent, if valid.
     #[must_use]
     pub fn valid_correlation(&self) -> Option<CorrelationId> {
-        self.correlation.as_ref().and_then(|c| c.as_ref().ok()).cloned()
+        self.correlation
+            .as_ref()
+            .and_then(|c| c.as_ref().ok())
+            .cloned()
     }
 }
 
@@ -50,17 +53,31 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     let path = req.uri().path();
     let is_token = path == TOKEN_PATH;
     let v1 = path.starts_with("/banking/v1/");
-    let correlation = req.headers().get(&CORRELATION_ID).map(|v| parse_correlation(v, v1));
+    let correlation = req
+        .headers()
+        .get(&CORRELATION_ID)
+        .map(|v| parse_correlation(v, v1));
     let echoed = match &correlation {
         Some(Ok(c)) => c.as_str().to_owned(),
         _ => request_id.clone(),
     };
-    let route = req.extensions().get::<MatchedPath>().map_or("-", MatchedPath::as_str).to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("-", MatchedPath::as_str)
+        .to_owned();
     let span = tracing::info_span!("request", request_id = %request_id, correlation_id = %echoed, method = %req.method(), route = %route);
-    req.extensions_mut().insert(RequestContext { request_id: request_id.clone(), correlation });
+    req.extensions_mut().insert(RequestContext {
+        request_id: request_id.clone(),
+        correlation,
+    });
 
     let limit = state.config.server.body_limit_bytes;
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let started = Instant::now();
     let mut response = if declared.is_some_and(|n| n > limit as u64) {
         too_large(is_token, limit)
@@ -72,13 +89,19 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         }
     };
     let status = response.status();
-    if status == StatusCode::PAYLOAD_TOO_LARGE && response.headers().get(header::CONTENT_TYPE).is_none() {
+    if status == StatusCode::PAYLOAD_TOO_LARGE
+        && response.headers().get(header::CONTENT_TYPE).is_none()
+    {
         response = too_large(is_token, limit);
     }
     state.metrics.request(status.as_u16());
     span.in_scope(|| {
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(status = status.as_u16(), latency_ms = format_args!("{latency_ms:.2}"), "request");
+        tracing::info!(
+            status = status.as_u16(),
+            latency_ms = format_args!("{latency_ms:.2}"),
+            "request"
+        );
     });
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&echoed) {
@@ -92,7 +115,11 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
 
 fn too_large(is_token: bool, limit: usize) -> Response {
     if is_token {
-        OAuthError::with_status(StatusCode::PAYLOAD_TOO_LARGE, format!("the body exceeds {limit} bytes")).into_response()
+        OAuthError::with_status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body exceeds {limit} bytes"),
+        )
+        .into_response()
     } else {
         ApiError::payload_too_large(limit).into_response()
     }

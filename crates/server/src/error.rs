@@ -49,27 +49,49 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), flavor: Flavor::V2, retry_after: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            flavor: Flavor::V2,
+            retry_after: None,
+        }
     }
 
     /// 400 `FIELD_INVALID_FORMAT` naming `field`.
     pub fn format(field: &str, detail: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "FIELD_INVALID_FORMAT", format!("{field}: {detail}"))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "FIELD_INVALID_FORMAT",
+            format!("{field}: {detail}"),
+        )
     }
 
     /// 400 `FIELD_INVALID_VALUE` naming `field`.
     pub fn value(field: &str, detail: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "FIELD_INVALID_VALUE", format!("{field}: {detail}"))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "FIELD_INVALID_VALUE",
+            format!("{field}: {detail}"),
+        )
     }
 
     /// 401, with nothing said about why.
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "AUTHORIZER_UNAUTHORIZED", "AUTHORIZER_UNAUTHORIZED")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "AUTHORIZER_UNAUTHORIZED",
+            "AUTHORIZER_UNAUTHORIZED",
+        )
     }
 
     /// 404 `CONSUMER_NOT_FOUND`.
     pub fn consumer_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "CONSUMER_NOT_FOUND", "consumer not found")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "CONSUMER_NOT_FOUND",
+            "consumer not found",
+        )
     }
 
     /// 403 `INVALID_STATE`.
@@ -84,28 +106,48 @@ impl ApiError {
 
     /// 405 `METHOD_NOT_ALLOWED`.
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this route")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "method not allowed on this route",
+        )
     }
 
     /// 413 `PAYLOAD_TOO_LARGE`.
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", format!("the body exceeds {limit} bytes"))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the body exceeds {limit} bytes"),
+        )
     }
 
     /// 415 `UNSUPPORTED_MEDIA_TYPE`.
     pub fn unsupported_media_type() -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Content-Type must be application/json",
+        )
     }
 
     /// 503 `TIMEOUT`: the request ran past the server's limit.
     pub fn timeout() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT", "the request took too long")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TIMEOUT",
+            "the request took too long",
+        )
     }
 
     /// 500 `INTERNAL_ERROR`. The cause is logged here and never sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "internal error",
+        )
     }
 
     /// The same error, rendered as a v1 body.
@@ -140,18 +182,28 @@ impl From<d1_store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = if self.status == StatusCode::UNAUTHORIZED || self.flavor == Flavor::V1 {
-            let text = if self.status == StatusCode::UNAUTHORIZED || self.message.starts_with(self.code) {
-                self.message
-            } else {
-                format!("{}: {}", self.code, self.message)
-            };
+            let text =
+                if self.status == StatusCode::UNAUTHORIZED || self.message.starts_with(self.code) {
+                    self.message
+                } else {
+                    format!("{}: {}", self.code, self.message)
+                };
             (self.status, Json(BareErrorBody { error: text })).into_response()
         } else {
-            (self.status, Json(ErrorBody { error_code: self.code, error: self.message })).into_response()
+            (
+                self.status,
+                Json(ErrorBody {
+                    error_code: self.code,
+                    error: self.message,
+                }),
+            )
+                .into_response()
         };
         if let Some(seconds) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
-                response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
             }
         }
         response
@@ -177,7 +229,11 @@ pub struct OAuthError {
 impl OAuthError {
     /// `invalid_request`: a parameter missing or unparseable.
     pub fn invalid_request(description: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, error: "invalid_request", description: description.into() }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_request",
+            description: description.into(),
+        }
     }
 
     /// `unsupported_grant_type`.
@@ -191,21 +247,42 @@ impl OAuthError {
 
     /// `invalid_grant`: any defect of the assertion.
     pub fn invalid_grant(description: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, error: "invalid_grant", description: description.into() }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_grant",
+            description: description.into(),
+        }
     }
 
     /// A non-400 status in the same shape (413, 415, 500).
     pub fn with_status(status: StatusCode, description: impl Into<String>) -> Self {
-        let error = if status.is_server_error() { "server_error" } else { "invalid_request" };
-        Self { status, error, description: description.into() }
+        let error = if status.is_server_error() {
+            "server_error"
+        } else {
+            "invalid_request"
+        };
+        Self {
+            status,
+            error,
+            description: description.into(),
+        }
     }
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let mut response =
-            (self.status, Json(OAuthErrorBody { error: self.error, error_description: self.description })).into_response();
-        response.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let mut response = (
+            self.status,
+            Json(OAuthErrorBody {
+                error: self.error,
+                error_description: self.description,
+            }),
+        )
+            .into_response();
+        response.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
         response
     }
 }

@@ -16,7 +16,10 @@ fn context(kid: &str) -> Vec<u8> {
 
 fn new_kid(prefix: &str) -> anyhow::Result<String> {
     let bytes: [u8; 8] = d1_crypto::random_bytes().context("random kid")?;
-    Ok(format!("{prefix}-{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+    Ok(format!(
+        "{prefix}-{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
 }
 
 /// A public JWK set.
@@ -46,7 +49,11 @@ impl Keyring {
     /// If the database fails or a wrapped key does not open under the KEK.
     pub async fn open(store: &dyn Store) -> anyhow::Result<Self> {
         let records = store.service_keys().await?;
-        let active = |p: KeyPurpose| records.iter().any(|r| r.purpose == p && r.retired_at.is_none());
+        let active = |p: KeyPurpose| {
+            records
+                .iter()
+                .any(|r| r.purpose == p && r.retired_at.is_none())
+        };
         if !active(KeyPurpose::Signing) {
             let key = SigningKey::generate()?;
             add(store, "sig", KeyPurpose::Signing, key.pkcs8()).await?;
@@ -55,7 +62,9 @@ impl Keyring {
             let key = AgreementKey::generate()?;
             add(store, "enc", KeyPurpose::Encryption, key.der()).await?;
         }
-        let keyring = Self { keys: RwLock::new(Keys::default()) };
+        let keyring = Self {
+            keys: RwLock::new(Keys::default()),
+        };
         keyring.reload(store).await?;
         Ok(keyring)
     }
@@ -68,22 +77,34 @@ impl Keyring {
         let kek = store.vault().kek();
         let mut keys = Keys::default();
         for record in store.service_keys().await? {
-            let secret = kek.unwrap(&record.wrapped, &context(&record.kid)).context("a service key does not open under this KEK")?;
+            let secret = kek
+                .unwrap(&record.wrapped, &context(&record.kid))
+                .context("a service key does not open under this KEK")?;
             match record.purpose {
                 KeyPurpose::Signing => {
                     let key = SigningKey::from_pkcs8(&secret)?;
-                    keys.verifiers.insert(record.kid.clone(), key.public_key().clone());
+                    keys.verifiers
+                        .insert(record.kid.clone(), key.public_key().clone());
                     if record.retired_at.is_none() {
                         keys.signer = Some((record.kid.clone(), Arc::new(key)));
                     }
                 }
                 KeyPurpose::Encryption if record.retired_at.is_none() => {
-                    keys.encryption.insert(0, (record.kid.clone(), Arc::new(AgreementKey::from_der(&secret)?)));
+                    keys.encryption.insert(
+                        0,
+                        (
+                            record.kid.clone(),
+                            Arc::new(AgreementKey::from_der(&secret)?),
+                        ),
+                    );
                 }
                 KeyPurpose::Encryption => {}
             }
         }
-        *self.keys.write().map_err(|_| anyhow::anyhow!("keyring lock poisoned"))? = keys;
+        *self
+            .keys
+            .write()
+            .map_err(|_| anyhow::anyhow!("keyring lock poisoned"))? = keys;
         Ok(())
     }
 
@@ -96,7 +117,10 @@ impl Keyring {
     /// The public key that verifies tokens signed under `kid`.
     #[must_use]
     pub fn verifier(&self, kid: &str) -> Option<PublicKey> {
-        self.keys.read().ok().and_then(|k| k.verifiers.get(kid).cloned())
+        self.keys
+            .read()
+            .ok()
+            .and_then(|k| k.verifiers.get(kid).cloned())
     }
 
     /// The active JWE public keys, newest first: issuers encrypt to the first.
@@ -105,16 +129,34 @@ impl Keyring {
         let keys = self.keys.read().map(|k| {
             k.encryption
                 .iter()
-                .map(|(kid, key)| key.public_key().to_jwk(Some(kid), Some("enc"), Some("ECDH-ES")))
+                .map(|(kid, key)| {
+                    key.public_key()
+                        .to_jwk(Some(kid), Some("enc"), Some("ECDH-ES"))
+                })
                 .collect()
         });
-        JwkSet { keys: keys.unwrap_or_default() }
+        JwkSet {
+            keys: keys.unwrap_or_default(),
+        }
     }
 }
 
-async fn add(store: &dyn Store, prefix: &str, purpose: KeyPurpose, secret: &[u8]) -> anyhow::Result<()> {
+async fn add(
+    store: &dyn Store,
+    prefix: &str,
+    purpose: KeyPurpose,
+    secret: &[u8],
+) -> anyhow::Result<()> {
     let kid = new_kid(prefix)?;
     let wrapped = store.vault().kek().wrap(secret, &context(&kid))?;
-    store.add_service_key(ServiceKeyRecord { kid, purpose, wrapped, created_at: now_ms(), retired_at: None }).await?;
+    store
+        .add_service_key(ServiceKeyRecord {
+            kid,
+            purpose,
+            wrapped,
+            created_at: now_ms(),
+            retired_at: None,
+        })
+        .await?;
     Ok(())
 }

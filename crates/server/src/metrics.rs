@@ -39,13 +39,29 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# TYPE d1_http_requests_total counter");
-        for (class, counter) in [("2xx", &self.requests_2xx), ("4xx", &self.requests_4xx), ("5xx", &self.requests_5xx)] {
-            let _ = writeln!(out, "d1_http_requests_total{{class=\"{class}\"}} {}", counter.load(Ordering::Relaxed));
+        for (class, counter) in [
+            ("2xx", &self.requests_2xx),
+            ("4xx", &self.requests_4xx),
+            ("5xx", &self.requests_5xx),
+        ] {
+            let _ = writeln!(
+                out,
+                "d1_http_requests_total{{class=\"{class}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
         }
         let _ = writeln!(out, "# TYPE d1_lookalike_identifiers_total counter");
-        let _ = writeln!(out, "d1_lookalike_identifiers_total {}", self.lookalike_ids.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "d1_lookalike_identifiers_total {}",
+            self.lookalike_ids.load(Ordering::Relaxed)
+        );
         let _ = writeln!(out, "# TYPE d1_pan_identifiers_refused_total counter");
-        let _ = writeln!(out, "d1_pan_identifiers_refused_total {}", self.pan_ids_refused.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "d1_pan_identifiers_refused_total {}",
+            self.pan_ids_refused.load(Ordering::Relaxed)
+        );
         out
     }
 }

@@ -18,11 +18,14 @@ use crate::state::AppState;
 /// # Errors
 /// If the address cannot be bound or the server fails.
 pub async fn run(config: Config, opened: Opened, listen: &str) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
     let issuers = opened.store.issuers().await?;
     tracing::info!(address = %listener.local_addr()?, database = %redact_url(&config.paths.database_url), "d1-registry listening");
     if issuers.is_empty() {
-        let hint = "no issuer is onboarded yet. Next step: d1-registry issuer add --issuer-id BANK000001 \
+        let hint =
+            "no issuer is onboarded yet. Next step: d1-registry issuer add --issuer-id BANK000001 \
                     --assertion-key issuer-public.pem --kid issuer-key-1 (see README)";
         tracing::warn!("{hint}");
         eprintln!("d1-registry: {hint}");
@@ -30,7 +33,9 @@ pub async fn run(config: Config, opened: Opened, listen: &str) -> anyhow::Result
     let grace = Duration::from_millis(config.server.shutdown_grace_ms);
     let state = AppState::new(opened.store.clone(), opened.keyring, config);
     {
-        let served = axum::serve(listener, app::router(state)).with_graceful_shutdown(shutdown_signal()).into_future();
+        let served = axum::serve(listener, app::router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .into_future();
         tokio::pin!(served);
         tokio::select! {
             result = &mut served => result?,
@@ -48,7 +53,9 @@ pub async fn run(config: Config, opened: Opened, listen: &str) -> anyhow::Result
 /// A database URL without its password, for the log.
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
         _ => url.to_owned(),
     }
 }

@@ -53,7 +53,10 @@ impl AppState {
             auth,
             config,
             metrics: Metrics::default(),
-            issuers: Cache::builder().max_capacity(10_000).time_to_live(ISSUER_CACHE_TTL).build(),
+            issuers: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ISSUER_CACHE_TTL)
+                .build(),
         }))
     }
 

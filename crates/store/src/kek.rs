@@ -25,7 +25,9 @@ pub struct Resolved {
 /// # Errors
 /// A missing KEK file for a database with data, a KEK that does not match, or an I/O error.
 pub fn resolve(path: &Path, fingerprint: Option<&str>, has_data: bool) -> anyhow::Result<Resolved> {
-    let exists = path.try_exists().with_context(|| format!("checking KEK file {}", path.display()))?;
+    let exists = path
+        .try_exists()
+        .with_context(|| format!("checking KEK file {}", path.display()))?;
     match (fingerprint, exists) {
         (Some(expected), true) => {
             let kek = keyfile::read(path)?;

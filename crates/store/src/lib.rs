@@ -92,9 +92,19 @@ pub trait Store: Send + Sync + 'static {
     /// Delete consumer, shredding its data key.
     async fn delete_consumer(&self, cmd: DeleteConsumer) -> StoreResult<ChangeOutcome>;
     /// Get consumer.
-    async fn consumer(&self, issuer: &IssuerId, consumer: &ConsumerId) -> StoreResult<Option<ConsumerView>>;
+    async fn consumer(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+    ) -> StoreResult<Option<ConsumerView>>;
     /// A page of a consumer's operations trail, newest first, before the cursor `before`.
-    async fn operations(&self, issuer: &IssuerId, consumer: &ConsumerId, limit: u32, before: Option<i64>) -> StoreResult<Option<OperationsPage>>;
+    async fn operations(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+        limit: u32,
+        before: Option<i64>,
+    ) -> StoreResult<Option<OperationsPage>>;
 }
 
 /// Opens the backend the URL names, migrates it and unlocks it with the KEK.
@@ -104,7 +114,10 @@ pub trait Store: Send + Sync + 'static {
 /// does not match the database.
 pub async fn open(options: StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
     let url = options.database_url.clone();
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         let store = sqlite::SqliteStore::open(std::path::Path::new(path), &options).await?;
         return Ok(Arc::new(store));
     }
@@ -118,6 +131,8 @@ pub async fn open(options: StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
 /// Unix time in milliseconds.
 #[must_use]
 pub fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }

@@ -1,8 +1,8 @@
 //! What the store takes and gives back: commands for each use case and the records read.
 
 use d1_domain::{
-    ConsumerId, ConsumerState, CorrelationId, DeleteReason, IssuerId, LookalikePolicy, OperationKind,
-    OperationStatus, PersonalInformation, PiSource, UserId,
+    ConsumerId, ConsumerState, CorrelationId, DeleteReason, IssuerId, LookalikePolicy,
+    OperationKind, OperationStatus, PersonalInformation, PiSource, UserId,
 };
 
 /// Whether an issuer lets us store PI.

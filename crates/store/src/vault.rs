@@ -41,33 +41,64 @@ impl Vault {
     ///
     /// # Errors
     /// If the random generator fails.
-    pub fn new_consumer_key(&self, issuer: &IssuerId, consumer: &ConsumerId) -> Result<(DataKey, Vec<u8>), StoreError> {
-        self.kek.new_data_key(&context("dek", issuer, consumer)).map_err(crypto)
+    pub fn new_consumer_key(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+    ) -> Result<(DataKey, Vec<u8>), StoreError> {
+        self.kek
+            .new_data_key(&context("dek", issuer, consumer))
+            .map_err(crypto)
     }
 
     /// Opens a consumer's wrapped data key.
     ///
     /// # Errors
     /// If the key belongs to another consumer or KEK.
-    pub fn open_consumer_key(&self, issuer: &IssuerId, consumer: &ConsumerId, wrapped: &[u8]) -> Result<DataKey, StoreError> {
-        self.kek.open_data_key(wrapped, &context("dek", issuer, consumer)).map_err(crypto)
+    pub fn open_consumer_key(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+        wrapped: &[u8],
+    ) -> Result<DataKey, StoreError> {
+        self.kek
+            .open_data_key(wrapped, &context("dek", issuer, consumer))
+            .map_err(crypto)
     }
 
     /// Seals PI under a consumer's data key.
     ///
     /// # Errors
     /// If serialisation or the random generator fails.
-    pub fn seal_pi(&self, key: &DataKey, issuer: &IssuerId, consumer: &ConsumerId, pi: &PersonalInformation) -> Result<Vec<u8>, StoreError> {
-        let plain = zeroize::Zeroizing::new(serde_json::to_vec(pi).map_err(|e| StoreError::Other(e.into()))?);
-        key.seal(&plain, &context("pi", issuer, consumer)).map_err(crypto)
+    pub fn seal_pi(
+        &self,
+        key: &DataKey,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+        pi: &PersonalInformation,
+    ) -> Result<Vec<u8>, StoreError> {
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(pi).map_err(|e| StoreError::Other(e.into()))?,
+        );
+        key.seal(&plain, &context("pi", issuer, consumer))
+            .map_err(crypto)
     }
 
     /// Opens sealed PI.
     ///
     /// # Errors
     /// If it was sealed for another consumer or has been tampered with.
-    pub fn open_pi(&self, key: &DataKey, issuer: &IssuerId, consumer: &ConsumerId, sealed: &[u8]) -> Result<PersonalInformation, StoreError> {
-        let plain = key.open(sealed, &context("pi", issuer, consumer)).map_err(crypto)?;
-        serde_json::from_slice(&plain).map_err(|_| StoreError::Other(anyhow::anyhow!("stored PI is not readable")))
+    pub fn open_pi(
+        &self,
+        key: &DataKey,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+        sealed: &[u8],
+    ) -> Result<PersonalInformation, StoreError> {
+        let plain = key
+            .open(sealed, &context("pi", issuer, consumer))
+            .map_err(crypto)?;
+        serde_json::from_slice(&plain)
+            .map_err(|_| StoreError::Other(anyhow::anyhow!("stored PI is not readable")))
     }
 }

@@ -7,7 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use d1_domain::{DeleteReason, FieldError, IssuerId, PersonalInformation};
-use d1_store::{ChangeOutcome, DeleteConsumer, IssuerRecord, PiStorage, RegisterConsumer, UpdateConsumer};
+use d1_store::{
+    ChangeOutcome, DeleteConsumer, IssuerRecord, PiStorage, RegisterConsumer, UpdateConsumer,
+};
 use serde::Deserialize;
 
 use super::{consumer_id, trail_context, Checks};
@@ -16,7 +18,8 @@ use crate::error::{ApiError, BareErrorBody, ErrorBody};
 use crate::extract::{Caller, JsonBody};
 use crate::state::AppState;
 use crate::wire::consumer::{
-    ConsumerResponse, DeleteConsumerRequest, OperationsResponse, RegisterConsumerRequest, UpdateConsumerRequest,
+    ConsumerResponse, DeleteConsumerRequest, OperationsResponse, RegisterConsumerRequest,
+    UpdateConsumerRequest,
 };
 use crate::wire::json::{parse_object, Obj};
 use crate::wire::pi;
@@ -24,10 +27,22 @@ use crate::wire::pi;
 /// The v2 consumer routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}", get(get_consumer).put(register))
-        .route("/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}/operations/update", post(update))
-        .route("/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}/operations/delete", post(delete))
-        .route("/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}/operations", get(operations))
+        .route(
+            "/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}",
+            get(get_consumer).put(register),
+        )
+        .route(
+            "/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}/operations/update",
+            post(update),
+        )
+        .route(
+            "/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}/operations/delete",
+            post(delete),
+        )
+        .route(
+            "/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}/operations",
+            get(operations),
+        )
 }
 
 /// Path parameters of the consumer routes.
@@ -41,17 +56,25 @@ pub struct ConsumerPath {
 type PathParams = Result<Path<ConsumerPath>, PathRejection>;
 
 fn path(params: PathParams) -> Result<ConsumerPath, ApiError> {
-    params.map(|Path(p)| p).map_err(|_| ApiError::format("path", "is not a valid path"))
+    params
+        .map(|Path(p)| p)
+        .map_err(|_| ApiError::format("path", "is not a valid path"))
 }
 
 async fn issuer_settings(state: &AppState, issuer: &IssuerId) -> Result<IssuerRecord, ApiError> {
-    state.issuer(issuer).await?.ok_or_else(ApiError::unauthorized)
+    state
+        .issuer(issuer)
+        .await?
+        .ok_or_else(ApiError::unauthorized)
 }
 
 /// Value rules an issuer's settings put on PI it sends.
 fn pi_allowed(settings: &IssuerRecord, pi: &PersonalInformation) -> Result<(), FieldError> {
     if settings.pi_storage == PiStorage::Forbidden {
-        return Err(FieldError::value("personalInformation", "this issuer is configured not to send personal information"));
+        return Err(FieldError::value(
+            "personalInformation",
+            "this issuer is configured not to send personal information",
+        ));
     }
     if settings.click_to_pay {
         if let Some(missing) = pi.missing_click_to_pay_field() {
@@ -82,7 +105,11 @@ pub async fn register(
 ) -> Result<StatusCode, ApiError> {
     let settings = issuer_settings(&state, &issuer).await?;
     let mut checks = Checks::default();
-    let consumer = checks.take(consumer_id(&state, &path(params)?.consumer_id, settings.lookalike_policy))?;
+    let consumer = checks.take(consumer_id(
+        &state,
+        &path(params)?.consumer_id,
+        settings.lookalike_policy,
+    ))?;
     let trail = trail_context(&mut checks, &ctx, &headers)?;
     let mut pi = None;
     if !body.is_empty() {
@@ -99,8 +126,17 @@ pub async fn register(
         }
     }
     checks.finish()?;
-    let consumer_id = consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
-    state.store.register_consumer(RegisterConsumer { issuer_id: issuer, consumer_id, pi, trail }).await?;
+    let consumer_id =
+        consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
+    state
+        .store
+        .register_consumer(RegisterConsumer {
+            issuer_id: issuer,
+            consumer_id,
+            pi,
+            trail,
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -123,7 +159,11 @@ pub async fn update(
 ) -> Result<StatusCode, ApiError> {
     let settings = issuer_settings(&state, &issuer).await?;
     let mut checks = Checks::default();
-    let consumer = checks.take(consumer_id(&state, &path(params)?.consumer_id, settings.lookalike_policy))?;
+    let consumer = checks.take(consumer_id(
+        &state,
+        &path(params)?.consumer_id,
+        settings.lookalike_policy,
+    ))?;
     let trail = trail_context(&mut checks, &ctx, &headers)?;
     if body.is_empty() {
         return Err(ApiError::format("personalInformation", "is required"));
@@ -141,7 +181,16 @@ pub async fn update(
     let (Some(consumer_id), Some(pi)) = (consumer, pi) else {
         return Err(ApiError::internal(&"update input missing after checks"));
     };
-    match state.store.update_consumer(UpdateConsumer { issuer_id: issuer, consumer_id, pi, trail }).await? {
+    match state
+        .store
+        .update_consumer(UpdateConsumer {
+            issuer_id: issuer,
+            consumer_id,
+            pi,
+            trail,
+        })
+        .await?
+    {
         ChangeOutcome::NotFound => Err(ApiError::consumer_not_found()),
         ChangeOutcome::Deleted => Err(ApiError::invalid_state("the consumer is DELETED")),
         ChangeOutcome::Applied | ChangeOutcome::Unchanged => Ok(StatusCode::NO_CONTENT),
@@ -167,7 +216,11 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let settings = issuer_settings(&state, &issuer).await?;
     let mut checks = Checks::default();
-    let consumer = checks.take(consumer_id(&state, &path(params)?.consumer_id, settings.lookalike_policy))?;
+    let consumer = checks.take(consumer_id(
+        &state,
+        &path(params)?.consumer_id,
+        settings.lookalike_policy,
+    ))?;
     let trail = trail_context(&mut checks, &ctx, &headers)?;
     let reason = if body.is_empty() {
         Some(DeleteReason::default())
@@ -183,9 +236,20 @@ pub async fn delete(
     let (Some(consumer_id), Some(reason)) = (consumer, reason) else {
         return Err(ApiError::internal(&"delete input missing after checks"));
     };
-    match state.store.delete_consumer(DeleteConsumer { issuer_id: issuer, consumer_id, reason, trail }).await? {
+    match state
+        .store
+        .delete_consumer(DeleteConsumer {
+            issuer_id: issuer,
+            consumer_id,
+            reason,
+            trail,
+        })
+        .await?
+    {
         ChangeOutcome::NotFound => Err(ApiError::consumer_not_found()),
-        ChangeOutcome::Applied | ChangeOutcome::Unchanged | ChangeOutcome::Deleted => Ok(StatusCode::NO_CONTENT),
+        ChangeOutcome::Applied | ChangeOutcome::Unchanged | ChangeOutcome::Deleted => {
+            Ok(StatusCode::NO_CONTENT)
+        }
     }
 }
 
@@ -204,11 +268,20 @@ pub async fn get_consumer(
 ) -> Result<Json<ConsumerResponse>, ApiError> {
     let settings = issuer_settings(&state, &issuer).await?;
     let mut checks = Checks::default();
-    let consumer = checks.take(consumer_id(&state, &path(params)?.consumer_id, settings.lookalike_policy))?;
+    let consumer = checks.take(consumer_id(
+        &state,
+        &path(params)?.consumer_id,
+        settings.lookalike_policy,
+    ))?;
     trail_context(&mut checks, &ctx, &headers)?;
     checks.finish()?;
-    let consumer_id = consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
-    let view = state.store.consumer(&issuer, &consumer_id).await?.ok_or_else(ApiError::consumer_not_found)?;
+    let consumer_id =
+        consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
+    let view = state
+        .store
+        .consumer(&issuer, &consumer_id)
+        .await?
+        .ok_or_else(ApiError::consumer_not_found)?;
     Ok(Json(ConsumerResponse::from(&view)))
 }
 
@@ -238,9 +311,14 @@ pub async fn operations(
 ) -> Result<Json<OperationsResponse>, ApiError> {
     let settings = issuer_settings(&state, &issuer).await?;
     let mut checks = Checks::default();
-    let consumer = checks.take(consumer_id(&state, &path(params)?.consumer_id, settings.lookalike_policy))?;
+    let consumer = checks.take(consumer_id(
+        &state,
+        &path(params)?.consumer_id,
+        settings.lookalike_policy,
+    ))?;
     trail_context(&mut checks, &ctx, &headers)?;
-    let Query(query) = query.map_err(|_| ApiError::format("query", "is not a valid query string"))?;
+    let Query(query) =
+        query.map_err(|_| ApiError::format("query", "is not a valid query string"))?;
     let limit = match query.limit.as_deref() {
         None => 50,
         Some(text) => match text.parse::<u32>() {
@@ -251,10 +329,20 @@ pub async fn operations(
     };
     let before = match query.cursor.as_deref() {
         None => None,
-        Some(text) => Some(text.parse::<i64>().ok().filter(|c| *c > 0).ok_or_else(|| ApiError::format("cursor", "is not a cursor from this API"))?),
+        Some(text) => Some(
+            text.parse::<i64>()
+                .ok()
+                .filter(|c| *c > 0)
+                .ok_or_else(|| ApiError::format("cursor", "is not a cursor from this API"))?,
+        ),
     };
     checks.finish()?;
-    let consumer_id = consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
-    let page = state.store.operations(&issuer, &consumer_id, limit, before).await?.ok_or_else(ApiError::consumer_not_found)?;
+    let consumer_id =
+        consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
+    let page = state
+        .store
+        .operations(&issuer, &consumer_id, limit, before)
+        .await?
+        .ok_or_else(ApiError::consumer_not_found)?;
     Ok(Json(OperationsResponse::from(&page)))
 }

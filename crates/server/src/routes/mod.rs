@@ -60,13 +60,20 @@ pub fn id_error(field: &str, e: IdError) -> FieldError {
 }
 
 /// Parses a consumerId from the path and applies the personal-data guard.
-pub fn consumer_id(state: &AppState, raw: &str, policy: LookalikePolicy) -> Result<ConsumerId, FieldError> {
+pub fn consumer_id(
+    state: &AppState,
+    raw: &str,
+    policy: LookalikePolicy,
+) -> Result<ConsumerId, FieldError> {
     match ConsumerId::parse(raw) {
         Ok((id, IdShape::PhoneLike)) => {
             state.metrics.lookalike();
             tracing::warn!(field = "consumerId", "identifier looks like a phone number");
             if policy == LookalikePolicy::Refuse {
-                return Err(FieldError::value("consumerId", "must not carry a phone number"));
+                return Err(FieldError::value(
+                    "consumerId",
+                    "must not carry a phone number",
+                ));
             }
             Ok(id)
         }
@@ -85,16 +92,26 @@ pub fn consumer_id(state: &AppState, raw: &str, policy: LookalikePolicy) -> Resu
 ///
 /// # Errors
 /// A format error of either header.
-pub fn trail_context(checks: &mut Checks, ctx: &RequestContext, headers: &HeaderMap) -> Result<TrailContext, ApiError> {
+pub fn trail_context(
+    checks: &mut Checks,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+) -> Result<TrailContext, ApiError> {
     if let Some(Err(e)) = &ctx.correlation {
         checks.take::<()>(Err(id_error("x-correlation-id", *e)))?;
     }
     let user_id = match headers.get("x-user-id") {
         None => None,
         Some(v) => {
-            let parsed = v.to_str().map_err(|_| IdError::Format).and_then(UserId::parse);
+            let parsed = v
+                .to_str()
+                .map_err(|_| IdError::Format)
+                .and_then(UserId::parse);
             checks.take(parsed.map_err(|e| id_error("x-user-id", e)))?
         }
     };
-    Ok(TrailContext { correlation_id: ctx.valid_correlation(), user_id })
+    Ok(TrailContext {
+        correlation_id: ctx.valid_correlation(),
+        user_id,
+    })
 }

@@ -35,17 +35,27 @@ pub struct TokenRequest {
 }
 
 fn params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if essence == "application/x-www-form-urlencoded" {
         return serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
             .map(|pairs| pairs.into_iter().collect())
             .map_err(|_| OAuthError::invalid_request("the form body cannot be parsed"));
     }
     if is_json(content_type) {
-        let value: serde_json::Value =
-            serde_json::from_slice(body).map_err(|_| OAuthError::invalid_request("the JSON body cannot be parsed"))?;
-        let object = value.as_object().ok_or_else(|| OAuthError::invalid_request("the JSON body must be an object"))?;
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|_| OAuthError::invalid_request("the JSON body cannot be parsed"))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| OAuthError::invalid_request("the JSON body must be an object"))?;
         return object
             .iter()
             .map(|(k, v)| match v {
@@ -68,18 +78,25 @@ fn params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, O
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let result = async {
         let params = params(&headers, &body)?;
-        let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+        let grant_type = params
+            .get("grant_type")
+            .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
         if grant_type != JWT_BEARER {
             return Err(OAuthError::unsupported_grant_type());
         }
-        let assertion = params.get("assertion").filter(|a| !a.is_empty()).ok_or_else(|| OAuthError::invalid_request("assertion is missing"))?;
+        let assertion = params
+            .get("assertion")
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("assertion is missing"))?;
         state.auth.exchange(assertion).await
     }
     .await;
     match result {
         Ok(token) => {
             let mut response = Json(token).into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         Err(e) => e.into_response(),

@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 /// # Errors
 /// `FIELD_INVALID_FORMAT` for malformed JSON or a non-object.
 pub fn parse_object(bytes: &[u8]) -> Result<Value, FieldError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|_| FieldError::format("body", "is not valid JSON"))?;
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|_| FieldError::format("body", "is not valid JSON"))?;
     if !value.is_object() {
         return Err(FieldError::format("body", "must be a JSON object"));
     }
@@ -33,8 +34,14 @@ impl<'a> Obj<'a> {
     /// `FIELD_INVALID_FORMAT` naming `path` if it is not an object.
     pub fn new(value: &'a Value, path: &str) -> Result<Self, FieldError> {
         match value {
-            Value::Object(map) => Ok(Self { map, path: path.to_owned() }),
-            _ => Err(FieldError::format(if path.is_empty() { "body" } else { path }, "must be a JSON object")),
+            Value::Object(map) => Ok(Self {
+                map,
+                path: path.to_owned(),
+            }),
+            _ => Err(FieldError::format(
+                if path.is_empty() { "body" } else { path },
+                "must be a JSON object",
+            )),
         }
     }
 
@@ -52,7 +59,10 @@ impl<'a> Obj<'a> {
     /// `FIELD_INVALID_FORMAT` naming the unknown field.
     pub fn only(&self, allowed: &[&str]) -> Result<(), FieldError> {
         match self.map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(unknown) => Err(FieldError::format(self.name(unknown), "is not a known field")),
+            Some(unknown) => Err(FieldError::format(
+                self.name(unknown),
+                "is not a known field",
+            )),
             None => Ok(()),
         }
     }
@@ -74,7 +84,8 @@ impl<'a> Obj<'a> {
     /// # Errors
     /// `FIELD_INVALID_FORMAT` if missing, null or of another type.
     pub fn req_str(&self, field: &str) -> Result<String, FieldError> {
-        self.opt_str(field)?.ok_or_else(|| FieldError::format(self.name(field), "is required"))
+        self.opt_str(field)?
+            .ok_or_else(|| FieldError::format(self.name(field), "is required"))
     }
 
     /// An optional nested object.
@@ -93,7 +104,8 @@ impl<'a> Obj<'a> {
     /// # Errors
     /// `FIELD_INVALID_FORMAT` if missing, null or of another type.
     pub fn req_obj(&self, field: &str) -> Result<Obj<'a>, FieldError> {
-        self.opt_obj(field)?.ok_or_else(|| FieldError::format(self.name(field), "is required"))
+        self.opt_obj(field)?
+            .ok_or_else(|| FieldError::format(self.name(field), "is required"))
     }
 
     /// The path of this object, for errors about it as a whole.

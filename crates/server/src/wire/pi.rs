@@ -18,7 +18,15 @@ const PI_FIELDS: [&str; 9] = [
     "residencyAddress",
 ];
 const PHONE_FIELDS: [&str; 2] = ["countryCode", "phoneNumber"];
-const ADDRESS_FIELDS: [&str; 7] = ["line1", "line2", "line3", "city", "state", "zipCode", "countryCode"];
+const ADDRESS_FIELDS: [&str; 7] = [
+    "line1",
+    "line2",
+    "line3",
+    "city",
+    "state",
+    "zipCode",
+    "countryCode",
+];
 
 /// A mobile phone number.
 #[derive(Debug, Serialize, ToSchema)]
@@ -84,7 +92,10 @@ pub struct PersonalInformationDto {
 
 fn phone(obj: &Obj<'_>) -> Result<Phone, FieldError> {
     obj.only(&PHONE_FIELDS)?;
-    Ok(Phone { country_code: obj.req_str("countryCode")?, phone_number: obj.req_str("phoneNumber")? })
+    Ok(Phone {
+        country_code: obj.req_str("countryCode")?,
+        phone_number: obj.req_str("phoneNumber")?,
+    })
 }
 
 /// Reads an address object (`residencyAddress` or `billingAddress`), types only.
@@ -118,12 +129,21 @@ pub fn read(obj: &Obj<'_>) -> Result<PersonalInformation, FieldError> {
         last_name: obj.opt_str("lastName")?,
         date_of_birth: obj.opt_str("dateOfBirth")?,
         email: obj.opt_str("email")?,
-        mobile_phone_number: obj.opt_obj("mobilePhoneNumber")?.map(|o| phone(&o)).transpose()?,
-        residency_address: obj.opt_obj("residencyAddress")?.map(|o| address(&o)).transpose()?,
+        mobile_phone_number: obj
+            .opt_obj("mobilePhoneNumber")?
+            .map(|o| phone(&o))
+            .transpose()?,
+        residency_address: obj
+            .opt_obj("residencyAddress")?
+            .map(|o| address(&o))
+            .transpose()?,
     };
     PersonalInformation::parse(input).map_err(|e| {
         if e.field == "personalInformation" {
-            FieldError { field: obj.path().to_owned(), ..e }
+            FieldError {
+                field: obj.path().to_owned(),
+                ..e
+            }
         } else {
             e.under(obj.path())
         }
@@ -154,9 +174,10 @@ impl From<&PersonalInformation> for PersonalInformationDto {
             last_name: pi.last_name().map(str::to_owned),
             date_of_birth: pi.date_of_birth().map(str::to_owned),
             email: pi.email().map(str::to_owned),
-            mobile_phone_number: pi
-                .mobile_phone_number()
-                .map(|p| PhoneDto { country_code: p.country_code.clone(), phone_number: p.phone_number.clone() }),
+            mobile_phone_number: pi.mobile_phone_number().map(|p| PhoneDto {
+                country_code: p.country_code.clone(),
+                phone_number: p.phone_number.clone(),
+            }),
             residency_address: pi.residency_address().map(AddressDto::from),
         }
     }

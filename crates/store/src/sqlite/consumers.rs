@@ -6,8 +6,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::sql;
 use crate::vault::Vault;
 use crate::{
-    ChangeOutcome, ConsumerView, DeleteConsumer, OperationRecord, OperationsPage, RegisterConsumer, RegisterOutcome,
-    StoreError, StoreResult, TrailContext, UpdateConsumer,
+    ChangeOutcome, ConsumerView, DeleteConsumer, OperationRecord, OperationsPage, RegisterConsumer,
+    RegisterOutcome, StoreError, StoreResult, TrailContext, UpdateConsumer,
 };
 
 struct Row {
@@ -52,7 +52,13 @@ pub(super) struct Entry<'a> {
     pub reason_code: Option<&'a str>,
 }
 
-pub(super) fn record(conn: &Connection, consumer_ref: i64, entry: &Entry<'_>, trail: &TrailContext, now: i64) -> StoreResult<String> {
+pub(super) fn record(
+    conn: &Connection,
+    consumer_ref: i64,
+    entry: &Entry<'_>,
+    trail: &TrailContext,
+    now: i64,
+) -> StoreResult<String> {
     let operation_id = uuid::Uuid::now_v7().to_string();
     conn.prepare_cached(
         "INSERT INTO operations (consumer_ref, operation_id, operation, status, start_time, end_time,
@@ -78,14 +84,33 @@ pub(super) fn record(conn: &Connection, consumer_ref: i64, entry: &Entry<'_>, tr
 }
 
 fn register_entry() -> Entry<'static> {
-    Entry { kind: OperationKind::Register, card_id: None, reason: None, reason_code: None }
+    Entry {
+        kind: OperationKind::Register,
+        card_id: None,
+        reason: None,
+        reason_code: None,
+    }
 }
 
 /// Gives a consumerId a fresh life: new data key, new PI, ACTIVE. Inserts or reuses its row.
-fn start_fresh(conn: &Connection, vault: &Vault, cmd: &RegisterConsumer, existing: Option<i64>, now: i64) -> StoreResult<i64> {
+fn start_fresh(
+    conn: &Connection,
+    vault: &Vault,
+    cmd: &RegisterConsumer,
+    existing: Option<i64>,
+    now: i64,
+) -> StoreResult<i64> {
     let (key, wrapped) = vault.new_consumer_key(&cmd.issuer_id, &cmd.consumer_id)?;
-    let sealed = cmd.pi.as_ref().map(|pi| vault.seal_pi(&key, &cmd.issuer_id, &cmd.consumer_id, pi)).transpose()?;
-    let source = if cmd.pi.is_some() { PiSource::Stored } else { PiSource::Issuer };
+    let sealed = cmd
+        .pi
+        .as_ref()
+        .map(|pi| vault.seal_pi(&key, &cmd.issuer_id, &cmd.consumer_id, pi))
+        .transpose()?;
+    let source = if cmd.pi.is_some() {
+        PiSource::Stored
+    } else {
+        PiSource::Issuer
+    };
     if let Some(id) = existing {
         conn.prepare_cached(
             "UPDATE consumers SET state = 'ACTIVE', pi_source = ?2, wrapped_key = ?3, pi = ?4,
@@ -115,7 +140,10 @@ fn replace_pi(
     pi: &d1_domain::PersonalInformation,
     now: i64,
 ) -> StoreResult<bool> {
-    let wrapped = row.wrapped_key.as_deref().ok_or_else(|| StoreError::Other(anyhow::anyhow!("active consumer without a data key")))?;
+    let wrapped = row
+        .wrapped_key
+        .as_deref()
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("active consumer without a data key")))?;
     let key = vault.open_consumer_key(issuer, consumer, wrapped)?;
     if row.pi_source == PiSource::Stored {
         if let Some(old) = &row.pi {
@@ -125,13 +153,20 @@ fn replace_pi(
         }
     }
     let sealed = vault.seal_pi(&key, issuer, consumer, pi)?;
-    conn.prepare_cached("UPDATE consumers SET pi_source = 'STORED', pi = ?2, updated_at = ?3 WHERE id = ?1")
-        .and_then(|mut s| s.execute(params![row.id, sealed, now]))
-        .map_err(sql)?;
+    conn.prepare_cached(
+        "UPDATE consumers SET pi_source = 'STORED', pi = ?2, updated_at = ?3 WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![row.id, sealed, now]))
+    .map_err(sql)?;
     Ok(true)
 }
 
-pub(super) fn register(conn: &Connection, vault: &Vault, cmd: &RegisterConsumer, now: i64) -> StoreResult<RegisterOutcome> {
+pub(super) fn register(
+    conn: &Connection,
+    vault: &Vault,
+    cmd: &RegisterConsumer,
+    now: i64,
+) -> StoreResult<RegisterOutcome> {
     let row = find(conn, &cmd.issuer_id, &cmd.consumer_id)?;
     let outcome = match row {
         None => {
@@ -145,7 +180,9 @@ pub(super) fn register(conn: &Connection, vault: &Vault, cmd: &RegisterConsumer,
             RegisterOutcome::Created
         }
         Some(row) => match &cmd.pi {
-            Some(pi) if replace_pi(conn, vault, &cmd.issuer_id, &cmd.consumer_id, &row, pi, now)? => {
+            Some(pi)
+                if replace_pi(conn, vault, &cmd.issuer_id, &cmd.consumer_id, &row, pi, now)? =>
+            {
                 record(conn, row.id, &register_entry(), &cmd.trail, now)?;
                 RegisterOutcome::Updated
             }
@@ -155,22 +192,44 @@ pub(super) fn register(conn: &Connection, vault: &Vault, cmd: &RegisterConsumer,
     Ok(outcome)
 }
 
-pub(super) fn update(conn: &Connection, vault: &Vault, cmd: &UpdateConsumer, now: i64) -> StoreResult<ChangeOutcome> {
+pub(super) fn update(
+    conn: &Connection,
+    vault: &Vault,
+    cmd: &UpdateConsumer,
+    now: i64,
+) -> StoreResult<ChangeOutcome> {
     let Some(row) = find(conn, &cmd.issuer_id, &cmd.consumer_id)? else {
         return Ok(ChangeOutcome::NotFound);
     };
     if row.state == ConsumerState::Deleted {
         return Ok(ChangeOutcome::Deleted);
     }
-    if !replace_pi(conn, vault, &cmd.issuer_id, &cmd.consumer_id, &row, &cmd.pi, now)? {
+    if !replace_pi(
+        conn,
+        vault,
+        &cmd.issuer_id,
+        &cmd.consumer_id,
+        &row,
+        &cmd.pi,
+        now,
+    )? {
         return Ok(ChangeOutcome::Unchanged);
     }
-    let entry = Entry { kind: OperationKind::Update, card_id: None, reason: None, reason_code: None };
+    let entry = Entry {
+        kind: OperationKind::Update,
+        card_id: None,
+        reason: None,
+        reason_code: None,
+    };
     record(conn, row.id, &entry, &cmd.trail, now)?;
     Ok(ChangeOutcome::Applied)
 }
 
-pub(super) fn delete(conn: &Connection, cmd: &DeleteConsumer, now: i64) -> StoreResult<ChangeOutcome> {
+pub(super) fn delete(
+    conn: &Connection,
+    cmd: &DeleteConsumer,
+    now: i64,
+) -> StoreResult<ChangeOutcome> {
     let Some(row) = find(conn, &cmd.issuer_id, &cmd.consumer_id)? else {
         return Ok(ChangeOutcome::NotFound);
     };
@@ -192,7 +251,12 @@ pub(super) fn delete(conn: &Connection, cmd: &DeleteConsumer, now: i64) -> Store
     Ok(ChangeOutcome::Applied)
 }
 
-pub(super) fn get(conn: &Connection, vault: &Vault, issuer: &IssuerId, consumer: &ConsumerId) -> StoreResult<Option<ConsumerView>> {
+pub(super) fn get(
+    conn: &Connection,
+    vault: &Vault,
+    issuer: &IssuerId,
+    consumer: &ConsumerId,
+) -> StoreResult<Option<ConsumerView>> {
     let Some(row) = find(conn, issuer, consumer)? else {
         return Ok(None);
     };
@@ -231,29 +295,36 @@ pub(super) fn operations(
         )
         .map_err(sql)?;
     let rows = stmt
-        .query_map(params![row.id, before.unwrap_or(i64::MAX), i64::from(limit) + 1], |r| {
-            let kind: String = r.get(2)?;
-            let status: String = r.get(3)?;
-            Ok((
-                r.get::<_, i64>(0)?,
-                OperationRecord {
-                    operation_id: r.get(1)?,
-                    operation: OperationKind::parse(&kind).unwrap_or(OperationKind::Register),
-                    status: OperationStatus::parse(&status).unwrap_or(OperationStatus::Failed),
-                    start_time: r.get(4)?,
-                    end_time: r.get(5)?,
-                    card_id: r.get(6)?,
-                    reason: r.get(7)?,
-                    reason_code: r.get(8)?,
-                    correlation_id: r.get(9)?,
-                    user_id: r.get(10)?,
-                },
-            ))
-        })
+        .query_map(
+            params![row.id, before.unwrap_or(i64::MAX), i64::from(limit) + 1],
+            |r| {
+                let kind: String = r.get(2)?;
+                let status: String = r.get(3)?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    OperationRecord {
+                        operation_id: r.get(1)?,
+                        operation: OperationKind::parse(&kind).unwrap_or(OperationKind::Register),
+                        status: OperationStatus::parse(&status).unwrap_or(OperationStatus::Failed),
+                        start_time: r.get(4)?,
+                        end_time: r.get(5)?,
+                        card_id: r.get(6)?,
+                        reason: r.get(7)?,
+                        reason_code: r.get(8)?,
+                        correlation_id: r.get(9)?,
+                        user_id: r.get(10)?,
+                    },
+                ))
+            },
+        )
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .map_err(sql)?;
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let next = if rows.len() > limit { rows.get(limit.saturating_sub(1)).map(|(id, _)| *id) } else { None };
+    let next = if rows.len() > limit {
+        rows.get(limit.saturating_sub(1)).map(|(id, _)| *id)
+    } else {
+        None
+    };
     let operations = rows.into_iter().take(limit).map(|(_, op)| op).collect();
     Ok(Some(OperationsPage { operations, next }))
 }

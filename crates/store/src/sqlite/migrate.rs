@@ -15,7 +15,10 @@ pub(super) fn run(conn: &Connection) -> rusqlite::Result<()> {
             conn.execute_batch("COMMIT")?;
             continue;
         }
-        match conn.execute_batch(sql).and_then(|()| conn.execute_batch(&format!("PRAGMA user_version = {version}"))) {
+        match conn
+            .execute_batch(sql)
+            .and_then(|()| conn.execute_batch(&format!("PRAGMA user_version = {version}")))
+        {
             Ok(()) => conn.execute_batch("COMMIT")?,
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");

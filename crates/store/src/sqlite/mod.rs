@@ -16,9 +16,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::kek::{self, FINGERPRINT_KEY};
 use crate::{
-    now_ms, AssertionKeyRecord, ChangeOutcome, ConsumerView, DeleteConsumer, Durability, IssuerChange, IssuerRecord,
-    NewIssuer, OperationsPage, RegisterConsumer, RegisterOutcome, ServiceKeyRecord, Store, StoreError, StoreOptions,
-    StoreResult, UpdateConsumer, Vault,
+    now_ms, AssertionKeyRecord, ChangeOutcome, ConsumerView, DeleteConsumer, Durability,
+    IssuerChange, IssuerRecord, NewIssuer, OperationsPage, RegisterConsumer, RegisterOutcome,
+    ServiceKeyRecord, Store, StoreError, StoreOptions, StoreResult, UpdateConsumer, Vault,
 };
 use readers::Readers;
 use writer::Writer;
@@ -74,7 +74,11 @@ fn has_data(conn: &Connection) -> rusqlite::Result<bool> {
 
 fn unlock(conn: &Connection, options: &StoreOptions) -> anyhow::Result<Vault> {
     let fingerprint: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", params![FINGERPRINT_KEY], |r| r.get(0))
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            params![FINGERPRINT_KEY],
+            |r| r.get(0),
+        )
         .optional()?;
     let resolved = kek::resolve(&options.kek_file, fingerprint.as_deref(), has_data(conn)?)?;
     if resolved.store_fingerprint {
@@ -82,8 +86,15 @@ fn unlock(conn: &Connection, options: &StoreOptions) -> anyhow::Result<Vault> {
             "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
             params![FINGERPRINT_KEY, resolved.kek.fingerprint()],
         )?;
-        let stored: String = conn.query_row("SELECT value FROM meta WHERE key = ?1", params![FINGERPRINT_KEY], |r| r.get(0))?;
-        anyhow::ensure!(stored == resolved.kek.fingerprint(), "another KEK was registered for this database concurrently");
+        let stored: String = conn.query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            params![FINGERPRINT_KEY],
+            |r| r.get(0),
+        )?;
+        anyhow::ensure!(
+            stored == resolved.kek.fingerprint(),
+            "another KEK was registered for this database concurrently"
+        );
     }
     Ok(Vault::new(resolved.kek))
 }
@@ -104,12 +115,17 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let conn = open_connection(path, options.durability).with_context(|| format!("opening {}", path.display()))?;
+        let conn = open_connection(path, options.durability)
+            .with_context(|| format!("opening {}", path.display()))?;
         restrict_to_owner(path)?;
         migrate::run(&conn).context("migrating the SQLite database")?;
         let vault = unlock(&conn, options)?;
         let readers = Readers::new(path.to_path_buf(), options.read_connections.max(1));
-        Ok(Self { writer: Writer::start(conn)?, readers: Arc::new(readers), vault: Arc::new(vault) })
+        Ok(Self {
+            writer: Writer::start(conn)?,
+            readers: Arc::new(readers),
+            vault: Arc::new(vault),
+        })
     }
 
     async fn write<T, F>(&self, shreds: bool, f: F) -> StoreResult<T>
@@ -118,7 +134,9 @@ impl SqliteStore {
         F: FnOnce(&Connection, &Vault, i64) -> StoreResult<T> + Send + 'static,
     {
         let vault = Arc::clone(&self.vault);
-        self.writer.write(shreds, move |conn| f(conn, &vault, now_ms())).await
+        self.writer
+            .write(shreds, move |conn| f(conn, &vault, now_ms()))
+            .await
     }
 
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
@@ -138,7 +156,8 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|conn, _| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql)).await
+        self.read(|conn, _| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql))
+            .await
     }
 
     async fn service_keys(&self) -> StoreResult<Vec<ServiceKeyRecord>> {
@@ -146,15 +165,22 @@ impl Store for SqliteStore {
     }
 
     async fn add_service_key(&self, key: ServiceKeyRecord) -> StoreResult<()> {
-        self.write(false, move |conn, _, _| issuers::add_service_key(conn, &key)).await
+        self.write(false, move |conn, _, _| {
+            issuers::add_service_key(conn, &key)
+        })
+        .await
     }
 
     async fn add_issuer(&self, issuer: NewIssuer) -> StoreResult<()> {
-        self.write(false, move |conn, _, now| issuers::add(conn, &issuer, now)).await
+        self.write(false, move |conn, _, now| issuers::add(conn, &issuer, now))
+            .await
     }
 
     async fn change_issuer(&self, issuer: IssuerId, change: IssuerChange) -> StoreResult<()> {
-        self.write(false, move |conn, _, now| issuers::change(conn, &issuer, &change, now)).await
+        self.write(false, move |conn, _, now| {
+            issuers::change(conn, &issuer, &change, now)
+        })
+        .await
     }
 
     async fn issuers(&self) -> StoreResult<Vec<IssuerRecord>> {
@@ -168,33 +194,56 @@ impl Store for SqliteStore {
 
     async fn assertion_key(&self, kid: &str) -> StoreResult<Option<AssertionKeyRecord>> {
         let kid = kid.to_owned();
-        self.read(move |conn, _| issuers::assertion_key(conn, &kid)).await
+        self.read(move |conn, _| issuers::assertion_key(conn, &kid))
+            .await
     }
 
     async fn use_jti(&self, issuer: &IssuerId, jti: &str, expires_at: i64) -> StoreResult<()> {
         let (issuer, jti) = (issuer.clone(), jti.to_owned());
-        self.write(false, move |conn, _, now| issuers::use_jti(conn, &issuer, &jti, expires_at, now)).await
+        self.write(false, move |conn, _, now| {
+            issuers::use_jti(conn, &issuer, &jti, expires_at, now)
+        })
+        .await
     }
 
     async fn register_consumer(&self, cmd: RegisterConsumer) -> StoreResult<RegisterOutcome> {
-        self.write(false, move |conn, vault, now| consumers::register(conn, vault, &cmd, now)).await
+        self.write(false, move |conn, vault, now| {
+            consumers::register(conn, vault, &cmd, now)
+        })
+        .await
     }
 
     async fn update_consumer(&self, cmd: UpdateConsumer) -> StoreResult<ChangeOutcome> {
-        self.write(false, move |conn, vault, now| consumers::update(conn, vault, &cmd, now)).await
+        self.write(false, move |conn, vault, now| {
+            consumers::update(conn, vault, &cmd, now)
+        })
+        .await
     }
 
     async fn delete_consumer(&self, cmd: DeleteConsumer) -> StoreResult<ChangeOutcome> {
-        self.write(true, move |conn, _, now| consumers::delete(conn, &cmd, now)).await
+        self.write(true, move |conn, _, now| consumers::delete(conn, &cmd, now))
+            .await
     }
 
-    async fn consumer(&self, issuer: &IssuerId, consumer: &ConsumerId) -> StoreResult<Option<ConsumerView>> {
+    async fn consumer(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+    ) -> StoreResult<Option<ConsumerView>> {
         let (issuer, consumer) = (issuer.clone(), consumer.clone());
-        self.read(move |conn, vault| consumers::get(conn, vault, &issuer, &consumer)).await
+        self.read(move |conn, vault| consumers::get(conn, vault, &issuer, &consumer))
+            .await
     }
 
-    async fn operations(&self, issuer: &IssuerId, consumer: &ConsumerId, limit: u32, before: Option<i64>) -> StoreResult<Option<OperationsPage>> {
+    async fn operations(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+        limit: u32,
+        before: Option<i64>,
+    ) -> StoreResult<Option<OperationsPage>> {
         let (issuer, consumer) = (issuer.clone(), consumer.clone());
-        self.read(move |conn, _| consumers::operations(conn, &issuer, &consumer, limit, before)).await
+        self.read(move |conn, _| consumers::operations(conn, &issuer, &consumer, limit, before))
+            .await
     }
 }

@@ -17,16 +17,24 @@ pub(super) struct Readers {
 
 impl Readers {
     pub(super) fn new(path: PathBuf, keep: usize) -> Self {
-        Self { path, idle: Mutex::new(Vec::new()), keep }
+        Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+            keep,
+        }
     }
 
     fn take(&self) -> StoreResult<Connection> {
         if let Some(conn) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
             return Ok(conn);
         }
-        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
         conn.execute_batch("PRAGMA query_only = ON;").map_err(sql)?;
         Ok(conn)
     }

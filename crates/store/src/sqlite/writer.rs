@@ -18,10 +18,11 @@ use crate::{StoreError, StoreResult};
 const MAX_BATCH: usize = 512;
 
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// Runs a job on the open transaction, or, given `None`, fails it without running.
+type Run = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
 
 struct Job {
-    /// Runs the job on the open transaction, or, given `None`, fails it without running.
-    run: Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>,
+    run: Run,
     shreds: bool,
 }
 
@@ -35,8 +36,13 @@ impl Writer {
     /// Starts the writer thread on `conn`.
     pub(super) fn start(conn: Connection) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel::<Job>();
-        let thread = std::thread::Builder::new().name("d1-sqlite-writer".into()).spawn(move || run(&conn, &receiver))?;
-        Ok(Self { sender: Mutex::new(Some(sender)), thread: Mutex::new(Some(thread)) })
+        let thread = std::thread::Builder::new()
+            .name("d1-sqlite-writer".into())
+            .spawn(move || run(&conn, &receiver))?;
+        Ok(Self {
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+        })
     }
 
     /// Runs `f` in the next group commit and returns its result once that commit is durable.
@@ -70,7 +76,9 @@ impl Writer {
         if !sent {
             return Err(StoreError::Other(anyhow::anyhow!("the store is closed")));
         }
-        answer.await.map_err(|_| StoreError::Other(anyhow::anyhow!("the writer stopped")))?
+        answer
+            .await
+            .map_err(|_| StoreError::Other(anyhow::anyhow!("the writer stopped")))?
     }
 
     /// Stops accepting writes, lets the queued ones commit, and waits for the thread.
@@ -90,11 +98,20 @@ impl Drop for Writer {
     }
 }
 
-fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-    conn.execute_batch("SAVEPOINT job").map_err(|e| StoreError::Other(e.into()))?;
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    conn.execute_batch("SAVEPOINT job")
+        .map_err(|e| StoreError::Other(e.into()))?;
     let result = f(conn);
-    let end = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-    conn.execute_batch(end).map_err(|e| StoreError::Other(e.into()))?;
+    let end = if result.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    conn.execute_batch(end)
+        .map_err(|e| StoreError::Other(e.into()))?;
     result
 }
 
@@ -158,7 +175,9 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
 /// Truncates the WAL so that destroyed key material does not linger in it. Returns whether
 /// the checkpoint completed (readers can hold it back; it is retried shortly).
 fn checkpoint(conn: &Connection) -> bool {
-    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0)) {
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        row.get::<_, i64>(0)
+    }) {
         Ok(busy) => busy == 0,
         Err(e) => {
             tracing::warn!(error = %e, "WAL checkpoint failed; retrying");

@@ -1,0 +1,347 @@
+//! `spawn_app()` and typed helpers.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use d1_crypto::ec::SigningKey;
+use d1_domain::{IssuerId, LookalikePolicy};
+use d1_registry::config::{Config, LogFormat, Overrides};
+use d1_registry::state::AppState;
+use d1_registry::{app, bootstrap, telemetry};
+use d1_store::{NewIssuer, PiStorage};
+use serde_json::{json, Value};
+
+pub const ISSUER: &str = "BANK000001";
+pub const OTHER_ISSUER: &str = "BANK000002";
+
+/// Everything the app logged in this test binary.
+pub fn logs() -> String {
+    let buffer = log_buffer().lock().unwrap();
+    String::from_utf8_lossy(&buffer).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUFFER.get_or_init(|| Arc::new(Mutex::new(Vec::new())))
+}
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let buffer = Arc::clone(log_buffer());
+        telemetry::init_with_writer(
+            LogFormat::Json,
+            "debug",
+            move || Capture(Arc::clone(&buffer)),
+            false,
+        );
+    });
+}
+
+/// An issuer as the tests drive it: its id, assertion key and kid.
+pub struct TestIssuer {
+    pub id: &'static str,
+    pub key: SigningKey,
+    pub kid: String,
+}
+
+/// A running app.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub issuer: TestIssuer,
+    pub other: TestIssuer,
+    pub dir: Arc<tempfile::TempDir>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Settings for an issuer onboarded by [`spawn_with`].
+#[derive(Clone, Copy)]
+pub struct IssuerSettings {
+    pub pi_storage: PiStorage,
+    pub click_to_pay: bool,
+    pub lookalike_policy: LookalikePolicy,
+}
+
+impl Default for IssuerSettings {
+    fn default() -> Self {
+        Self {
+            pi_storage: PiStorage::Allowed,
+            click_to_pay: false,
+            lookalike_policy: LookalikePolicy::Warn,
+        }
+    }
+}
+
+pub fn config_for(dir: &Path) -> Config {
+    let overrides = Overrides {
+        data_dir: dir.to_path_buf(),
+        ..Overrides::default()
+    };
+    Config::load(&overrides).unwrap()
+}
+
+/// Boots the app on a fresh data directory with two issuers onboarded.
+pub async fn spawn_app() -> TestApp {
+    spawn_with(IssuerSettings::default()).await
+}
+
+/// Boots the app with the first issuer's settings given.
+pub async fn spawn_with(settings: IssuerSettings) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let issuer = TestIssuer {
+        id: ISSUER,
+        key: SigningKey::generate().unwrap(),
+        kid: format!("kid-{}", uuid::Uuid::new_v4()),
+    };
+    let other = TestIssuer {
+        id: OTHER_ISSUER,
+        key: SigningKey::generate().unwrap(),
+        kid: format!("kid-{}", uuid::Uuid::new_v4()),
+    };
+    let app = boot(Arc::clone(&dir), issuer, other, true, settings).await;
+    app
+}
+
+/// Boots the app on `dir`; `onboard` adds the two issuers first.
+pub async fn boot(
+    dir: Arc<tempfile::TempDir>,
+    issuer: TestIssuer,
+    other: TestIssuer,
+    onboard: bool,
+    settings: IssuerSettings,
+) -> TestApp {
+    capture_logs();
+    let config = config_for(dir.path());
+    let opened = bootstrap::open(&config).await.unwrap();
+    if onboard {
+        for (i, s) in [(&issuer, settings), (&other, IssuerSettings::default())] {
+            let jwk = serde_json::to_string(&i.key.public_key().to_jwk(None, None, None)).unwrap();
+            opened
+                .store
+                .add_issuer(NewIssuer {
+                    issuer_id: IssuerId::parse(i.id).unwrap(),
+                    pi_storage: s.pi_storage,
+                    click_to_pay: s.click_to_pay,
+                    lookalike_policy: s.lookalike_policy,
+                    kid: i.kid.clone(),
+                    public_jwk: jwk,
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let state = AppState::new(opened.store, opened.keyring, config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app::router(state.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        state,
+        issuer,
+        other,
+        dir,
+        server,
+    }
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A signed JWT with the given header and claims.
+pub fn jwt(key: &SigningKey, header: &Value, claims: &Value) -> String {
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let signing_input = format!("{}.{}", b64(header), b64(claims));
+    let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        key.pkcs8(),
+    )
+    .unwrap();
+    let sig = pair
+        .sign(
+            &aws_lc_rs::rand::SystemRandom::new(),
+            signing_input.as_bytes(),
+        )
+        .unwrap();
+    format!(
+        "{signing_input}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig.as_ref())
+    )
+}
+
+impl TestIssuer {
+    /// A valid assertion with a fresh jti.
+    pub fn assertion(&self) -> String {
+        let claims = json!({"iss": self.id, "sub": self.id, "exp": now() + 300, "iat": now(), "jti": uuid::Uuid::new_v4().to_string()});
+        jwt(
+            &self.key,
+            &json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"}),
+            &claims,
+        )
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn consumer_url(&self, consumer: &str) -> String {
+        self.url(&format!(
+            "/banking/v2/issuers/{ISSUER}/consumers/{consumer}"
+        ))
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// POSTs a form to the token endpoint.
+    pub async fn token_form(&self, pairs: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url("/authz/v1/oauth2/token"))
+            .form(pairs)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// An access token for `issuer`.
+    pub async fn token_for(&self, issuer: &TestIssuer) -> String {
+        let response = self
+            .token_form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", &issuer.assertion()),
+            ])
+            .await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// An access token for the main issuer.
+    pub async fn token(&self) -> String {
+        self.token_for(&self.issuer).await
+    }
+
+    pub async fn put_json(&self, url: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .put(url)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_json(&self, url: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(url)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, url: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers `consumer` with `pi` (or without PI for `Value::Null`) and expects 204.
+    pub async fn register(&self, token: &str, consumer: &str, pi: Value) {
+        let body = if pi.is_null() {
+            json!({})
+        } else {
+            json!({"personalInformation": pi})
+        };
+        let response = self
+            .put_json(&self.consumer_url(consumer), token, &body)
+            .await;
+        assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
+    }
+
+    /// Stops serving and closes the store, as a process exit would.
+    pub async fn stop(self) -> (Arc<tempfile::TempDir>, TestIssuer, TestIssuer) {
+        self.server.abort();
+        let _ = self.server.await;
+        drop(self.state);
+        (self.dir, self.issuer, self.other)
+    }
+}
+
+/// PI that passes every rule, Click to Pay fields included.
+pub fn full_pi() -> Value {
+    json!({
+        "language": "en-US",
+        "title": "Dr",
+        "firstName": "Jean-Luc",
+        "middleName": "Marie",
+        "lastName": "O'Neil",
+        "dateOfBirth": "1980-02-29",
+        "email": "jean-luc@example.com",
+        "mobilePhoneNumber": {"countryCode": "+33", "phoneNumber": "612345678"},
+        "residencyAddress": {"line1": "1 rue de la Paix", "city": "Paris", "zipCode": "75002", "countryCode": "FR"}
+    })
+}
+
+/// Asserts a v2 error body and status.
+pub async fn assert_error(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+    mentions: &str,
+) -> Value {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errorCode"], code, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains(mentions),
+        "{body} should mention {mentions}"
+    );
+    body
+}
+
+/// Asserts the bare 401 body.
+pub async fn assert_unauthorized(response: reqwest::Response) {
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert!(body.get("errorCode").is_none(), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("AUTHORIZER_UNAUTHORIZED"),
+        "{body}"
+    );
+}

@@ -1,0 +1,10 @@
+//! The API integration suite: the real router on 127.0.0.1:0, a fresh SQLite database per
+//! test, real crypto, driven over HTTP like an issuer backend would.
+
+mod bad_input;
+mod consumers;
+mod harness;
+mod privacy;
+mod process;
+mod restart;
+mod token;

@@ -1,0 +1,154 @@
+//! Personal data never rests in clear and never reaches a log, proven with canary values.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::harness::{logs, spawn_app};
+
+const CANARIES: [&str; 5] = [
+    "Qzcanaryfirst",
+    "Qzcanarylast",
+    "qzcanary@example.com",
+    "987123456",
+    "Qzcanary street",
+];
+
+fn canary_pi() -> Value {
+    json!({
+        "firstName": CANARIES[0],
+        "lastName": CANARIES[1],
+        "email": CANARIES[2],
+        "mobilePhoneNumber": {"countryCode": "+44", "phoneNumber": CANARIES[3]},
+        "residencyAddress": {"line1": CANARIES[4], "countryCode": "GB"},
+        "language": "en-GB"
+    })
+}
+
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                hits.push(path.display().to_string());
+            }
+        }
+    }
+    hits
+}
+
+#[tokio::test]
+async fn canary_pi_appears_neither_in_the_database_files_nor_in_the_logs() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    app.register(&token, "canary-1", canary_pi()).await;
+    let response = app
+        .post_json(
+            &(app.consumer_url("canary-1") + "/operations/update"),
+            &token,
+            &json!({"personalInformation": canary_pi()}),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    let body: Value = app
+        .get(&app.consumer_url("canary-1"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["personalInformation"]["firstName"], CANARIES[0],
+        "the canary must really have been stored"
+    );
+    // A refused value must not be logged either.
+    let mut bad = canary_pi();
+    bad["firstName"] = json!(format!("{}$", CANARIES[0]));
+    let response = app
+        .put_json(
+            &app.consumer_url("canary-2"),
+            &token,
+            &json!({"personalInformation": bad}),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(
+        !response.text().await.unwrap().contains(CANARIES[0]),
+        "error texts never echo values"
+    );
+
+    let logs = logs();
+    assert!(logs.contains("request"), "logs were captured");
+    for canary in CANARIES {
+        assert!(!logs.contains(canary), "{canary} found in the logs");
+        assert!(
+            files_containing(&app.data_dir(), canary.as_bytes()).is_empty(),
+            "{canary} found on disk"
+        );
+    }
+    assert!(!logs.contains(&token), "an access token was logged");
+}
+
+#[tokio::test]
+async fn delete_shreds_the_data_key_from_the_database_and_its_wal() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    app.register(&token, "shred-me", canary_pi()).await;
+    let db = app.data_dir().join("registry.db");
+    let wrapped: Vec<u8> = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT wrapped_key FROM consumers WHERE consumer_id = 'shred-me'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        !files_containing(&app.data_dir(), &wrapped).is_empty(),
+        "the wrapped key is on disk before the delete"
+    );
+    let response = app
+        .client
+        .post(app.consumer_url("shred-me") + "/operations/delete")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    // The WAL checkpoint runs right after the delete's commit, or shortly after if a reader held it back.
+    let mut left = files_containing(&app.data_dir(), &wrapped);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        left = files_containing(&app.data_dir(), &wrapped);
+    }
+    assert!(
+        left.is_empty(),
+        "the destroyed data key lingers in {left:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_sealed_row_copied_onto_another_consumer_does_not_open() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    app.register(&token, "alice", canary_pi()).await;
+    app.register(&token, "bob", json!({"firstName": "Bob"}))
+        .await;
+    let conn = rusqlite::Connection::open(app.data_dir().join("registry.db")).unwrap();
+    conn.execute(
+        "UPDATE consumers SET wrapped_key = (SELECT wrapped_key FROM consumers WHERE consumer_id = 'alice'),
+                              pi = (SELECT pi FROM consumers WHERE consumer_id = 'alice')
+         WHERE consumer_id = 'bob'",
+        [],
+    )
+    .unwrap();
+    let response = app.get(&app.consumer_url("bob"), &token).await;
+    assert_eq!(response.status(), 500);
+    let text = response.text().await.unwrap();
+    assert!(!text.contains(CANARIES[0]));
+    assert!(text.contains("INTERNAL_ERROR"));
+}
