@@ -124,7 +124,16 @@ pub struct PersonalInformationInput {
 }
 
 fn nfc(value: Option<String>) -> Option<String> {
-    value.map(|v| v.nfc().collect())
+    value.map(to_nfc)
+}
+
+/// NFC form of `value`; ASCII, the common case, is already in it.
+fn to_nfc(value: String) -> String {
+    if value.is_ascii() {
+        value
+    } else {
+        value.nfc().collect()
+    }
 }
 
 fn char_len(value: &str) -> usize {
@@ -158,7 +167,7 @@ impl Address {
     #[must_use]
     pub fn normalised(self) -> Self {
         Self {
-            line1: self.line1.nfc().collect(),
+            line1: to_nfc(self.line1),
             line2: nfc(self.line2),
             line3: nfc(self.line3),
             city: nfc(self.city),

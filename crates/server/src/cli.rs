@@ -206,7 +206,7 @@ pub fn main() -> ExitCode {
         } else {
             "warn".into()
         };
-        telemetry::init(config.log.format, &level);
+        let _flush_on_exit = telemetry::init(config.log.format, &level);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

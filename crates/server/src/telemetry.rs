@@ -1,21 +1,28 @@
 //! Logging. Human-readable lines by default, JSON with `--log-format json`. Every request
 //! runs in a span carrying its request id, its correlation id and the matched route (never
 //! the raw path). Personal data, tokens and keys are never given to a log macro.
+//!
+//! Lines are handed to a background thread that writes them in batches, so a request never
+//! waits on a write to standard error. Nothing is dropped: when the queue is full, logging
+//! waits.
 
+use std::io::{BufWriter, IsTerminal};
+
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber, writing to standard error.
-pub fn init(format: LogFormat, level: &str) {
-    use std::io::IsTerminal;
-    init_with_writer(
-        format,
-        level,
-        std::io::stderr,
-        std::io::stderr().is_terminal(),
-    );
+/// Installs the global subscriber, writing to standard error. Keep the guard until exit: it
+/// flushes what is queued when dropped.
+pub fn init(format: LogFormat, level: &str) -> WorkerGuard {
+    let ansi = std::io::stderr().is_terminal();
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(BufWriter::new(std::io::stderr()));
+    init_with_writer(format, level, writer, ansi);
+    guard
 }
 
 /// Installs the global subscriber with a given writer (tests capture logs this way). A

@@ -10,6 +10,15 @@ use d1_domain::{ConsumerId, IssuerId, PersonalInformation};
 
 use crate::StoreError;
 
+/// A consumer's key material and PI sealed for a fresh start, ready to store.
+#[derive(Clone)]
+pub struct FreshConsumer {
+    /// The new data key, wrapped by the KEK.
+    pub wrapped_key: Vec<u8>,
+    /// The PI sealed under that key, if any.
+    pub sealed_pi: Option<Vec<u8>>,
+}
+
 /// The KEK, and the contexts every at-rest seal is bound to.
 #[derive(Debug)]
 pub struct Vault {
@@ -49,6 +58,26 @@ impl Vault {
         self.kek
             .new_data_key(&context("dek", issuer, consumer))
             .map_err(crypto)
+    }
+
+    /// Seals a consumer's first life: a new data key and the PI under it.
+    ///
+    /// # Errors
+    /// If the random generator or serialisation fails.
+    pub fn fresh_consumer(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+        pi: Option<&PersonalInformation>,
+    ) -> Result<FreshConsumer, StoreError> {
+        let (key, wrapped_key) = self.new_consumer_key(issuer, consumer)?;
+        let sealed_pi = pi
+            .map(|pi| self.seal_pi(&key, issuer, consumer, pi))
+            .transpose()?;
+        Ok(FreshConsumer {
+            wrapped_key,
+            sealed_pi,
+        })
     }
 
     /// Opens a consumer's wrapped data key.

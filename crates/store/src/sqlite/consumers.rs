@@ -4,7 +4,7 @@ use d1_domain::{ConsumerId, ConsumerState, IssuerId, OperationKind, OperationSta
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::sql;
-use crate::vault::Vault;
+use crate::vault::{FreshConsumer, Vault};
 use crate::{
     ChangeOutcome, ConsumerView, DeleteConsumer, OperationRecord, OperationsPage, RegisterConsumer,
     RegisterOutcome, StoreError, StoreResult, TrailContext, UpdateConsumer,
@@ -92,41 +92,50 @@ fn register_entry() -> Entry<'static> {
     }
 }
 
-/// Gives a consumerId a fresh life: new data key, new PI, ACTIVE. Inserts or reuses its row.
-fn start_fresh(
+/// Gives a deleted consumerId a fresh life in its existing row: new data key, new PI, ACTIVE.
+fn restart(
     conn: &Connection,
-    vault: &Vault,
-    cmd: &RegisterConsumer,
-    existing: Option<i64>,
+    id: i64,
+    fresh: &FreshConsumer,
+    source: PiSource,
     now: i64,
-) -> StoreResult<i64> {
-    let (key, wrapped) = vault.new_consumer_key(&cmd.issuer_id, &cmd.consumer_id)?;
-    let sealed = cmd
-        .pi
-        .as_ref()
-        .map(|pi| vault.seal_pi(&key, &cmd.issuer_id, &cmd.consumer_id, pi))
-        .transpose()?;
-    let source = if cmd.pi.is_some() {
-        PiSource::Stored
-    } else {
-        PiSource::Issuer
-    };
-    if let Some(id) = existing {
-        conn.prepare_cached(
-            "UPDATE consumers SET state = 'ACTIVE', pi_source = ?2, wrapped_key = ?3, pi = ?4,
-                                  created_at = ?5, updated_at = ?5 WHERE id = ?1",
-        )
-        .and_then(|mut s| s.execute(params![id, source.as_str(), wrapped, sealed, now]))
-        .map_err(sql)?;
-        return Ok(id);
-    }
+) -> StoreResult<()> {
     conn.prepare_cached(
-        "INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi, created_at, updated_at)
-         VALUES (?1, ?2, 'ACTIVE', ?3, ?4, ?5, ?6, ?6)",
+        "UPDATE consumers SET state = 'ACTIVE', pi_source = ?2, wrapped_key = ?3, pi = ?4,
+                              created_at = ?5, updated_at = ?5 WHERE id = ?1",
     )
-    .and_then(|mut s| s.execute(params![cmd.issuer_id.as_str(), cmd.consumer_id.as_str(), source.as_str(), wrapped, sealed, now]))
+    .and_then(|mut s| {
+        s.execute(params![
+            id,
+            source.as_str(),
+            fresh.wrapped_key,
+            fresh.sealed_pi,
+            now
+        ])
+    })
     .map_err(sql)?;
-    Ok(conn.last_insert_rowid())
+    Ok(())
+}
+
+/// Inserts a new consumer unless its id is taken; returns the new row's id.
+fn insert_new(
+    conn: &Connection,
+    cmd: &RegisterConsumer,
+    fresh: &FreshConsumer,
+    source: PiSource,
+    now: i64,
+) -> StoreResult<Option<i64>> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi, created_at, updated_at)
+             VALUES (?1, ?2, 'ACTIVE', ?3, ?4, ?5, ?6, ?6)
+             ON CONFLICT (issuer_id, consumer_id) DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![cmd.issuer_id.as_str(), cmd.consumer_id.as_str(), source.as_str(), fresh.wrapped_key, fresh.sealed_pi, now])
+        })
+        .map_err(sql)?;
+    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
 }
 
 /// Replaces an active consumer's PI under its existing data key. Returns false when the new
@@ -161,35 +170,39 @@ fn replace_pi(
     Ok(true)
 }
 
+/// Registers a consumer. `fresh` was sealed in advance for the common case, a new consumerId;
+/// an existing one takes the slower path and is read first.
 pub(super) fn register(
     conn: &Connection,
     vault: &Vault,
     cmd: &RegisterConsumer,
+    fresh: FreshConsumer,
     now: i64,
 ) -> StoreResult<RegisterOutcome> {
-    let row = find(conn, &cmd.issuer_id, &cmd.consumer_id)?;
-    let outcome = match row {
-        None => {
-            let id = start_fresh(conn, vault, cmd, None, now)?;
-            record(conn, id, &register_entry(), &cmd.trail, now)?;
-            RegisterOutcome::Created
-        }
-        Some(row) if row.state == ConsumerState::Deleted => {
-            start_fresh(conn, vault, cmd, Some(row.id), now)?;
-            record(conn, row.id, &register_entry(), &cmd.trail, now)?;
-            RegisterOutcome::Created
-        }
-        Some(row) => match &cmd.pi {
-            Some(pi)
-                if replace_pi(conn, vault, &cmd.issuer_id, &cmd.consumer_id, &row, pi, now)? =>
-            {
-                record(conn, row.id, &register_entry(), &cmd.trail, now)?;
-                RegisterOutcome::Updated
-            }
-            _ => RegisterOutcome::Unchanged,
-        },
+    let source = if cmd.pi.is_some() {
+        PiSource::Stored
+    } else {
+        PiSource::Issuer
     };
-    Ok(outcome)
+    if let Some(id) = insert_new(conn, cmd, &fresh, source, now)? {
+        record(conn, id, &register_entry(), &cmd.trail, now)?;
+        return Ok(RegisterOutcome::Created);
+    }
+    let row = find(conn, &cmd.issuer_id, &cmd.consumer_id)?.ok_or_else(|| {
+        StoreError::Other(anyhow::anyhow!("consumer vanished inside its transaction"))
+    })?;
+    if row.state == ConsumerState::Deleted {
+        restart(conn, row.id, &fresh, source, now)?;
+        record(conn, row.id, &register_entry(), &cmd.trail, now)?;
+        return Ok(RegisterOutcome::Created);
+    }
+    match &cmd.pi {
+        Some(pi) if replace_pi(conn, vault, &cmd.issuer_id, &cmd.consumer_id, &row, pi, now)? => {
+            record(conn, row.id, &register_entry(), &cmd.trail, now)?;
+            Ok(RegisterOutcome::Updated)
+        }
+        _ => Ok(RegisterOutcome::Unchanged),
+    }
 }
 
 pub(super) fn update(

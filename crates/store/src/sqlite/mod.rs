@@ -1,13 +1,14 @@
 //! The embedded SQLite backend: one file in WAL mode, one writer thread doing group commit,
 //! and a small pool of read connections.
 
+mod checkpointer;
 mod consumers;
 mod issuers;
 mod migrate;
 mod readers;
 mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -20,6 +21,7 @@ use crate::{
     IssuerChange, IssuerRecord, NewIssuer, OperationsPage, RegisterConsumer, RegisterOutcome,
     ServiceKeyRecord, Store, StoreError, StoreOptions, StoreResult, UpdateConsumer, Vault,
 };
+use checkpointer::Checkpointer;
 use readers::Readers;
 use writer::Writer;
 
@@ -34,20 +36,20 @@ pub struct SqliteStore {
     vault: Arc<Vault>,
 }
 
-fn open_connection(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    let synchronous = match durability {
-        Durability::Full => "FULL",
-        Durability::Normal => "NORMAL",
-    };
-    conn.execute_batch(&format!(
+    // Commits do not sync here: the writer syncs the WAL itself before acknowledging, when
+    // the durability asks for it (see writer.rs).
+    conn.execute_batch(
         "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = {synchronous};
+         PRAGMA synchronous = NORMAL;
          PRAGMA secure_delete = ON;
          PRAGMA foreign_keys = ON;
-         PRAGMA cache_size = -16000;"
-    ))?;
+         PRAGMA mmap_size = 268435456;
+         PRAGMA wal_autocheckpoint = 0;
+         PRAGMA journal_size_limit = 67108864;",
+    )?;
     Ok(conn)
 }
 
@@ -115,14 +117,17 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let conn = open_connection(path, options.durability)
-            .with_context(|| format!("opening {}", path.display()))?;
+        let conn = open_connection(path).with_context(|| format!("opening {}", path.display()))?;
         restrict_to_owner(path)?;
         migrate::run(&conn).context("migrating the SQLite database")?;
         let vault = unlock(&conn, options)?;
         let readers = Readers::new(path.to_path_buf(), options.read_connections.max(1));
+        let sync_wal = match options.durability {
+            Durability::Full => Some(PathBuf::from(format!("{}-wal", path.display()))),
+            Durability::Normal => None,
+        };
         Ok(Self {
-            writer: Writer::start(conn)?,
+            writer: Writer::start(conn, sync_wal, Checkpointer::start(path.to_path_buf())?)?,
             readers: Arc::new(readers),
             vault: Arc::new(vault),
         })
@@ -207,8 +212,12 @@ impl Store for SqliteStore {
     }
 
     async fn register_consumer(&self, cmd: RegisterConsumer) -> StoreResult<RegisterOutcome> {
+        // Sealed here, on the caller's thread, so that the writer thread only writes.
+        let fresh = self
+            .vault
+            .fresh_consumer(&cmd.issuer_id, &cmd.consumer_id, cmd.pi.as_ref())?;
         self.write(false, move |conn, vault, now| {
-            consumers::register(conn, vault, &cmd, now)
+            consumers::register(conn, vault, &cmd, fresh, now)
         })
         .await
     }

@@ -35,7 +35,8 @@ impl Readers {
         .map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql)?;
-        conn.execute_batch("PRAGMA query_only = ON;").map_err(sql)?;
+        conn.execute_batch("PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;")
+            .map_err(sql)?;
         Ok(conn)
     }
 

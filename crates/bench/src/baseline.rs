@@ -1,0 +1,75 @@
+//! The SQLite baseline: the same consumers table and the same single-row upsert the service
+//! does, with random UUIDv4 keys and a 1 KB blob, one transaction per row, WAL and
+//! `synchronous=NORMAL` (not durable against a power cut, unlike the service's default).
+
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+use rusqlite::{params, Connection};
+
+use crate::load::RunStats;
+
+const SCHEMA: &str = "
+CREATE TABLE consumers (
+    id          INTEGER PRIMARY KEY,
+    issuer_id   TEXT NOT NULL,
+    consumer_id TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    pi_source   TEXT NOT NULL,
+    wrapped_key BLOB,
+    pi          BLOB,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    UNIQUE (issuer_id, consumer_id)
+);";
+
+const UPSERT: &str = "INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi, created_at, updated_at)
+     VALUES ('BENCH00001', ?1, 'ACTIVE', 'STORED', ?2, ?3, ?4, ?4)
+     ON CONFLICT (issuer_id, consumer_id) DO UPDATE SET pi = excluded.pi, updated_at = excluded.updated_at";
+
+fn blob(len: usize) -> Vec<u8> {
+    let mut b = vec![0u8; len];
+    rand::thread_rng().fill_bytes(&mut b);
+    b
+}
+
+/// Pre-fills a fresh table to `rows`, then times `runs` runs of `duration` each.
+pub fn run(rows: u64, duration: Duration, runs: usize) -> anyhow::Result<Vec<RunStats>> {
+    let dir = tempfile::Builder::new().prefix("d1-baseline-").tempdir_in(
+        std::env::var("BENCH_DIR").map_or_else(|_| std::env::temp_dir(), std::path::PathBuf::from),
+    )?;
+    let conn = Connection::open(dir.path().join("baseline.db"))?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+    conn.execute_batch(SCHEMA)?;
+    let key = blob(61);
+    let pi = blob(1024);
+    conn.execute_batch("BEGIN")?;
+    for i in 0..rows {
+        conn.prepare_cached(UPSERT)?.execute(params![
+            uuid::Uuid::new_v4().to_string(),
+            key,
+            pi,
+            i64::try_from(i)?
+        ])?;
+    }
+    conn.execute_batch("COMMIT")?;
+    let mut all = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let mut stats = RunStats::default();
+        while started.elapsed() < duration {
+            conn.execute_batch("BEGIN")?;
+            conn.prepare_cached(UPSERT)?.execute(params![
+                uuid::Uuid::new_v4().to_string(),
+                key,
+                pi,
+                0
+            ])?;
+            conn.execute_batch("COMMIT")?;
+            stats.completed += 1;
+        }
+        stats.elapsed = started.elapsed();
+        all.push(stats);
+    }
+    Ok(all)
+}

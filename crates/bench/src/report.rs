@@ -1,0 +1,80 @@
+//! Printing: the machine, each run, the median with min and max, and the ratio.
+
+use crate::load::RunStats;
+
+pub struct Summary {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub non_2xx: u64,
+}
+
+pub fn machine() {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    println!("machine: {cores} cores, {cpu}");
+}
+
+fn percentile(sorted: &[u32], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    Some(f64::from(sorted[index]) / 1000.0)
+}
+
+pub fn run_line(what: &str, n: usize, stats: &RunStats) {
+    let mut sorted = stats.latencies_us.clone();
+    sorted.sort_unstable();
+    let latency = match (percentile(&sorted, 0.5), percentile(&sorted, 0.99)) {
+        (Some(p50), Some(p99)) => format!(
+            ", p50 {p50:.2} ms, p99 {p99:.2} ms, non-2xx {}",
+            stats.non_2xx
+        ),
+        _ => String::new(),
+    };
+    println!(
+        "  {what} run {n}: {:.0}/s ({} in {:.1}s){latency}",
+        stats.rate(),
+        stats.completed,
+        stats.elapsed.as_secs_f64()
+    );
+}
+
+pub fn summarise(runs: &[RunStats]) -> Summary {
+    let mut rates: Vec<f64> = runs.iter().map(RunStats::rate).collect();
+    rates.sort_by(f64::total_cmp);
+    let mut all: Vec<u32> = runs
+        .iter()
+        .flat_map(|r| r.latencies_us.iter().copied())
+        .collect();
+    all.sort_unstable();
+    Summary {
+        median: rates.get(rates.len() / 2).copied().unwrap_or(0.0),
+        min: rates.first().copied().unwrap_or(0.0),
+        max: rates.last().copied().unwrap_or(0.0),
+        p50_ms: percentile(&all, 0.5),
+        p99_ms: percentile(&all, 0.99),
+        non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
+    }
+}
+
+pub fn verdict(service: &Summary, baseline: &Summary) {
+    println!("\nregistrations/s: median {:.0} (min {:.0}, max {:.0}), p50 {:.2} ms, p99 {:.2} ms, non-2xx {}",
+        service.median, service.min, service.max, service.p50_ms.unwrap_or(0.0), service.p99_ms.unwrap_or(0.0), service.non_2xx);
+    println!(
+        "baseline upserts/s: median {:.0} (min {:.0}, max {:.0})",
+        baseline.median, baseline.min, baseline.max
+    );
+    println!("ratio service/baseline: {:.2}x (target >= 1.0x; the service syncs every acknowledged write, the baseline does not)",
+        service.median / baseline.median);
+}
