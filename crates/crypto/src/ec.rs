@@ -76,10 +76,12 @@ impl PublicKey {
                 serde_json::from_str(trimmed).map_err(|_| CryptoError::InvalidKey("not a JWK"))?;
             return Self::from_jwk(&jwk);
         }
-        let pem = pem::parse(trimmed).map_err(|_| CryptoError::InvalidKey("not PEM or JWK"))?;
-        if pem.tag() != "PUBLIC KEY" {
-            return Err(CryptoError::InvalidKey("PEM is not a PUBLIC KEY"));
-        }
+        let blocks =
+            pem::parse_many(trimmed).map_err(|_| CryptoError::InvalidKey("not PEM or JWK"))?;
+        let pem = blocks
+            .iter()
+            .find(|b| b.tag() == "PUBLIC KEY")
+            .ok_or(CryptoError::InvalidKey("no PUBLIC KEY in the PEM"))?;
         let der = pem.contents();
         match der.strip_prefix(&P256_SPKI_PREFIX[..]) {
             Some(point) => Self::from_point(point),
@@ -185,7 +187,13 @@ impl SigningKey {
     /// # Errors
     /// [`CryptoError::InvalidKey`] for anything else.
     pub fn from_pem(text: &str) -> Result<Self, CryptoError> {
-        let pem = pem::parse(text.trim()).map_err(|_| CryptoError::InvalidKey("not PEM"))?;
+        // `openssl ecparam -genkey` writes an EC PARAMETERS block before the key.
+        let blocks =
+            pem::parse_many(text.trim()).map_err(|_| CryptoError::InvalidKey("not PEM"))?;
+        let pem = blocks
+            .iter()
+            .find(|b| b.tag() == "PRIVATE KEY" || b.tag() == "EC PRIVATE KEY")
+            .ok_or(CryptoError::InvalidKey("no private key in the PEM"))?;
         let der = Zeroizing::new(pem.contents().to_vec());
         match pem.tag() {
             "PRIVATE KEY" => Self::from_pkcs8(&der),
@@ -324,6 +332,20 @@ mod tests {
         let sec1_pem = pem::encode(&pem::Pem::new("EC PRIVATE KEY", sec1.as_ref().to_vec()));
         assert_eq!(
             SigningKey::from_pem(&sec1_pem).unwrap().public_key(),
+            key.public_key()
+        );
+    }
+
+    #[test]
+    fn a_pem_with_an_ec_parameters_block_first_still_loads() {
+        let key = SigningKey::generate().unwrap();
+        let params = pem::encode(&pem::Pem::new(
+            "EC PARAMETERS",
+            vec![6, 8, 42, 134, 72, 206, 61, 3, 1, 7],
+        ));
+        let both = format!("{params}{}", key.to_pkcs8_pem().as_str());
+        assert_eq!(
+            SigningKey::from_pem(&both).unwrap().public_key(),
             key.public_key()
         );
     }

@@ -2,10 +2,8 @@
 //! then the media type (415) and size (413) of the body; formats and values are the
 //! handlers' next steps.
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use d1_domain::IssuerId;
@@ -27,12 +25,18 @@ impl FromRequestParts<AppState> for Caller {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         let issuer = state.auth.authenticate(authorization).await?;
-        let params = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::unauthorized())?;
-        match params.get("issuer_id") {
-            Some(path_issuer) if path_issuer == issuer.as_str() => Ok(Self(issuer)),
-            _ => Err(ApiError::unauthorized()),
+        // Read from the raw path: a malformed consumerId elsewhere in it is a format error for
+        // the handler, not a reason to refuse the caller. An issuerId is alphanumeric, so its
+        // raw form is its value.
+        let mut segments = parts.uri.path().split('/');
+        let path_issuer = segments
+            .by_ref()
+            .find(|s| *s == "issuers")
+            .and_then(|_| segments.next());
+        if path_issuer == Some(issuer.as_str()) {
+            Ok(Self(issuer))
+        } else {
+            Err(ApiError::unauthorized())
         }
     }
 }

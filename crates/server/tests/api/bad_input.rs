@@ -68,6 +68,14 @@ async fn identifiers_off_their_pattern_are_format_errors() {
             .await;
         assert_error(response, 400, "FIELD_INVALID_FORMAT", "consumerId").await;
     }
+    let response = app
+        .client
+        .get(app.consumer_url("%FF%FE"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 400, "FIELD_INVALID_FORMAT", "").await;
     let ok = "a".repeat(64);
     app.register(&token, &ok, Value::Null).await;
 }
