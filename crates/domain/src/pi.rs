@@ -141,11 +141,13 @@ fn char_len(value: &str) -> usize {
 }
 
 fn name_format(field: &str, value: Option<&String>, max: usize) -> Result<(), FieldError> {
+    let detail = if max == 40 {
+        "must be 1 to 40 letters, digits, spaces or ,.'_#;:/-"
+    } else {
+        "must be 1 to 128 letters, digits, spaces or ,.'_#;:/-"
+    };
     match value {
-        Some(v) if char_len(v) > max || !NAME.is_match(v) => Err(FieldError::format(
-            field,
-            "must be 1 to the maximum of letters, digits, spaces and ,.'_#;:/-",
-        )),
+        Some(v) if char_len(v) > max || !NAME.is_match(v) => Err(FieldError::format(field, detail)),
         _ => Ok(()),
     }
 }

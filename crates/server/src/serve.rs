@@ -32,14 +32,22 @@ pub async fn run(config: Config, opened: Opened, listen: &str) -> anyhow::Result
     }
     let grace = Duration::from_millis(config.server.shutdown_grace_ms);
     let state = AppState::new(opened.store.clone(), opened.keyring, config);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let signalled = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
     {
         let served = axum::serve(listener, app::router(state))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(signalled(stopped.clone()))
             .into_future();
         tokio::pin!(served);
         tokio::select! {
             result = &mut served => result?,
-            () = async { shutdown_signal().await; tokio::time::sleep(grace).await } => {
+            () = async { signalled(stopped).await; tokio::time::sleep(grace).await } => {
                 tracing::warn!("shutdown grace period over; closing remaining connections");
             }
         }

@@ -1,0 +1,304 @@
+//! The shared store suite: every use case against a real database. Each test takes a fresh
+//! store from `fresh()`; a backend added later runs the same functions.
+
+use std::sync::Arc;
+
+use d1_domain::{
+    ConsumerId, DeleteReason, IssuerId, LookalikePolicy, OperationKind, PersonalInformation,
+    PersonalInformationInput,
+};
+use d1_store::{
+    ChangeOutcome, DeleteConsumer, Durability, IssuerChange, NewIssuer, PiStorage,
+    RegisterConsumer, RegisterOutcome, Store, StoreError, StoreOptions, TrailContext,
+    UpdateConsumer,
+};
+
+struct Fresh {
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+async fn fresh() -> Fresh {
+    let dir = tempfile::tempdir().unwrap();
+    let store = d1_store::open(StoreOptions {
+        database_url: format!("sqlite://{}", dir.path().join("registry.db").display()),
+        kek_file: dir.path().join("kek.key"),
+        durability: Durability::Full,
+        read_connections: 2,
+    })
+    .await
+    .unwrap();
+    Fresh { store, _dir: dir }
+}
+
+fn issuer() -> IssuerId {
+    IssuerId::parse("BANK000001").unwrap()
+}
+
+fn consumer(id: &str) -> ConsumerId {
+    ConsumerId::parse(id).unwrap().0
+}
+
+fn pi(first: &str) -> PersonalInformation {
+    PersonalInformation::parse(PersonalInformationInput {
+        first_name: Some(first.into()),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn register(id: &str, pi: Option<PersonalInformation>) -> RegisterConsumer {
+    RegisterConsumer {
+        issuer_id: issuer(),
+        consumer_id: consumer(id),
+        pi,
+        trail: TrailContext::default(),
+    }
+}
+
+fn delete(id: &str) -> DeleteConsumer {
+    DeleteConsumer {
+        issuer_id: issuer(),
+        consumer_id: consumer(id),
+        reason: DeleteReason::default(),
+        trail: TrailContext::default(),
+    }
+}
+
+async fn kinds(store: &dyn Store, id: &str) -> Vec<OperationKind> {
+    let page = store
+        .operations(&issuer(), &consumer(id), 50, None)
+        .await
+        .unwrap()
+        .unwrap();
+    page.operations.iter().map(|o| o.operation).collect()
+}
+
+#[tokio::test]
+async fn register_creates_then_an_identical_retry_changes_nothing() {
+    let f = fresh().await;
+    assert_eq!(
+        f.store
+            .register_consumer(register("c1", Some(pi("Ann"))))
+            .await
+            .unwrap(),
+        RegisterOutcome::Created
+    );
+    assert_eq!(
+        f.store
+            .register_consumer(register("c1", Some(pi("Ann"))))
+            .await
+            .unwrap(),
+        RegisterOutcome::Unchanged
+    );
+    assert_eq!(
+        f.store
+            .register_consumer(register("c1", None))
+            .await
+            .unwrap(),
+        RegisterOutcome::Unchanged
+    );
+    assert_eq!(
+        f.store
+            .register_consumer(register("c1", Some(pi("Bob"))))
+            .await
+            .unwrap(),
+        RegisterOutcome::Updated
+    );
+    assert_eq!(
+        kinds(f.store.as_ref(), "c1").await,
+        [OperationKind::Register, OperationKind::Register]
+    );
+    let view = f
+        .store
+        .consumer(&issuer(), &consumer("c1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.pi.unwrap().first_name(), Some("Bob"));
+}
+
+#[tokio::test]
+async fn update_and_delete_report_what_they_found() {
+    let f = fresh().await;
+    let update = |id: &str| UpdateConsumer {
+        issuer_id: issuer(),
+        consumer_id: consumer(id),
+        pi: pi("Cy"),
+        trail: TrailContext::default(),
+    };
+    assert_eq!(
+        f.store.update_consumer(update("ghost")).await.unwrap(),
+        ChangeOutcome::NotFound
+    );
+    assert_eq!(
+        f.store.delete_consumer(delete("ghost")).await.unwrap(),
+        ChangeOutcome::NotFound
+    );
+    f.store
+        .register_consumer(register("c1", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.update_consumer(update("c1")).await.unwrap(),
+        ChangeOutcome::Applied
+    );
+    assert_eq!(
+        f.store.update_consumer(update("c1")).await.unwrap(),
+        ChangeOutcome::Unchanged
+    );
+    assert_eq!(
+        f.store.delete_consumer(delete("c1")).await.unwrap(),
+        ChangeOutcome::Applied
+    );
+    assert_eq!(
+        f.store.delete_consumer(delete("c1")).await.unwrap(),
+        ChangeOutcome::Unchanged
+    );
+    assert_eq!(
+        f.store.update_consumer(update("c1")).await.unwrap(),
+        ChangeOutcome::Deleted
+    );
+    let view = f
+        .store
+        .consumer(&issuer(), &consumer("c1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(view.pi.is_none());
+}
+
+#[tokio::test]
+async fn a_deleted_consumer_registered_again_starts_with_a_new_key() {
+    let f = fresh().await;
+    f.store
+        .register_consumer(register("c1", Some(pi("Ann"))))
+        .await
+        .unwrap();
+    f.store.delete_consumer(delete("c1")).await.unwrap();
+    assert_eq!(
+        f.store
+            .register_consumer(register("c1", None))
+            .await
+            .unwrap(),
+        RegisterOutcome::Created
+    );
+    let view = f
+        .store
+        .consumer(&issuer(), &consumer("c1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.state, d1_domain::ConsumerState::Active);
+    assert!(view.pi.is_none());
+    assert_eq!(
+        kinds(f.store.as_ref(), "c1").await,
+        [
+            OperationKind::Register,
+            OperationKind::Delete,
+            OperationKind::Register
+        ]
+    );
+}
+
+#[tokio::test]
+async fn concurrent_writes_are_all_committed() {
+    let f = fresh().await;
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = Arc::clone(&f.store);
+            tokio::spawn(async move {
+                store
+                    .register_consumer(register(&format!("c{i}"), Some(pi(&format!("N{i}")))))
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), RegisterOutcome::Created);
+    }
+    for i in 0..200 {
+        let view = f
+            .store
+            .consumer(&issuer(), &consumer(&format!("c{i}")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            view.pi.unwrap().first_name(),
+            Some(format!("N{i}").as_str())
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_jti_is_accepted_once() {
+    let f = fresh().await;
+    let far = d1_store::now_ms() + 60_000;
+    f.store.use_jti(&issuer(), "j1", far).await.unwrap();
+    assert!(matches!(
+        f.store.use_jti(&issuer(), "j1", far).await,
+        Err(StoreError::Conflict(_))
+    ));
+    f.store
+        .use_jti(&IssuerId::parse("BANK000002").unwrap(), "j1", far)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn issuers_and_kids_are_unique_and_keep_a_key() {
+    let f = fresh().await;
+    let new = |id: &str, kid: &str| NewIssuer {
+        issuer_id: IssuerId::parse(id).unwrap(),
+        pi_storage: PiStorage::Allowed,
+        click_to_pay: false,
+        lookalike_policy: LookalikePolicy::Warn,
+        kid: kid.into(),
+        public_jwk: "{}".into(),
+    };
+    f.store.add_issuer(new("BANK000001", "k1")).await.unwrap();
+    assert!(matches!(
+        f.store.add_issuer(new("BANK000001", "k2")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        f.store.add_issuer(new("BANK000002", "k1")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        f.store
+            .issuer(&IssuerId::parse("BANK000002").unwrap())
+            .await
+            .unwrap()
+            .is_none(),
+        "a refused add leaves nothing behind"
+    );
+    let remove = |kid: &str| IssuerChange {
+        remove_kid: Some(kid.into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        f.store.change_issuer(issuer(), remove("k1")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let add = IssuerChange {
+        add_key: Some(("k2".into(), "{}".into())),
+        pi_storage: Some(PiStorage::Forbidden),
+        ..Default::default()
+    };
+    f.store.change_issuer(issuer(), add).await.unwrap();
+    f.store.change_issuer(issuer(), remove("k1")).await.unwrap();
+    let record = f.store.issuer(&issuer()).await.unwrap().unwrap();
+    assert_eq!(record.kids, ["k2"]);
+    assert_eq!(record.pi_storage, PiStorage::Forbidden);
+    assert_eq!(
+        f.store
+            .assertion_key("k2")
+            .await
+            .unwrap()
+            .unwrap()
+            .issuer_id,
+        issuer()
+    );
+}
