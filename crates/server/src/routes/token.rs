@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -75,8 +76,19 @@ fn params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, O
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = TokenResponse), (status = 400, body = OAuthErrorBody),
               (status = 413, body = OAuthErrorBody), (status = 415, body = OAuthErrorBody), (status = 500, body = OAuthErrorBody)))]
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let result = async {
+        let body = body.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                OAuthError::with_status(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large")
+            } else {
+                OAuthError::invalid_request("the body could not be read")
+            }
+        })?;
         let params = params(&headers, &body)?;
         let grant_type = params
             .get("grant_type")

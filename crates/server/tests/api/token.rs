@@ -217,3 +217,35 @@ async fn grant_type_and_parameters_are_checked() {
     );
     refused(&app, "not.a.jwt", "invalid_grant").await;
 }
+
+#[tokio::test]
+async fn an_oversized_token_request_is_413_in_the_oauth_shape() {
+    let app = spawn_app().await;
+    let huge = format!("grant_type={GRANT}&assertion={}", "a".repeat(100_000));
+    let response = app
+        .client
+        .post(app.url("/authz/v1/oauth2/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+    // Without a Content-Length the limit is met while reading.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let chunk = "x".repeat(70_000);
+    let request = format!(
+        "POST /authz/v1/oauth2/token HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("invalid_request"), "{answer}");
+}
