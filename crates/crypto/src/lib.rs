@@ -8,6 +8,7 @@
 
 pub mod ec;
 pub mod envelope;
+pub mod jwe;
 pub mod jwt;
 pub mod keyfile;
 

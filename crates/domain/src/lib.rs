@@ -2,6 +2,7 @@
 //! personal-data guard. Every type here is built only through a fallible `parse`, so a value
 //! that exists is a value that passed the contract's rules. No I/O lives in this crate.
 
+pub mod card;
 pub mod consumer;
 pub mod country;
 pub mod field;
