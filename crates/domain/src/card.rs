@@ -144,6 +144,21 @@ impl Pan {
         Ok(Self(Zeroizing::new(value.to_owned())))
     }
 
+    /// A PAN of `length` digits starting with `bin`, filled from `random` (digits 0 to 9),
+    /// with the Luhn check digit last.
+    #[must_use]
+    pub fn allocate(bin: &str, length: usize, random: &mut dyn FnMut() -> u8) -> Self {
+        let mut body: String = bin.chars().filter(char::is_ascii_digit).collect();
+        while body.len() + 1 < length {
+            body.push(char::from(b'0' + random() % 10));
+        }
+        let check = (0u8..10)
+            .find(|d| luhn_valid(&format!("{body}{d}")))
+            .unwrap_or(0);
+        body.push(char::from(b'0' + check));
+        Self(Zeroizing::new(body))
+    }
+
     /// The digits, for sealing and MACing only.
     #[must_use]
     pub fn digits(&self) -> &str {
@@ -254,6 +269,19 @@ mod tests {
         assert_eq!(scheme("2223003122003222"), Scheme::Mastercard);
         assert_eq!(scheme("378282246310005"), Scheme::Amex);
         assert_eq!(scheme("6011111111111117"), Scheme::Discover);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_allocated_pan_passes_luhn_and_keeps_its_bin(bin in "[1-9][0-9]{5,7}", seed in proptest::prelude::any::<u64>(), amex in proptest::prelude::any::<bool>()) {
+            let mut state = seed;
+            let mut random = || { state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1); u8::try_from(state >> 56).unwrap_or(0) };
+            let length = if amex { 15 } else { 16 };
+            let pan = Pan::allocate(&bin, length, &mut random);
+            proptest::prop_assert_eq!(pan.digits().len(), length);
+            proptest::prop_assert!(pan.digits().starts_with(&bin));
+            proptest::prop_assert!(Pan::parse(pan.digits(), "pan").is_ok());
+        }
     }
 
     #[test]

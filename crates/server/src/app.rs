@@ -19,6 +19,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::token::router())
         .merge(routes::consumers::router())
+        .merge(routes::cards::router())
         .merge(routes::health::router())
         .merge(routes::docs::router())
         .fallback(|| async { ApiError::no_route() })

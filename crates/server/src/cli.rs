@@ -69,6 +69,9 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
     },
+    /// Card products of an issuer.
+    #[command(subcommand)]
+    Product(ProductCommand),
     /// The service's own keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -161,6 +164,50 @@ enum IssuerCommand {
 enum KeysCommand {
     /// Print the public JWK set issuers encrypt card data to.
     Jwks,
+    /// Add a new JWE key; issuers encrypt to it, the previous ones keep decrypting until retired.
+    Rotate,
+    /// Stop accepting a JWE key. The last active key cannot be retired.
+    Retire {
+        /// The kid to retire.
+        kid: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "UPPER")]
+enum SchemeArg {
+    Visa,
+    Mastercard,
+    Amex,
+    Discover,
+}
+
+impl From<SchemeArg> for d1_domain::card::Scheme {
+    fn from(s: SchemeArg) -> Self {
+        match s {
+            SchemeArg::Visa => Self::Visa,
+            SchemeArg::Mastercard => Self::Mastercard,
+            SchemeArg::Amex => Self::Amex,
+            SchemeArg::Discover => Self::Discover,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum ProductCommand {
+    /// Configure a card product: its scheme, BIN (6 to 8 digits) and card validity.
+    Add {
+        #[arg(long)]
+        issuer_id: String,
+        #[arg(long)]
+        card_product_id: String,
+        #[arg(long, value_enum)]
+        scheme: SchemeArg,
+        #[arg(long)]
+        bin: String,
+        #[arg(long, default_value_t = 36)]
+        validity_months: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,10 +304,45 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             kid,
             url,
         } => token(&issuer_id, &key, &kid, &url).await,
-        Command::Keys(KeysCommand::Jwks) => {
+        Command::Keys(cmd) => keys(cmd, &config).await,
+        Command::Product(ProductCommand::Add {
+            issuer_id,
+            card_product_id,
+            scheme,
+            bin,
+            validity_months,
+        }) => {
+            let issuer_id = parse_issuer(&issuer_id)?;
+            let card_product_id = d1_domain::card::CardProductId::parse(&card_product_id)
+                .map_err(|_| refuse("--card-product-id must be 1 to 48 letters, digits, _ or -"))?;
+            if !(6..=8).contains(&bin.len()) || !bin.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(refuse("--bin must be 6 to 8 digits"));
+            }
+            if !(1..=240).contains(&validity_months) {
+                return Err(refuse("--validity-months must be 1 to 240"));
+            }
             let opened = bootstrap::open(&config).await?;
-            println!("{}", serde_json::to_string_pretty(&opened.keyring.jwks())?);
-            Ok(())
+            if opened.store.issuer(&issuer_id).await?.is_none() {
+                return Err(refuse(format!("issuer {issuer_id} is not onboarded")));
+            }
+            let product = d1_store::ProductRecord {
+                issuer_id: issuer_id.clone(),
+                card_product_id: card_product_id.clone(),
+                scheme: scheme.into(),
+                bin,
+                validity_months,
+            };
+            match opened.store.add_product(product).await {
+                Ok(()) => {
+                    println!(
+                        "product {} added for issuer {issuer_id}",
+                        card_product_id.as_str()
+                    );
+                    Ok(())
+                }
+                Err(StoreError::Conflict(why)) => Err(refuse(format!("product not added: {why}"))),
+                Err(e) => Err(e.into()),
+            }
         }
         Command::Migrate => {
             bootstrap::open(&config).await?;
@@ -272,6 +354,34 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn keys(cmd: KeysCommand, config: &Config) -> anyhow::Result<()> {
+    let opened = bootstrap::open(config).await?;
+    match cmd {
+        KeysCommand::Jwks => println!("{}", serde_json::to_string_pretty(&opened.keyring.jwks())?),
+        KeysCommand::Rotate => println!("{}", opened.keyring.rotate(opened.store.as_ref()).await?),
+        KeysCommand::Retire { kid } => {
+            let is_enc = opened
+                .keyring
+                .jwks()
+                .keys
+                .iter()
+                .any(|k| k.kid.as_deref() == Some(kid.as_str()));
+            if !is_enc {
+                return Err(refuse(format!("{kid} is not an active JWE key")));
+            }
+            match opened.store.retire_service_key(&kid).await {
+                Ok(()) => println!("{kid} retired"),
+                Err(StoreError::Conflict(why)) => return Err(refuse(why)),
+                Err(StoreError::NotFound) => {
+                    return Err(refuse(format!("{kid} is not an active key")))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn issuer(cmd: IssuerCommand, config: &Config) -> anyhow::Result<()> {

@@ -94,6 +94,16 @@ impl ApiError {
         )
     }
 
+    /// 404 `CARD_NOT_FOUND`.
+    pub fn card_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "CARD_NOT_FOUND", "card not found")
+    }
+
+    /// 409 `CARD_CONFLICT`.
+    pub fn card_conflict(why: &str) -> Self {
+        Self::new(StatusCode::CONFLICT, "CARD_CONFLICT", why.to_owned())
+    }
+
     /// 403 `INVALID_STATE`.
     pub fn invalid_state(what: &str) -> Self {
         Self::new(StatusCode::FORBIDDEN, "INVALID_STATE", what.to_owned())

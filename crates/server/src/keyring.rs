@@ -37,9 +37,23 @@ struct Keys {
     encryption: Vec<(String, Arc<AgreementKey>)>,
 }
 
+impl Keys {
+    fn decrypter(&self, kid: &str) -> Option<Arc<AgreementKey>> {
+        self.encryption
+            .iter()
+            .find(|(k, _)| k == kid)
+            .map(|(_, key)| Arc::clone(key))
+    }
+}
+
+/// How long this node trusts its copy of the keys: a key rotated or retired through another
+/// node or the CLI is seen within this.
+pub const KEYS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The unwrapped service keys of this node.
 pub struct Keyring {
     keys: RwLock<Keys>,
+    loaded: std::sync::Mutex<std::time::Instant>,
 }
 
 impl Keyring {
@@ -64,6 +78,7 @@ impl Keyring {
         }
         let keyring = Self {
             keys: RwLock::new(Keys::default()),
+            loaded: std::sync::Mutex::new(std::time::Instant::now()),
         };
         keyring.reload(store).await?;
         Ok(keyring)
@@ -105,6 +120,25 @@ impl Keyring {
             .keys
             .write()
             .map_err(|_| anyhow::anyhow!("keyring lock poisoned"))? = keys;
+        if let Ok(mut loaded) = self.loaded.lock() {
+            *loaded = std::time::Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Reloads the keys if this copy is older than [`KEYS_TTL`].
+    ///
+    /// # Errors
+    /// If reloading fails.
+    pub async fn refresh_if_stale(&self, store: &dyn Store) -> anyhow::Result<()> {
+        let stale = self
+            .loaded
+            .lock()
+            .map(|l| l.elapsed() > KEYS_TTL)
+            .unwrap_or(true);
+        if stale {
+            self.reload(store).await?;
+        }
         Ok(())
     }
 
@@ -121,6 +155,36 @@ impl Keyring {
             .read()
             .ok()
             .and_then(|k| k.verifiers.get(kid).cloned())
+    }
+
+    /// The active JWE key with this kid. An unknown kid re-reads the keys once, since another
+    /// node may have rotated them.
+    ///
+    /// # Errors
+    /// If reloading fails.
+    pub async fn decrypter(
+        &self,
+        store: &dyn Store,
+        kid: &str,
+    ) -> anyhow::Result<Option<Arc<AgreementKey>>> {
+        self.refresh_if_stale(store).await?;
+        if let Some(key) = self.keys.read().ok().and_then(|k| k.decrypter(kid)) {
+            return Ok(Some(key));
+        }
+        self.reload(store).await?;
+        Ok(self.keys.read().ok().and_then(|k| k.decrypter(kid)))
+    }
+
+    /// Adds a new JWE key; issuers encrypt to it from now on, and older ones keep working
+    /// until retired. Returns its kid.
+    ///
+    /// # Errors
+    /// If the database fails.
+    pub async fn rotate(&self, store: &dyn Store) -> anyhow::Result<String> {
+        let key = AgreementKey::generate()?;
+        let kid = add(store, "enc", KeyPurpose::Encryption, key.der()).await?;
+        self.reload(store).await?;
+        Ok(kid)
     }
 
     /// The active JWE public keys, newest first: issuers encrypt to the first.
@@ -146,17 +210,16 @@ async fn add(
     prefix: &str,
     purpose: KeyPurpose,
     secret: &[u8],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let kid = new_kid(prefix)?;
     let wrapped = store.vault().kek().wrap(secret, &context(&kid))?;
-    store
-        .add_service_key(ServiceKeyRecord {
-            kid,
-            purpose,
-            wrapped,
-            created_at: now_ms(),
-            retired_at: None,
-        })
-        .await?;
-    Ok(())
+    let record = ServiceKeyRecord {
+        kid: kid.clone(),
+        purpose,
+        wrapped,
+        created_at: now_ms(),
+        retired_at: None,
+    };
+    store.add_service_key(record).await?;
+    Ok(kid)
 }

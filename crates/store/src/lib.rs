@@ -4,6 +4,7 @@
 //! once, from the database URL's scheme, by [`open`]. Personal data is sealed by the shared
 //! [`vault`] before it reaches any backend's tables.
 
+pub mod card;
 pub mod kek;
 pub mod model;
 pub mod sqlite;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use d1_domain::{ConsumerId, IssuerId};
 
+pub use card::*;
 pub use model::*;
 pub use vault::Vault;
 
@@ -97,6 +99,32 @@ pub trait Store: Send + Sync + 'static {
         issuer: &IssuerId,
         consumer: &ConsumerId,
     ) -> StoreResult<Option<ConsumerView>>;
+    /// Onboards a card product; `Conflict` if it exists.
+    async fn add_product(&self, product: ProductRecord) -> StoreResult<()>;
+    /// An issuer's card product.
+    async fn product(
+        &self,
+        issuer: &IssuerId,
+        product: &d1_domain::card::CardProductId,
+    ) -> StoreResult<Option<ProductRecord>>;
+    /// Register card, registering an unknown consumer implicitly in the same transaction.
+    async fn register_card(&self, cmd: RegisterCard) -> StoreResult<CardOutcome>;
+    /// Create card: allocate a PAN in the product's range.
+    async fn create_card(&self, cmd: CreateCard) -> StoreResult<CreateOutcome>;
+    /// A card by id: the live one, else the most recent deleted one.
+    async fn card(
+        &self,
+        issuer: &IssuerId,
+        card: &d1_domain::card::CardId,
+    ) -> StoreResult<Option<CardView>>;
+    /// The cards of a consumer's current life; `None` for an unknown consumer.
+    async fn cards(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+    ) -> StoreResult<Option<Vec<CardView>>>;
+    /// Marks a service key retired; `Conflict` if it is the last active key of its purpose.
+    async fn retire_service_key(&self, kid: &str) -> StoreResult<()>;
     /// A page of a consumer's operations trail, newest first, before the cursor `before`.
     async fn operations(
         &self,

@@ -4,6 +4,7 @@
 //! PI are bound (associated data) to the issuer and consumerId, so a row copied onto another
 //! consumer does not open. Destroying the wrapped key shreds everything sealed under it.
 
+use aws_lc_rs::hmac;
 use d1_crypto::envelope::{DataKey, Kek};
 use d1_crypto::CryptoError;
 use d1_domain::{ConsumerId, IssuerId, PersonalInformation};
@@ -20,10 +21,19 @@ pub struct FreshConsumer {
 }
 
 /// The KEK, and the contexts every at-rest seal is bound to.
-#[derive(Debug)]
 pub struct Vault {
     kek: Kek,
+    pan_mac: hmac::Key,
 }
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Vault({:?})", self.kek)
+    }
+}
+
+/// The context the PAN MAC key is wrapped for.
+pub const PAN_MAC_CONTEXT: &[u8] = b"d1/pan-mac/v1";
 
 fn context(purpose: &str, issuer: &IssuerId, consumer: &ConsumerId) -> Vec<u8> {
     format!("d1/{purpose}/v1|{}|{}", issuer.as_str(), consumer.as_str()).into_bytes()
@@ -34,10 +44,47 @@ fn crypto(e: CryptoError) -> StoreError {
 }
 
 impl Vault {
-    /// Wraps the KEK.
+    /// Holds the KEK and the PAN MAC key (32 bytes, unwrapped).
     #[must_use]
-    pub fn new(kek: Kek) -> Self {
-        Self { kek }
+    pub fn new(kek: Kek, pan_mac_key: &[u8]) -> Self {
+        Self {
+            kek,
+            pan_mac: hmac::Key::new(hmac::HMAC_SHA256, pan_mac_key),
+        }
+    }
+
+    /// A keyed MAC of a PAN within an issuer: compares PANs without holding them in clear.
+    #[must_use]
+    pub fn pan_mac(&self, issuer: &IssuerId, pan: &d1_domain::card::Pan) -> Vec<u8> {
+        let mut ctx = hmac::Context::with_key(&self.pan_mac);
+        ctx.update(issuer.as_str().as_bytes());
+        ctx.update(b"|");
+        ctx.update(pan.digits().as_bytes());
+        ctx.sign().as_ref().to_vec()
+    }
+
+    /// Seals card data under a consumer's data key, bound to the card.
+    ///
+    /// # Errors
+    /// If the random generator fails.
+    pub fn seal_card(
+        &self,
+        key: &DataKey,
+        issuer: &IssuerId,
+        card: &d1_domain::card::CardId,
+        data: &crate::CardData,
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut doc = data.holder.clone().unwrap_or_default().0;
+        doc.insert("pan".into(), data.pan.digits().into());
+        doc.insert("exp".into(), data.expiry.mmyy().into());
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(&doc).map_err(|e| StoreError::Other(e.into()))?,
+        );
+        key.seal(
+            &plain,
+            format!("d1/card/v1|{}|{}", issuer.as_str(), card.as_str()).as_bytes(),
+        )
+        .map_err(crypto)
     }
 
     /// The KEK itself, for service keys.

@@ -54,5 +54,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// The public JWE keys issuers encrypt card data to, newest first.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations", responses((status = 200, body = JwkSet)))]
 pub async fn jwks(State(state): State<AppState>) -> Json<JwkSet> {
+    if let Err(e) = state.keyring.refresh_if_stale(state.store.as_ref()).await {
+        tracing::warn!(error = %e, "could not reload the service keys; serving the last ones");
+    }
     Json(state.keyring.jwks())
 }

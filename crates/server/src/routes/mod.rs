@@ -1,5 +1,6 @@
 //! The HTTP routes, one module per area, each with its `router()`.
 
+pub mod cards;
 pub mod consumers;
 pub mod docs;
 pub mod health;

@@ -345,3 +345,50 @@ pub async fn assert_unauthorized(response: reqwest::Response) {
         "{body}"
     );
 }
+
+/// Encrypts `{"pan", "exp"}` (or any payload) to the service's newest JWE key, as an issuer
+/// does, with an independent JOSE library.
+pub async fn encrypt_for(app: &TestApp, payload: &Value, enc: &str) -> String {
+    let jwks: Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = &jwks["keys"][0];
+    encrypt_to(key, payload, enc)
+}
+
+/// Encrypts to a given public JWK.
+pub fn encrypt_to(jwk: &Value, payload: &Value, enc: &str) -> String {
+    let jwk = josekit::jwk::Jwk::from_bytes(jwk.to_string().as_bytes()).unwrap();
+    let mut header = josekit::jwe::JweHeader::new();
+    header.set_content_encryption(enc);
+    header.set_key_id(jwk.key_id().unwrap());
+    let encrypter = josekit::jwe::ECDH_ES.encrypter_from_jwk(&jwk).unwrap();
+    josekit::jwe::serialize_compact(payload.to_string().as_bytes(), &header, &encrypter).unwrap()
+}
+
+impl TestApp {
+    /// Adds a card product for the main issuer.
+    pub async fn add_product(&self, id: &str, scheme: d1_domain::card::Scheme, bin: &str) {
+        self.state
+            .store
+            .add_product(d1_store::ProductRecord {
+                issuer_id: IssuerId::parse(ISSUER).unwrap(),
+                card_product_id: d1_domain::card::CardProductId::parse(id).unwrap(),
+                scheme,
+                bin: bin.into(),
+                validity_months: 36,
+            })
+            .await
+            .unwrap();
+    }
+
+    pub fn card_url(&self, card: &str) -> String {
+        self.url(&format!("/banking/v2/issuers/{ISSUER}/cards/{card}"))
+    }
+}

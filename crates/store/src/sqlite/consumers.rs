@@ -10,20 +10,25 @@ use crate::{
     RegisterOutcome, StoreError, StoreResult, TrailContext, UpdateConsumer,
 };
 
-struct Row {
-    id: i64,
-    state: ConsumerState,
+pub(super) struct Row {
+    pub(super) id: i64,
+    pub(super) generation: i64,
+    pub(super) state: ConsumerState,
     pi_source: PiSource,
-    wrapped_key: Option<Vec<u8>>,
+    pub(super) wrapped_key: Option<Vec<u8>>,
     pi: Option<Vec<u8>>,
     created_at: i64,
     updated_at: i64,
 }
 
-fn find(conn: &Connection, issuer: &IssuerId, consumer: &ConsumerId) -> StoreResult<Option<Row>> {
+pub(super) fn find(
+    conn: &Connection,
+    issuer: &IssuerId,
+    consumer: &ConsumerId,
+) -> StoreResult<Option<Row>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT id, state, pi_source, wrapped_key, pi, created_at, updated_at
+            "SELECT id, state, pi_source, wrapped_key, pi, created_at, updated_at, generation
              FROM consumers WHERE issuer_id = ?1 AND consumer_id = ?2",
         )
         .map_err(sql)?;
@@ -38,6 +43,7 @@ fn find(conn: &Connection, issuer: &IssuerId, consumer: &ConsumerId) -> StoreRes
             pi: r.get(4)?,
             created_at: r.get(5)?,
             updated_at: r.get(6)?,
+            generation: r.get(7)?,
         })
     })
     .optional()
@@ -83,7 +89,7 @@ pub(super) fn record(
     Ok(operation_id)
 }
 
-fn register_entry() -> Entry<'static> {
+pub(super) fn register_entry() -> Entry<'static> {
     Entry {
         kind: OperationKind::Register,
         card_id: None,
@@ -102,7 +108,8 @@ fn restart(
 ) -> StoreResult<()> {
     conn.prepare_cached(
         "UPDATE consumers SET state = 'ACTIVE', pi_source = ?2, wrapped_key = ?3, pi = ?4,
-                              created_at = ?5, updated_at = ?5 WHERE id = ?1",
+                              created_at = ?5, updated_at = ?5, generation = generation + 1
+         WHERE id = ?1",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -118,9 +125,10 @@ fn restart(
 }
 
 /// Inserts a new consumer unless its id is taken; returns the new row's id.
-fn insert_new(
+pub(super) fn insert_new(
     conn: &Connection,
-    cmd: &RegisterConsumer,
+    issuer: &IssuerId,
+    consumer: &ConsumerId,
     fresh: &FreshConsumer,
     source: PiSource,
     now: i64,
@@ -132,7 +140,7 @@ fn insert_new(
              ON CONFLICT (issuer_id, consumer_id) DO NOTHING",
         )
         .and_then(|mut s| {
-            s.execute(params![cmd.issuer_id.as_str(), cmd.consumer_id.as_str(), source.as_str(), fresh.wrapped_key, fresh.sealed_pi, now])
+            s.execute(params![issuer.as_str(), consumer.as_str(), source.as_str(), fresh.wrapped_key, fresh.sealed_pi, now])
         })
         .map_err(sql)?;
     Ok((inserted == 1).then(|| conn.last_insert_rowid()))
@@ -184,7 +192,7 @@ pub(super) fn register(
     } else {
         PiSource::Issuer
     };
-    if let Some(id) = insert_new(conn, cmd, &fresh, source, now)? {
+    if let Some(id) = insert_new(conn, &cmd.issuer_id, &cmd.consumer_id, &fresh, source, now)? {
         record(conn, id, &register_entry(), &cmd.trail, now)?;
         return Ok(RegisterOutcome::Created);
     }
@@ -235,6 +243,7 @@ pub(super) fn update(
         reason_code: None,
     };
     record(conn, row.id, &entry, &cmd.trail, now)?;
+    super::cards::delete_for_consumer(conn, row.id, row.generation, &cmd.trail, now)?;
     Ok(ChangeOutcome::Applied)
 }
 
@@ -261,6 +270,7 @@ pub(super) fn delete(
         reason_code: Some(cmd.reason.code().as_str()),
     };
     record(conn, row.id, &entry, &cmd.trail, now)?;
+    super::cards::delete_for_consumer(conn, row.id, row.generation, &cmd.trail, now)?;
     Ok(ChangeOutcome::Applied)
 }
 

@@ -9,7 +9,7 @@ use crate::{
     ServiceKeyRecord, StoreError, StoreResult,
 };
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation)
 }
 
@@ -238,5 +238,35 @@ pub(super) fn add_service_key(conn: &Connection, key: &ServiceKeyRecord) -> Stor
         params![key.kid, key.purpose.as_str(), key.wrapped, key.created_at, key.retired_at],
     )
     .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("kid already exists") } else { sql(e) })?;
+    Ok(())
+}
+
+pub(super) fn retire_service_key(conn: &Connection, kid: &str, now: i64) -> StoreResult<()> {
+    let purpose: Option<String> = conn
+        .query_row(
+            "SELECT purpose FROM service_keys WHERE kid = ?1 AND retired_at IS NULL",
+            params![kid],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql)?;
+    let purpose = purpose.ok_or(StoreError::NotFound)?;
+    let active: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM service_keys WHERE purpose = ?1 AND retired_at IS NULL",
+            params![purpose],
+            |r| r.get(0),
+        )
+        .map_err(sql)?;
+    if active <= 1 {
+        return Err(StoreError::Conflict(
+            "the last active key cannot be retired",
+        ));
+    }
+    conn.execute(
+        "UPDATE service_keys SET retired_at = ?2 WHERE kid = ?1",
+        params![kid, now],
+    )
+    .map_err(sql)?;
     Ok(())
 }

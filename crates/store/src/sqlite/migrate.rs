@@ -2,7 +2,10 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_cards.sql"),
+];
 
 /// Applies every migration the database has not seen, each in its own transaction. Safe when
 /// several processes start at once: the version is read again under the write lock.

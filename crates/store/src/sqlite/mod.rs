@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: one file in WAL mode, one writer thread doing group commit,
 //! and a small pool of read connections.
 
+mod cards;
 mod checkpointer;
 mod consumers;
 mod issuers;
@@ -12,13 +13,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use d1_domain::card::{CardId, CardProductId};
 use d1_domain::{ConsumerId, IssuerId};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::kek::{self, FINGERPRINT_KEY};
 use crate::{
-    now_ms, AssertionKeyRecord, ChangeOutcome, ConsumerView, DeleteConsumer, Durability,
-    IssuerChange, IssuerRecord, NewIssuer, OperationsPage, RegisterConsumer, RegisterOutcome,
+    now_ms, AssertionKeyRecord, CardOutcome, CardView, ChangeOutcome, ConsumerView, CreateCard,
+    CreateOutcome, DeleteConsumer, Durability, IssuerChange, IssuerRecord, NewIssuer,
+    OperationsPage, ProductRecord, RegisterCard, RegisterConsumer, RegisterOutcome,
     ServiceKeyRecord, Store, StoreError, StoreOptions, StoreResult, UpdateConsumer, Vault,
 };
 use checkpointer::Checkpointer;
@@ -98,7 +101,31 @@ fn unlock(conn: &Connection, options: &StoreOptions) -> anyhow::Result<Vault> {
             "another KEK was registered for this database concurrently"
         );
     }
-    Ok(Vault::new(resolved.kek))
+    let mac_key = pan_mac_key(conn, &resolved.kek)?;
+    Ok(Vault::new(resolved.kek, &mac_key))
+}
+
+/// The PAN MAC key, wrapped by the KEK in `meta`; created once, by whichever node gets there
+/// first.
+fn pan_mac_key(
+    conn: &Connection,
+    kek: &d1_crypto::envelope::Kek,
+) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let fresh = zeroize::Zeroizing::new(d1_crypto::random_bytes::<32>()?);
+    let wrapped = engine.encode(kek.wrap(fresh.as_ref(), crate::vault::PAN_MAC_CONTEXT)?);
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('pan_mac_key', ?1) ON CONFLICT (key) DO NOTHING",
+        params![wrapped],
+    )?;
+    let stored: String = conn.query_row(
+        "SELECT value FROM meta WHERE key = 'pan_mac_key'",
+        [],
+        |r| r.get(0),
+    )?;
+    let bytes = engine.decode(stored)?;
+    Ok(kek.unwrap(&bytes, crate::vault::PAN_MAC_CONTEXT)?)
 }
 
 impl SqliteStore {
@@ -232,6 +259,79 @@ impl Store for SqliteStore {
     async fn delete_consumer(&self, cmd: DeleteConsumer) -> StoreResult<ChangeOutcome> {
         self.write(true, move |conn, _, now| consumers::delete(conn, &cmd, now))
             .await
+    }
+
+    async fn add_product(&self, product: ProductRecord) -> StoreResult<()> {
+        self.write(false, move |conn, _, now| {
+            cards::add_product(conn, &product, now)
+        })
+        .await
+    }
+
+    async fn product(
+        &self,
+        issuer: &IssuerId,
+        product: &CardProductId,
+    ) -> StoreResult<Option<ProductRecord>> {
+        let (issuer, product) = (issuer.clone(), product.clone());
+        self.read(move |conn, _| cards::product(conn, &issuer, &product))
+            .await
+    }
+
+    async fn register_card(&self, cmd: RegisterCard) -> StoreResult<CardOutcome> {
+        // The MAC and the sealing for an implicit registration run here, on the caller's thread.
+        let (key, wrapped_key) = self
+            .vault
+            .new_consumer_key(&cmd.issuer_id, &cmd.consumer_id)?;
+        let prepared = cards::PreparedCard {
+            pan_mac: self.vault.pan_mac(&cmd.issuer_id, &cmd.data.pan),
+            sealed_for_fresh: self.vault.seal_card(
+                &key,
+                &cmd.issuer_id,
+                &cmd.card_id,
+                &cmd.data,
+            )?,
+            fresh: crate::vault::FreshConsumer {
+                wrapped_key,
+                sealed_pi: None,
+            },
+        };
+        self.write(false, move |conn, vault, now| {
+            cards::register(conn, vault, &cmd, &prepared, now)
+        })
+        .await
+    }
+
+    async fn create_card(&self, cmd: CreateCard) -> StoreResult<CreateOutcome> {
+        let today = time::OffsetDateTime::now_utc().date();
+        self.write(false, move |conn, vault, now| {
+            cards::create(conn, vault, &cmd, today, now)
+        })
+        .await
+    }
+
+    async fn card(&self, issuer: &IssuerId, card: &CardId) -> StoreResult<Option<CardView>> {
+        let (issuer, card) = (issuer.clone(), card.clone());
+        self.read(move |conn, _| cards::get(conn, &issuer, &card))
+            .await
+    }
+
+    async fn cards(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+    ) -> StoreResult<Option<Vec<CardView>>> {
+        let (issuer, consumer) = (issuer.clone(), consumer.clone());
+        self.read(move |conn, _| cards::list(conn, &issuer, &consumer))
+            .await
+    }
+
+    async fn retire_service_key(&self, kid: &str) -> StoreResult<()> {
+        let kid = kid.to_owned();
+        self.write(false, move |conn, _, now| {
+            issuers::retire_service_key(conn, &kid, now)
+        })
+        .await
     }
 
     async fn consumer(

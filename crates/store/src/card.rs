@@ -1,0 +1,135 @@
+//! Card commands and records.
+
+use d1_domain::card::{CardId, CardProductId, Expiry, Pan, Scheme};
+use d1_domain::{ConsumerId, IssuerId};
+
+use crate::TrailContext;
+
+/// The state of a card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardState {
+    Active,
+    Inactive,
+    Deleted,
+}
+
+impl CardState {
+    /// The wire and database form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Inactive => "INACTIVE",
+            Self::Deleted => "DELETED",
+        }
+    }
+
+    /// Parses the wire form.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ACTIVE" => Some(Self::Active),
+            "INACTIVE" => Some(Self::Inactive),
+            "DELETED" => Some(Self::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// An issuer's card product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductRecord {
+    pub issuer_id: IssuerId,
+    pub card_product_id: CardProductId,
+    pub scheme: Scheme,
+    /// 6 to 8 digits.
+    pub bin: String,
+    pub validity_months: u32,
+}
+
+/// The card data sealed at rest: PAN and expiry, and for created cards the cardholder
+/// names and accounts (personal data too).
+#[derive(Debug, Clone)]
+pub struct CardData {
+    pub pan: Pan,
+    pub expiry: Expiry,
+    pub holder: Option<HolderData>,
+}
+
+/// Cardholder names and accounts of a created card, already validated.
+#[derive(Clone, Default)]
+pub struct HolderData(pub serde_json::Map<String, serde_json::Value>);
+
+impl std::fmt::Debug for HolderData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HolderData(<redacted>)")
+    }
+}
+
+/// Register card (card registration model).
+#[derive(Debug, Clone)]
+pub struct RegisterCard {
+    pub issuer_id: IssuerId,
+    pub card_id: CardId,
+    pub consumer_id: ConsumerId,
+    pub card_product_id: CardProductId,
+    pub data: CardData,
+    /// `None` keeps the current state of an existing card, ACTIVE for a new one.
+    pub state: Option<CardState>,
+    pub trail: TrailContext,
+}
+
+/// What Register card did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardOutcome {
+    /// Stored; `implicit_consumer` when the consumer was registered by this call.
+    Registered { implicit_consumer: bool },
+    /// The same card again: state or expiry applied, or nothing to change.
+    Retried,
+    /// The consumer is DELETED.
+    ConsumerDeleted,
+    /// The consumer does not exist (create card only).
+    ConsumerNotFound,
+    /// A clash with another card: a live cardId, or a PAN registered (or deleted) before.
+    Conflict(&'static str),
+}
+
+/// Create card (card creation model): we allocate the PAN.
+#[derive(Debug, Clone)]
+pub struct CreateCard {
+    pub issuer_id: IssuerId,
+    pub consumer_id: ConsumerId,
+    pub product: ProductRecord,
+    pub state: CardState,
+    pub holder: Option<HolderData>,
+    /// `Idempotency-Key` and a digest of the request it came with.
+    pub idempotency: Option<(String, Vec<u8>)>,
+    pub trail: TrailContext,
+}
+
+/// What Create card did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// Created, or replayed for the same idempotency key and request.
+    Created(CardId),
+    /// The idempotency key was used with another request.
+    KeyReused,
+    ConsumerNotFound,
+    ConsumerDeleted,
+    /// No free PAN could be found in the product's range.
+    RangeExhausted,
+}
+
+/// A card as read back; never the PAN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardView {
+    pub consumer_id: ConsumerId,
+    pub card_id: CardId,
+    pub card_product_id: String,
+    pub state: CardState,
+    pub scheme: String,
+    pub last4: String,
+    pub expiry: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}

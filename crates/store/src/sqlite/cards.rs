@@ -1,0 +1,483 @@
+//! Card use cases on SQLite: products, register card (with implicit consumer registration),
+//! create card, reads, and the cascade of a consumer's delete.
+
+use d1_domain::card::{CardId, CardProductId, Expiry, Pan, Scheme};
+use d1_domain::{ConsumerId, ConsumerState, IssuerId, OperationKind, PiSource};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::consumers::{self, Entry};
+use super::sql;
+use crate::vault::{FreshConsumer, Vault};
+use crate::{
+    CardOutcome, CardState, CardView, CreateCard, CreateOutcome, ProductRecord, RegisterCard,
+    StoreError, StoreResult, TrailContext,
+};
+
+/// What Register card prepares before it reaches the writer: the PAN's MAC, and a fresh data
+/// key with the card sealed under it, used when the consumer is registered implicitly.
+pub struct PreparedCard {
+    pub pan_mac: Vec<u8>,
+    pub fresh: FreshConsumer,
+    pub sealed_for_fresh: Vec<u8>,
+}
+
+pub(super) fn add_product(conn: &Connection, p: &ProductRecord, now: i64) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO card_products (issuer_id, card_product_id, scheme, bin, validity_months, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![p.issuer_id.as_str(), p.card_product_id.as_str(), p.scheme.as_str(), p.bin, p.validity_months, now],
+    )
+    .map_err(|e| if super::issuers::is_unique_violation(&e) { StoreError::Conflict("the product exists") } else { sql(e) })?;
+    Ok(())
+}
+
+pub(super) fn product(
+    conn: &Connection,
+    issuer: &IssuerId,
+    id: &CardProductId,
+) -> StoreResult<Option<ProductRecord>> {
+    conn.prepare_cached("SELECT scheme, bin, validity_months FROM card_products WHERE issuer_id = ?1 AND card_product_id = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![issuer.as_str(), id.as_str()], |r| {
+                let scheme: String = r.get(0)?;
+                Ok(ProductRecord {
+                    issuer_id: issuer.clone(),
+                    card_product_id: id.clone(),
+                    scheme: Scheme::parse(&scheme).unwrap_or(Scheme::Other),
+                    bin: r.get(1)?,
+                    validity_months: r.get(2)?,
+                })
+            })
+            .optional()
+        })
+        .map_err(sql)
+}
+
+struct LiveCard {
+    id: i64,
+    consumer_ref: i64,
+    product: String,
+    state: CardState,
+    pan_mac: Vec<u8>,
+    expiry: String,
+}
+
+fn live_card(conn: &Connection, issuer: &IssuerId, card: &CardId) -> StoreResult<Option<LiveCard>> {
+    conn.prepare_cached(
+        "SELECT id, consumer_ref, card_product_id, state, pan_mac, expiry FROM cards
+         WHERE issuer_id = ?1 AND card_id = ?2 AND state <> 'DELETED'",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![issuer.as_str(), card.as_str()], |r| {
+            let state: String = r.get(3)?;
+            Ok(LiveCard {
+                id: r.get(0)?,
+                consumer_ref: r.get(1)?,
+                product: r.get(2)?,
+                state: CardState::parse(&state).unwrap_or(CardState::Inactive),
+                pan_mac: r.get(4)?,
+                expiry: r.get(5)?,
+            })
+        })
+        .optional()
+    })
+    .map_err(sql)
+}
+
+fn pan_known(conn: &Connection, issuer: &IssuerId, mac: &[u8]) -> StoreResult<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM cards WHERE issuer_id = ?1 AND pan_mac = ?2)")
+        .and_then(|mut s| s.query_row(params![issuer.as_str(), mac], |r| r.get(0)))
+        .map_err(sql)
+}
+
+struct NewCard<'a> {
+    issuer: &'a IssuerId,
+    card_id: &'a CardId,
+    consumer_ref: i64,
+    generation: i64,
+    product: &'a str,
+    state: CardState,
+    pan_mac: &'a [u8],
+    sealed: &'a [u8],
+    pan: &'a Pan,
+    expiry: Expiry,
+    scheme: Scheme,
+}
+
+fn insert_card(conn: &Connection, c: &NewCard<'_>, now: i64) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO cards (issuer_id, card_id, consumer_ref, consumer_generation, card_product_id, state, pan_mac,
+                            sealed, last4, expiry, scheme, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            c.issuer.as_str(),
+            c.card_id.as_str(),
+            c.consumer_ref,
+            c.generation,
+            c.product,
+            c.state.as_str(),
+            c.pan_mac,
+            c.sealed,
+            c.pan.last4(),
+            c.expiry.mmyy(),
+            c.scheme.as_str(),
+            now
+        ])
+    })
+    .map_err(sql)?;
+    Ok(())
+}
+
+fn card_entry(kind: OperationKind, card_id: &CardId) -> Entry<'_> {
+    Entry {
+        kind,
+        card_id: Some(card_id.as_str()),
+        reason: None,
+        reason_code: None,
+    }
+}
+
+/// Register card. Every check runs before the first write, so a refusal writes nothing.
+pub(super) fn register(
+    conn: &Connection,
+    vault: &Vault,
+    cmd: &RegisterCard,
+    prepared: &PreparedCard,
+    now: i64,
+) -> StoreResult<CardOutcome> {
+    let consumer = consumers::find(conn, &cmd.issuer_id, &cmd.consumer_id)?;
+    if consumer
+        .as_ref()
+        .is_some_and(|c| c.state == ConsumerState::Deleted)
+    {
+        return Ok(CardOutcome::ConsumerDeleted);
+    }
+    if let Some(card) = live_card(conn, &cmd.issuer_id, &cmd.card_id)? {
+        let same = consumer.as_ref().is_some_and(|c| c.id == card.consumer_ref)
+            && card.pan_mac == prepared.pan_mac
+            && card.product == cmd.card_product_id.as_str();
+        if !same {
+            return Ok(CardOutcome::Conflict("the cardId belongs to another card"));
+        }
+        let state = cmd.state.unwrap_or(card.state);
+        let expiry = cmd.data.expiry.mmyy();
+        if state != card.state || expiry != card.expiry {
+            let consumer = consumer
+                .as_ref()
+                .ok_or_else(|| StoreError::Other(anyhow::anyhow!("card without consumer")))?;
+            let wrapped = consumer.wrapped_key.as_deref().ok_or_else(|| {
+                StoreError::Other(anyhow::anyhow!("active consumer without a data key"))
+            })?;
+            let key = vault.open_consumer_key(&cmd.issuer_id, &cmd.consumer_id, wrapped)?;
+            let sealed = vault.seal_card(&key, &cmd.issuer_id, &cmd.card_id, &cmd.data)?;
+            conn.prepare_cached("UPDATE cards SET state = ?2, expiry = ?3, sealed = ?4, updated_at = ?5 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![card.id, state.as_str(), expiry, sealed, now]))
+                .map_err(sql)?;
+            consumers::record(
+                conn,
+                consumer.id,
+                &card_entry(OperationKind::CardRegister, &cmd.card_id),
+                &cmd.trail,
+                now,
+            )?;
+        }
+        return Ok(CardOutcome::Retried);
+    }
+    if pan_known(conn, &cmd.issuer_id, &prepared.pan_mac)? {
+        return Ok(CardOutcome::Conflict(
+            "the PAN is registered, or was deleted, under another cardId",
+        ));
+    }
+    let (consumer_ref, generation, sealed, implicit) = match consumer {
+        Some(c) => {
+            let wrapped = c.wrapped_key.as_deref().ok_or_else(|| {
+                StoreError::Other(anyhow::anyhow!("active consumer without a data key"))
+            })?;
+            let key = vault.open_consumer_key(&cmd.issuer_id, &cmd.consumer_id, wrapped)?;
+            (
+                c.id,
+                c.generation,
+                vault.seal_card(&key, &cmd.issuer_id, &cmd.card_id, &cmd.data)?,
+                false,
+            )
+        }
+        None => {
+            let id = consumers::insert_new(
+                conn,
+                &cmd.issuer_id,
+                &cmd.consumer_id,
+                &prepared.fresh,
+                PiSource::Issuer,
+                now,
+            )?
+            .ok_or_else(|| {
+                StoreError::Other(anyhow::anyhow!("consumer appeared inside its transaction"))
+            })?;
+            consumers::record(conn, id, &consumers::register_entry(), &cmd.trail, now)?;
+            (id, 1, prepared.sealed_for_fresh.clone(), true)
+        }
+    };
+    insert_card(
+        conn,
+        &NewCard {
+            issuer: &cmd.issuer_id,
+            card_id: &cmd.card_id,
+            consumer_ref,
+            generation,
+            product: cmd.card_product_id.as_str(),
+            state: cmd.state.unwrap_or(CardState::Active),
+            pan_mac: &prepared.pan_mac,
+            sealed: &sealed,
+            pan: &cmd.data.pan,
+            expiry: cmd.data.expiry,
+            scheme: Scheme::of(&cmd.data.pan),
+        },
+        now,
+    )?;
+    consumers::record(
+        conn,
+        consumer_ref,
+        &card_entry(OperationKind::CardRegister, &cmd.card_id),
+        &cmd.trail,
+        now,
+    )?;
+    Ok(CardOutcome::Registered {
+        implicit_consumer: implicit,
+    })
+}
+
+fn random_card_id() -> StoreResult<CardId> {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let bytes: [u8; 26] = d1_crypto::random_bytes().map_err(|e| StoreError::Other(e.into()))?;
+    let text: String = bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b % 32)]))
+        .collect();
+    CardId::parse(&format!("crd_{text}"))
+        .map_err(|_| StoreError::Other(anyhow::anyhow!("generated card id is malformed")))
+}
+
+fn random_digit() -> u8 {
+    // Rejection sampling keeps the digits uniform.
+    loop {
+        let [b] = d1_crypto::random_bytes::<1>().unwrap_or([0]);
+        if b < 250 {
+            return b % 10;
+        }
+    }
+}
+
+/// Create card: allocate a free PAN in the product's range, seal it, store the card.
+pub(super) fn create(
+    conn: &Connection,
+    vault: &Vault,
+    cmd: &CreateCard,
+    today: time::Date,
+    now: i64,
+) -> StoreResult<CreateOutcome> {
+    if let Some((key, hash)) = &cmd.idempotency {
+        let seen: Option<(Vec<u8>, String)> = conn
+            .prepare_cached("SELECT request_hash, card_id FROM idempotency_keys WHERE issuer_id = ?1 AND key = ?2")
+            .and_then(|mut s| s.query_row(params![cmd.issuer_id.as_str(), key], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(sql)?;
+        if let Some((seen_hash, card_id)) = seen {
+            if &seen_hash != hash {
+                return Ok(CreateOutcome::KeyReused);
+            }
+            let card_id = CardId::parse(&card_id)
+                .map_err(|_| StoreError::Other(anyhow::anyhow!("stored card id is malformed")))?;
+            return Ok(CreateOutcome::Created(card_id));
+        }
+    }
+    let Some(consumer) = consumers::find(conn, &cmd.issuer_id, &cmd.consumer_id)? else {
+        return Ok(CreateOutcome::ConsumerNotFound);
+    };
+    if consumer.state == ConsumerState::Deleted {
+        return Ok(CreateOutcome::ConsumerDeleted);
+    }
+    let length = if cmd.product.scheme == Scheme::Amex {
+        15
+    } else {
+        16
+    };
+    let mut found = None;
+    for _ in 0..64 {
+        let pan = Pan::allocate(&cmd.product.bin, length, &mut random_digit);
+        let mac = vault.pan_mac(&cmd.issuer_id, &pan);
+        if !pan_known(conn, &cmd.issuer_id, &mac)? {
+            found = Some((pan, mac));
+            break;
+        }
+    }
+    let Some((pan, pan_mac)) = found else {
+        return Ok(CreateOutcome::RangeExhausted);
+    };
+    let card_id = random_card_id()?;
+    let expiry = Expiry::months_after(today, cmd.product.validity_months);
+    let wrapped = consumer
+        .wrapped_key
+        .as_deref()
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("active consumer without a data key")))?;
+    let key = vault.open_consumer_key(&cmd.issuer_id, &cmd.consumer_id, wrapped)?;
+    let data = crate::CardData {
+        pan,
+        expiry,
+        holder: cmd.holder.clone(),
+    };
+    let sealed = vault.seal_card(&key, &cmd.issuer_id, &card_id, &data)?;
+    insert_card(
+        conn,
+        &NewCard {
+            issuer: &cmd.issuer_id,
+            card_id: &card_id,
+            consumer_ref: consumer.id,
+            generation: consumer.generation,
+            product: cmd.product.card_product_id.as_str(),
+            state: cmd.state,
+            pan_mac: &pan_mac,
+            sealed: &sealed,
+            pan: &data.pan,
+            expiry,
+            scheme: cmd.product.scheme,
+        },
+        now,
+    )?;
+    consumers::record(
+        conn,
+        consumer.id,
+        &card_entry(OperationKind::CardCreate, &card_id),
+        &cmd.trail,
+        now,
+    )?;
+    if let Some((key, hash)) = &cmd.idempotency {
+        conn.prepare_cached("INSERT INTO idempotency_keys (issuer_id, key, request_hash, card_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .and_then(|mut s| s.execute(params![cmd.issuer_id.as_str(), key, hash, card_id.as_str(), now]))
+            .map_err(sql)?;
+    }
+    Ok(CreateOutcome::Created(card_id))
+}
+
+const CARD_COLUMNS: &str = "SELECT c.consumer_id, k.card_id, k.card_product_id, k.state, k.scheme, k.last4, k.expiry,
+                                   k.created_at, k.updated_at, c.state, c.generation, k.consumer_generation
+                            FROM cards k JOIN consumers c ON c.id = k.consumer_ref";
+
+/// A card row before its ids are parsed back into their types.
+struct RawCard {
+    consumer_id: String,
+    card_id: String,
+    card_product_id: String,
+    state: CardState,
+    scheme: String,
+    last4: String,
+    expiry: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn read_card(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawCard> {
+    let consumer_state: String = r.get(9)?;
+    let current = r.get::<_, i64>(10)? == r.get::<_, i64>(11)?;
+    let state: String = r.get(3)?;
+    // A card of a deleted consumer, or of a consumerId's earlier life, reads as DELETED.
+    let state = if consumer_state == "DELETED" || !current {
+        CardState::Deleted
+    } else {
+        CardState::parse(&state).unwrap_or(CardState::Deleted)
+    };
+    Ok(RawCard {
+        consumer_id: r.get(0)?,
+        card_id: r.get(1)?,
+        card_product_id: r.get(2)?,
+        state,
+        scheme: r.get(4)?,
+        last4: r.get(5)?,
+        expiry: r.get(6)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+    })
+}
+
+fn to_view(raw: RawCard) -> StoreResult<CardView> {
+    let malformed = || StoreError::Other(anyhow::anyhow!("a stored id is malformed"));
+    Ok(CardView {
+        consumer_id: ConsumerId::parse(&raw.consumer_id)
+            .map(|(c, _)| c)
+            .map_err(|_| malformed())?,
+        card_id: CardId::parse(&raw.card_id).map_err(|_| malformed())?,
+        card_product_id: raw.card_product_id,
+        state: raw.state,
+        scheme: raw.scheme,
+        last4: raw.last4,
+        expiry: raw.expiry,
+        created_at: raw.created_at,
+        updated_at: raw.updated_at,
+    })
+}
+
+pub(super) fn get(
+    conn: &Connection,
+    issuer: &IssuerId,
+    card: &CardId,
+) -> StoreResult<Option<CardView>> {
+    conn.prepare_cached(&format!(
+        "{CARD_COLUMNS} WHERE k.issuer_id = ?1 AND k.card_id = ?2 ORDER BY k.state = 'DELETED', k.id DESC LIMIT 1"
+    ))
+    .and_then(|mut s| s.query_row(params![issuer.as_str(), card.as_str()], read_card).optional())
+    .map_err(sql)?
+    .map(to_view)
+    .transpose()
+}
+
+pub(super) fn list(
+    conn: &Connection,
+    issuer: &IssuerId,
+    consumer: &ConsumerId,
+) -> StoreResult<Option<Vec<CardView>>> {
+    let Some(row) = consumers::find(conn, issuer, consumer)? else {
+        return Ok(None);
+    };
+    let cards = conn
+        .prepare_cached(&format!(
+            "{CARD_COLUMNS} WHERE k.consumer_ref = ?1 AND k.consumer_generation = ?2 ORDER BY k.id"
+        ))
+        .and_then(|mut s| {
+            s.query_map(params![row.id, row.generation], read_card)
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        })
+        .map_err(sql)?;
+    cards
+        .into_iter()
+        .map(to_view)
+        .collect::<StoreResult<Vec<_>>>()
+        .map(Some)
+}
+
+/// Deletes every live card of a consumer's current life, shredding its sealed data, and
+/// records one CARD_DELETE per card.
+pub(super) fn delete_for_consumer(
+    conn: &Connection,
+    consumer_ref: i64,
+    generation: i64,
+    trail: &TrailContext,
+    now: i64,
+) -> StoreResult<()> {
+    let deleted: Vec<String> = conn
+        .prepare_cached(
+            "UPDATE cards SET state = 'DELETED', sealed = NULL, updated_at = ?3
+             WHERE consumer_ref = ?1 AND consumer_generation = ?2 AND state <> 'DELETED' RETURNING card_id",
+        )
+        .and_then(|mut s| s.query_map(params![consumer_ref, generation, now], |r| r.get(0)).and_then(Iterator::collect))
+        .map_err(sql)?;
+    for card_id in deleted {
+        let entry = Entry {
+            kind: OperationKind::CardDelete,
+            card_id: Some(&card_id),
+            reason: None,
+            reason_code: None,
+        };
+        consumers::record(conn, consumer_ref, &entry, trail, now)?;
+    }
+    Ok(())
+}
