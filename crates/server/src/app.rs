@@ -15,11 +15,16 @@ use crate::state::AppState;
 
 /// Builds the whole app on `state`.
 pub fn router(state: AppState) -> Router {
-    let limit = state.config.server.body_limit_bytes;
+    let limit = state
+        .config
+        .server
+        .body_limit_bytes
+        .max(state.config.server.batch_body_limit_bytes);
     Router::new()
         .merge(routes::token::router())
         .merge(routes::consumers::router())
         .merge(routes::cards::router())
+        .merge(routes::v1::router())
         .merge(routes::health::router())
         .merge(routes::docs::router())
         .fallback(|| async { ApiError::no_route() })

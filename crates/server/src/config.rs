@@ -33,6 +33,8 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     /// Larger bodies are answered 413 `PAYLOAD_TOO_LARGE`.
     pub body_limit_bytes: usize,
+    /// The same for the v1 Register consumer with cards, whose 100 cards need more room.
+    pub batch_body_limit_bytes: usize,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_grace_ms: u64,
 }
@@ -44,6 +46,7 @@ impl Default for ServerConfig {
             public_url: "http://127.0.0.1:8080".into(),
             request_timeout_ms: 10_000,
             body_limit_bytes: 64 * 1024,
+            batch_body_limit_bytes: 256 * 1024,
             shutdown_grace_ms: 30_000,
         }
     }
@@ -224,6 +227,8 @@ public_url = "http://127.0.0.1:8080"
 request_timeout_ms = 10000
 # Larger request bodies are answered 413 PAYLOAD_TOO_LARGE.
 body_limit_bytes = 65536
+# The same for the v1 Register consumer with cards (up to 100 encrypted cards).
+batch_body_limit_bytes = 262144
 # On SIGTERM, how long in-flight requests may take to finish.
 shutdown_grace_ms = 30000
 

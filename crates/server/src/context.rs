@@ -72,7 +72,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         correlation,
     });
 
-    let limit = state.config.server.body_limit_bytes;
+    let limit = body_limit(&state.config.server, req.uri().path());
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -80,7 +80,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         .and_then(|v| v.parse::<u64>().ok());
     let started = Instant::now();
     let mut response = if declared.is_some_and(|n| n > limit as u64) {
-        too_large(is_token, limit)
+        too_large(is_token, v1, limit)
     } else {
         let budget = Duration::from_millis(state.config.server.request_timeout_ms);
         match tokio::time::timeout(budget, next.run(req).instrument(span.clone())).await {
@@ -92,7 +92,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     if status == StatusCode::PAYLOAD_TOO_LARGE
         && response.headers().get(header::CONTENT_TYPE).is_none()
     {
-        response = too_large(is_token, limit);
+        response = too_large(is_token, v1, limit);
     }
     state.metrics.request(status.as_u16());
     span.in_scope(|| {
@@ -113,14 +113,26 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     response
 }
 
-fn too_large(is_token: bool, limit: usize) -> Response {
+fn too_large(is_token: bool, v1: bool, limit: usize) -> Response {
     if is_token {
         OAuthError::with_status(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the body exceeds {limit} bytes"),
         )
         .into_response()
+    } else if v1 {
+        ApiError::payload_too_large(limit).v1().into_response()
     } else {
         ApiError::payload_too_large(limit).into_response()
+    }
+}
+
+/// The body limit of a path: the v1 card batch may carry up to 100 encrypted cards, more than
+/// the general limit holds.
+pub fn body_limit(config: &crate::config::ServerConfig, path: &str) -> usize {
+    if path.starts_with("/banking/v1/") && path.ends_with("/cards") {
+        config.batch_body_limit_bytes
+    } else {
+        config.body_limit_bytes
     }
 }

@@ -133,3 +133,21 @@ pub struct CardView {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+/// One card of a v1 Register consumer with cards.
+#[derive(Debug, Clone)]
+pub struct CardSpec {
+    pub card_id: CardId,
+    pub card_product_id: CardProductId,
+    pub data: CardData,
+    pub state: Option<CardState>,
+}
+
+/// v1 Register consumer with cards: all or nothing.
+#[derive(Debug, Clone)]
+pub struct RegisterCards {
+    pub issuer_id: IssuerId,
+    pub consumer_id: ConsumerId,
+    pub cards: Vec<CardSpec>,
+    pub trail: TrailContext,
+}

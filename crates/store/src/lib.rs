@@ -109,6 +109,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<ProductRecord>>;
     /// Register card, registering an unknown consumer implicitly in the same transaction.
     async fn register_card(&self, cmd: RegisterCard) -> StoreResult<CardOutcome>;
+    /// v1 Register consumer with cards, all or nothing; a DELETED consumer starts afresh.
+    async fn register_cards(&self, cmd: RegisterCards) -> StoreResult<CardOutcome>;
     /// Create card: allocate a PAN in the product's range.
     async fn create_card(&self, cmd: CreateCard) -> StoreResult<CreateOutcome>;
     /// A card by id: the live one, else the most recent deleted one.

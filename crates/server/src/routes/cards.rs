@@ -59,7 +59,7 @@ fn path<T>(params: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
         .map_err(|_| ApiError::format("path", "is not a valid path"))
 }
 
-fn state_value(raw: Option<String>, field: &str) -> Result<Option<CardState>, FieldError> {
+pub fn state_value(raw: Option<String>, field: &str) -> Result<Option<CardState>, FieldError> {
     match raw.as_deref() {
         None => Ok(None),
         Some("ACTIVE") => Ok(Some(CardState::Active)),
@@ -69,8 +69,8 @@ fn state_value(raw: Option<String>, field: &str) -> Result<Option<CardState>, Fi
 }
 
 /// The plaintext of `encryptedData`: exactly `{"pan", "exp"}`, both strings.
-fn card_data(plain: &[u8]) -> Result<CardData, FieldError> {
-    let refuse = |detail| FieldError::value("encryptedData", detail);
+fn card_data(plain: &[u8], field: &str) -> Result<CardData, FieldError> {
+    let refuse = |detail| FieldError::value(field, detail);
     let value: serde_json::Value =
         serde_json::from_slice(plain).map_err(|_| refuse("does not hold {pan, exp}"))?;
     let object = value
@@ -83,8 +83,8 @@ fn card_data(plain: &[u8]) -> Result<CardData, FieldError> {
     ) else {
         return Err(refuse("must hold exactly {pan, exp} as strings"));
     };
-    let pan = Pan::parse(pan, "encryptedData")?;
-    let expiry = Expiry::parse(exp, time::OffsetDateTime::now_utc().date(), "encryptedData")?;
+    let pan = Pan::parse(pan, field)?;
+    let expiry = Expiry::parse(exp, time::OffsetDateTime::now_utc().date(), field)?;
     Ok(CardData {
         pan,
         expiry,
@@ -92,9 +92,16 @@ fn card_data(plain: &[u8]) -> Result<CardData, FieldError> {
     })
 }
 
-/// Decrypts `encryptedData` off the async workers.
-async fn decrypt(state: &AppState, token: String) -> Result<CardData, ApiError> {
-    let refuse = |e: d1_crypto::jwe::JweError| ApiError::value("encryptedData", &e.to_string());
+/// Decrypts an `encryptedData` JWE off the async workers; refusals name `field`.
+///
+/// # Errors
+/// `FIELD_INVALID_VALUE` naming `field` for any JWE or card-data defect.
+pub async fn card_data_from_jwe(
+    state: &AppState,
+    token: String,
+    field: &str,
+) -> Result<CardData, ApiError> {
+    let refuse = |e: d1_crypto::jwe::JweError| ApiError::value(field, &e.to_string());
     let kid = d1_crypto::jwe::parse(&token)
         .map_err(refuse)?
         .kid()
@@ -111,7 +118,7 @@ async fn decrypt(state: &AppState, token: String) -> Result<CardData, ApiError> 
     .await
     .map_err(|e| ApiError::internal(&e))?
     .map_err(refuse)?;
-    Ok(card_data(&plain)?)
+    Ok(card_data(&plain, field)?)
 }
 
 /// Register card: PAN and expiry arrive as a JWE; an unknown consumer is registered.
@@ -171,7 +178,7 @@ pub async fn register_card(
             "is not a product of this issuer",
         ));
     }
-    let data = decrypt(&state, encrypted).await?;
+    let data = card_data_from_jwe(&state, encrypted, "encryptedData").await?;
     let cmd = RegisterCard {
         issuer_id: issuer,
         card_id,

@@ -61,7 +61,10 @@ fn path(params: PathParams) -> Result<ConsumerPath, ApiError> {
         .map_err(|_| ApiError::format("path", "is not a valid path"))
 }
 
-async fn issuer_settings(state: &AppState, issuer: &IssuerId) -> Result<IssuerRecord, ApiError> {
+pub async fn issuer_settings(
+    state: &AppState,
+    issuer: &IssuerId,
+) -> Result<IssuerRecord, ApiError> {
     state
         .issuer(issuer)
         .await?
@@ -214,14 +217,26 @@ pub async fn delete(
     params: PathParams,
     body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    let settings = issuer_settings(&state, &issuer).await?;
+    let raw = path(params)?.consumer_id;
+    let trail = |checks: &mut Checks| trail_context(checks, &ctx, &headers);
+    delete_consumer(&state, issuer, &raw, trail, &body).await
+}
+
+/// Delete consumer, shared by v2 and v1: `trail` reads the request's trail headers.
+///
+/// # Errors
+/// The D1 refusals of Delete consumer.
+pub async fn delete_consumer(
+    state: &AppState,
+    issuer: IssuerId,
+    raw_consumer: &str,
+    trail: impl FnOnce(&mut Checks) -> Result<d1_store::TrailContext, ApiError>,
+    body: &JsonBody,
+) -> Result<StatusCode, ApiError> {
+    let settings = issuer_settings(state, &issuer).await?;
     let mut checks = Checks::default();
-    let consumer = checks.take(consumer_id(
-        &state,
-        &path(params)?.consumer_id,
-        settings.lookalike_policy,
-    ))?;
-    let trail = trail_context(&mut checks, &ctx, &headers)?;
+    let consumer = checks.take(consumer_id(state, raw_consumer, settings.lookalike_policy))?;
+    let trail = trail(&mut checks)?;
     let reason = if body.is_empty() {
         Some(DeleteReason::default())
     } else {
@@ -236,16 +251,13 @@ pub async fn delete(
     let (Some(consumer_id), Some(reason)) = (consumer, reason) else {
         return Err(ApiError::internal(&"delete input missing after checks"));
     };
-    match state
-        .store
-        .delete_consumer(DeleteConsumer {
-            issuer_id: issuer,
-            consumer_id,
-            reason,
-            trail,
-        })
-        .await?
-    {
+    let cmd = DeleteConsumer {
+        issuer_id: issuer,
+        consumer_id,
+        reason,
+        trail,
+    };
+    match state.store.delete_consumer(cmd).await? {
         ChangeOutcome::NotFound => Err(ApiError::consumer_not_found()),
         ChangeOutcome::Applied | ChangeOutcome::Unchanged | ChangeOutcome::Deleted => {
             Ok(StatusCode::NO_CONTENT)

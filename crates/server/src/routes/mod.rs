@@ -5,6 +5,7 @@ pub mod consumers;
 pub mod docs;
 pub mod health;
 pub mod token;
+pub mod v1;
 
 use axum::http::HeaderMap;
 use d1_domain::guard::IdShape;

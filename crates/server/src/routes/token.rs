@@ -89,6 +89,12 @@ pub async fn token(
                 OAuthError::invalid_request("the body could not be read")
             }
         })?;
+        if body.len() > state.config.server.body_limit_bytes {
+            return Err(OAuthError::with_status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body is too large",
+            ));
+        }
         let params = params(&headers, &body)?;
         let grant_type = params
             .get("grant_type")

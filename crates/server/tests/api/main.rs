@@ -9,3 +9,4 @@ mod privacy;
 mod process;
 mod restart;
 mod token;
+mod v1;

@@ -10,15 +10,15 @@ use super::sql;
 use crate::vault::{FreshConsumer, Vault};
 use crate::{
     CardOutcome, CardState, CardView, CreateCard, CreateOutcome, ProductRecord, RegisterCard,
-    StoreError, StoreResult, TrailContext,
+    RegisterCards, StoreError, StoreResult, TrailContext,
 };
 
 /// What Register card prepares before it reaches the writer: the PAN's MAC, and a fresh data
 /// key with the card sealed under it, used when the consumer is registered implicitly.
 pub struct PreparedCard {
     pub pan_mac: Vec<u8>,
-    pub fresh: FreshConsumer,
-    pub sealed_for_fresh: Vec<u8>,
+    /// For an implicit registration: the new consumer's key, and the card sealed under it.
+    pub fresh: Option<(FreshConsumer, Vec<u8>)>,
 }
 
 pub(super) fn add_product(conn: &Connection, p: &ProductRecord, now: i64) -> StoreResult<()> {
@@ -204,11 +204,16 @@ pub(super) fn register(
             )
         }
         None => {
+            let (fresh, sealed_for_fresh) = prepared.fresh.as_ref().ok_or_else(|| {
+                StoreError::Other(anyhow::anyhow!(
+                    "no key prepared for an implicit registration"
+                ))
+            })?;
             let id = consumers::insert_new(
                 conn,
                 &cmd.issuer_id,
                 &cmd.consumer_id,
-                &prepared.fresh,
+                fresh,
                 PiSource::Issuer,
                 now,
             )?
@@ -216,7 +221,7 @@ pub(super) fn register(
                 StoreError::Other(anyhow::anyhow!("consumer appeared inside its transaction"))
             })?;
             consumers::record(conn, id, &consumers::register_entry(), &cmd.trail, now)?;
-            (id, 1, prepared.sealed_for_fresh.clone(), true)
+            (id, 1, sealed_for_fresh.clone(), true)
         }
     };
     insert_card(
@@ -480,4 +485,88 @@ pub(super) fn delete_for_consumer(
         consumers::record(conn, consumer_ref, &entry, trail, now)?;
     }
     Ok(())
+}
+
+/// The v1 Register consumer with cards: all or nothing. The consumer is registered (or, if
+/// DELETED, started afresh) and every card placed inside one savepoint; the first card that
+/// clashes rolls all of it back.
+pub(super) fn register_batch(
+    conn: &Connection,
+    vault: &Vault,
+    cmd: &RegisterCards,
+    fresh: &FreshConsumer,
+    macs: &[Vec<u8>],
+    now: i64,
+) -> StoreResult<CardOutcome> {
+    conn.execute_batch("SAVEPOINT v1_cards").map_err(sql)?;
+    let outcome = place_all(conn, vault, cmd, fresh, macs, now);
+    let keep = matches!(
+        outcome,
+        Ok(CardOutcome::Registered { .. } | CardOutcome::Retried)
+    );
+    let end = if keep {
+        "RELEASE v1_cards"
+    } else {
+        "ROLLBACK TO v1_cards; RELEASE v1_cards"
+    };
+    conn.execute_batch(end).map_err(sql)?;
+    outcome
+}
+
+fn place_all(
+    conn: &Connection,
+    vault: &Vault,
+    cmd: &RegisterCards,
+    fresh: &FreshConsumer,
+    macs: &[Vec<u8>],
+    now: i64,
+) -> StoreResult<CardOutcome> {
+    match consumers::find(conn, &cmd.issuer_id, &cmd.consumer_id)? {
+        None => {
+            let id = consumers::insert_new(
+                conn,
+                &cmd.issuer_id,
+                &cmd.consumer_id,
+                fresh,
+                PiSource::Issuer,
+                now,
+            )?
+            .ok_or_else(|| {
+                StoreError::Other(anyhow::anyhow!("consumer appeared inside its transaction"))
+            })?;
+            consumers::record(conn, id, &consumers::register_entry(), &cmd.trail, now)?;
+        }
+        Some(row) if row.state == ConsumerState::Deleted => {
+            consumers::restart(conn, row.id, fresh, PiSource::Issuer, now)?;
+            consumers::record(conn, row.id, &consumers::register_entry(), &cmd.trail, now)?;
+        }
+        Some(_) => {}
+    }
+    for (card, mac) in cmd.cards.iter().zip(macs) {
+        let one = RegisterCard {
+            issuer_id: cmd.issuer_id.clone(),
+            card_id: card.card_id.clone(),
+            consumer_id: cmd.consumer_id.clone(),
+            card_product_id: card.card_product_id.clone(),
+            data: card.data.clone(),
+            state: card.state,
+            trail: cmd.trail.clone(),
+        };
+        match register(
+            conn,
+            vault,
+            &one,
+            &PreparedCard {
+                pan_mac: mac.clone(),
+                fresh: None,
+            },
+            now,
+        )? {
+            CardOutcome::Registered { .. } | CardOutcome::Retried => {}
+            refused => return Ok(refused),
+        }
+    }
+    Ok(CardOutcome::Registered {
+        implicit_consumer: false,
+    })
 }

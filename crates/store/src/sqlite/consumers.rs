@@ -99,7 +99,7 @@ pub(super) fn register_entry() -> Entry<'static> {
 }
 
 /// Gives a deleted consumerId a fresh life in its existing row: new data key, new PI, ACTIVE.
-fn restart(
+pub(super) fn restart(
     conn: &Connection,
     id: i64,
     fresh: &FreshConsumer,

@@ -21,7 +21,7 @@ use crate::kek::{self, FINGERPRINT_KEY};
 use crate::{
     now_ms, AssertionKeyRecord, CardOutcome, CardView, ChangeOutcome, ConsumerView, CreateCard,
     CreateOutcome, DeleteConsumer, Durability, IssuerChange, IssuerRecord, NewIssuer,
-    OperationsPage, ProductRecord, RegisterCard, RegisterConsumer, RegisterOutcome,
+    OperationsPage, ProductRecord, RegisterCard, RegisterCards, RegisterConsumer, RegisterOutcome,
     ServiceKeyRecord, Store, StoreError, StoreOptions, StoreResult, UpdateConsumer, Vault,
 };
 use checkpointer::Checkpointer;
@@ -283,21 +283,34 @@ impl Store for SqliteStore {
         let (key, wrapped_key) = self
             .vault
             .new_consumer_key(&cmd.issuer_id, &cmd.consumer_id)?;
+        let sealed = self
+            .vault
+            .seal_card(&key, &cmd.issuer_id, &cmd.card_id, &cmd.data)?;
+        let fresh = crate::vault::FreshConsumer {
+            wrapped_key,
+            sealed_pi: None,
+        };
         let prepared = cards::PreparedCard {
             pan_mac: self.vault.pan_mac(&cmd.issuer_id, &cmd.data.pan),
-            sealed_for_fresh: self.vault.seal_card(
-                &key,
-                &cmd.issuer_id,
-                &cmd.card_id,
-                &cmd.data,
-            )?,
-            fresh: crate::vault::FreshConsumer {
-                wrapped_key,
-                sealed_pi: None,
-            },
+            fresh: Some((fresh, sealed)),
         };
         self.write(false, move |conn, vault, now| {
             cards::register(conn, vault, &cmd, &prepared, now)
+        })
+        .await
+    }
+
+    async fn register_cards(&self, cmd: RegisterCards) -> StoreResult<CardOutcome> {
+        let fresh = self
+            .vault
+            .fresh_consumer(&cmd.issuer_id, &cmd.consumer_id, None)?;
+        let macs: Vec<Vec<u8>> = cmd
+            .cards
+            .iter()
+            .map(|c| self.vault.pan_mac(&cmd.issuer_id, &c.data.pan))
+            .collect();
+        self.write(false, move |conn, vault, now| {
+            cards::register_batch(conn, vault, &cmd, &fresh, &macs, now)
         })
         .await
     }

@@ -1,0 +1,324 @@
+//! The v1 API (contract section 7): register consumer (deprecated `state` ignored), register
+//! consumer with cards (all or nothing), delete consumer, get card. Every refusal but 401 uses
+//! the v1 body `{"error"}`. `x-user-id` is a v2 header and is not read here.
+
+use std::collections::HashSet;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use d1_domain::card::{CardId, CardProductId};
+use d1_domain::{FieldError, IdError};
+use d1_store::{CardOutcome, CardSpec, RegisterCards, RegisterConsumer, TrailContext};
+use serde::Deserialize;
+
+use super::cards::{card_data_from_jwe, find_card, state_value};
+use super::consumers::{delete_consumer, issuer_settings};
+use super::{consumer_id, id_error, Checks};
+use crate::context::RequestContext;
+use crate::error::{ApiError, BareErrorBody};
+use crate::extract::{Caller, JsonBody};
+use crate::state::AppState;
+use crate::wire::card::CardResponse;
+use crate::wire::json::{parse_object, Obj};
+
+/// The most cards one v1 call may register. Its route has its own body limit
+/// (`server.batch_body_limit_bytes`, 256 KiB) sized for 100 encrypted cards; a far larger
+/// batch is refused as 413 before it is read.
+pub const MAX_CARDS: usize = 100;
+
+/// The v1 routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/banking/v1/issuers/{issuer_id}/consumers/{consumer_id}",
+            put(register),
+        )
+        .route(
+            "/banking/v1/issuers/{issuer_id}/consumers/{consumer_id}/cards",
+            put(register_with_cards),
+        )
+        .route(
+            "/banking/v1/issuers/{issuer_id}/consumers/{consumer_id}/operations/delete",
+            post(delete),
+        )
+        .route(
+            "/banking/v1/issuers/{issuer_id}/cards/{card_id}",
+            get(get_card),
+        )
+}
+
+/// Path naming a consumer.
+#[derive(Debug, Deserialize)]
+pub struct ConsumerPath {
+    consumer_id: String,
+}
+
+/// Path naming a card.
+#[derive(Debug, Deserialize)]
+pub struct CardPath {
+    card_id: String,
+}
+
+fn path<T>(params: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    params
+        .map(|Path(p)| p)
+        .map_err(|_| ApiError::format("path", "is not a valid path"))
+}
+
+/// The v1 trail: the correlation id only.
+fn trail(checks: &mut Checks, ctx: &RequestContext) -> Result<TrailContext, ApiError> {
+    if let Some(Err(e)) = &ctx.correlation {
+        checks.take::<()>(Err(id_error("x-correlation-id", *e)))?;
+    }
+    Ok(TrailContext {
+        correlation_id: ctx.valid_correlation(),
+        user_id: None,
+    })
+}
+
+fn body(body: Result<JsonBody, ApiError>) -> Result<JsonBody, ApiError> {
+    body.map_err(ApiError::v1)
+}
+
+/// Register consumer (v1): no PI; `state` is deprecated and ignored.
+#[utoipa::path(put, path = "/banking/v1/issuers/{issuerId}/consumers/{consumerId}", tag = "v1",
+    params(("issuerId" = String, Path), ("consumerId" = String, Path)),
+    responses((status = 204, description = "registered"), (status = 400, body = BareErrorBody), (status = 401, body = BareErrorBody)),
+    security(("bearer" = [])))]
+pub async fn register(
+    State(state): State<AppState>,
+    Caller(issuer): Caller,
+    Extension(ctx): Extension<RequestContext>,
+    params: Result<Path<ConsumerPath>, PathRejection>,
+    raw: Result<JsonBody, ApiError>,
+) -> Result<StatusCode, ApiError> {
+    async {
+        let raw = body(raw)?;
+        let settings = issuer_settings(&state, &issuer).await?;
+        let mut checks = Checks::default();
+        let consumer = checks.take(consumer_id(
+            &state,
+            &path(params)?.consumer_id,
+            settings.lookalike_policy,
+        ))?;
+        let trail = trail(&mut checks, &ctx)?;
+        if !raw.is_empty() {
+            let value = parse_object(&raw.0)?;
+            let obj = Obj::new(&value, "")?;
+            obj.only(&["state"])?;
+            obj.opt_str("state")?;
+        }
+        checks.finish()?;
+        let consumer_id =
+            consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
+        state
+            .store
+            .register_consumer(RegisterConsumer {
+                issuer_id: issuer,
+                consumer_id,
+                pi: None,
+                trail,
+            })
+            .await?;
+        Ok(StatusCode::NO_CONTENT)
+    }
+    .await
+    .map_err(ApiError::v1)
+}
+
+/// One card of the batch, read and format-checked.
+struct RawCard {
+    card_id: Option<CardId>,
+    product: Option<CardProductId>,
+    encrypted: String,
+    state: Option<Option<d1_store::CardState>>,
+}
+
+fn read_card(
+    item: &serde_json::Value,
+    index: usize,
+    checks: &mut Checks,
+) -> Result<RawCard, ApiError> {
+    let path = format!("cards[{index}]");
+    let obj = Obj::new(item, &path)?;
+    obj.only(&[
+        "cardId",
+        "accountId",
+        "cardProductId",
+        "state",
+        "encryptedData",
+    ])?;
+    let named = |field: &str| format!("{path}.{field}");
+    let card_id = checks
+        .take(CardId::parse(&obj.req_str("cardId")?).map_err(|e| id_error(&named("cardId"), e)))?;
+    if let Some(account) = obj.opt_str("accountId")? {
+        checks.take(account_id(&account).map_err(|e| id_error(&named("accountId"), e)))?;
+    }
+    let product = checks.take(
+        CardProductId::parse(&obj.req_str("cardProductId")?)
+            .map_err(|e| id_error(&named("cardProductId"), e)),
+    )?;
+    let encrypted = obj.req_str("encryptedData")?;
+    if encrypted.split('.').count() != 5 {
+        return Err(ApiError::format(
+            &named("encryptedData"),
+            "is not a five-part compact JWE",
+        ));
+    }
+    let state = checks.take(state_value(obj.opt_str("state")?, &named("state")))?;
+    Ok(RawCard {
+        card_id,
+        product,
+        encrypted,
+        state,
+    })
+}
+
+fn account_id(value: &str) -> Result<(), IdError> {
+    d1_domain::ConsumerId::parse(value).map(|_| ())
+}
+
+/// Register consumer with cards (v1): all or nothing, at most [`MAX_CARDS`] cards.
+#[utoipa::path(put, path = "/banking/v1/issuers/{issuerId}/consumers/{consumerId}/cards", tag = "v1",
+    params(("issuerId" = String, Path), ("consumerId" = String, Path)),
+    responses((status = 204, description = "registered with every card"), (status = 400, body = BareErrorBody),
+              (status = 401, body = BareErrorBody), (status = 409, body = BareErrorBody), (status = 413, body = BareErrorBody)),
+    security(("bearer" = [])))]
+pub async fn register_with_cards(
+    State(state): State<AppState>,
+    Caller(issuer): Caller,
+    Extension(ctx): Extension<RequestContext>,
+    params: Result<Path<ConsumerPath>, PathRejection>,
+    raw: Result<JsonBody, ApiError>,
+) -> Result<StatusCode, ApiError> {
+    async {
+        let raw = body(raw)?;
+        let settings = issuer_settings(&state, &issuer).await?;
+        let mut checks = Checks::default();
+        let consumer = checks.take(consumer_id(
+            &state,
+            &path(params)?.consumer_id,
+            settings.lookalike_policy,
+        ))?;
+        let trail = trail(&mut checks, &ctx)?;
+        let value = parse_object(&raw.0)?;
+        let obj = Obj::new(&value, "")?;
+        obj.only(&["cards"])?;
+        let items = match value.get("cards") {
+            Some(serde_json::Value::Array(items)) => items,
+            _ => return Err(ApiError::format("cards", "must be an array of cards")),
+        };
+        let cards = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| read_card(item, i, &mut checks))
+            .collect::<Result<Vec<_>, _>>()?;
+        if cards.is_empty() || cards.len() > MAX_CARDS {
+            checks.value(FieldError::value("cards", "must hold 1 to 100 cards"));
+        }
+        let mut seen = HashSet::new();
+        if cards
+            .iter()
+            .filter_map(|c| c.card_id.as_ref())
+            .any(|id| !seen.insert(id.as_str().to_owned()))
+        {
+            checks.value(FieldError::value("cards", "a cardId appears twice"));
+        }
+        checks.finish()?;
+        let consumer_id =
+            consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
+        let mut specs = Vec::with_capacity(cards.len());
+        for (i, card) in cards.into_iter().enumerate() {
+            let (Some(card_id), Some(product), Some(card_state)) =
+                (card.card_id, card.product, card.state)
+            else {
+                return Err(ApiError::internal(&"card input missing after checks"));
+            };
+            if state.store.product(&issuer, &product).await?.is_none() {
+                return Err(ApiError::value(
+                    &format!("cards[{i}].cardProductId"),
+                    "is not a product of this issuer",
+                ));
+            }
+            let data =
+                card_data_from_jwe(&state, card.encrypted, &format!("cards[{i}].encryptedData"))
+                    .await?;
+            specs.push(CardSpec {
+                card_id,
+                card_product_id: product,
+                data,
+                state: card_state,
+            });
+        }
+        match state
+            .store
+            .register_cards(RegisterCards {
+                issuer_id: issuer,
+                consumer_id,
+                cards: specs,
+                trail,
+            })
+            .await?
+        {
+            CardOutcome::Registered { .. } | CardOutcome::Retried => Ok(StatusCode::NO_CONTENT),
+            CardOutcome::Conflict(why) => Err(ApiError::card_conflict(why)),
+            CardOutcome::ConsumerDeleted => Err(ApiError::invalid_state("the consumer is DELETED")),
+            CardOutcome::ConsumerNotFound => Err(ApiError::consumer_not_found()),
+        }
+    }
+    .await
+    .map_err(ApiError::v1)
+}
+
+/// Delete consumer (v1).
+#[utoipa::path(post, path = "/banking/v1/issuers/{issuerId}/consumers/{consumerId}/operations/delete", tag = "v1",
+    params(("issuerId" = String, Path), ("consumerId" = String, Path)),
+    responses((status = 204, description = "deleted"), (status = 400, body = BareErrorBody), (status = 401, body = BareErrorBody),
+              (status = 404, body = BareErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(issuer): Caller,
+    Extension(ctx): Extension<RequestContext>,
+    params: Result<Path<ConsumerPath>, PathRejection>,
+    raw: Result<JsonBody, ApiError>,
+) -> Result<StatusCode, ApiError> {
+    async {
+        let raw = body(raw)?;
+        let consumer = path(params)?.consumer_id;
+        delete_consumer(
+            &state,
+            issuer,
+            &consumer,
+            |checks| trail(checks, &ctx),
+            &raw,
+        )
+        .await
+    }
+    .await
+    .map_err(ApiError::v1)
+}
+
+/// Get card (v1).
+#[utoipa::path(get, path = "/banking/v1/issuers/{issuerId}/cards/{cardId}", tag = "v1",
+    params(("issuerId" = String, Path), ("cardId" = String, Path)),
+    responses((status = 200, body = CardResponse), (status = 400, body = BareErrorBody), (status = 401, body = BareErrorBody),
+              (status = 404, body = BareErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_card(
+    State(state): State<AppState>,
+    Caller(issuer): Caller,
+    Extension(ctx): Extension<RequestContext>,
+    params: Result<Path<CardPath>, PathRejection>,
+) -> Result<Json<CardResponse>, ApiError> {
+    async {
+        let raw = path(params)?.card_id;
+        trail(&mut Checks::default(), &ctx)?;
+        Ok(Json(find_card(&state, &issuer, &raw).await?))
+    }
+    .await
+    .map_err(ApiError::v1)
+}
