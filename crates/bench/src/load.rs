@@ -1,6 +1,8 @@
 //! The load: N keep-alive HTTP/1.1 connections, each registering distinct consumers with PI
 //! under random UUIDv4 consumerIds, as fast as answers come back.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -69,24 +71,72 @@ pub async fn request_once(
     Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
-async fn worker(addr: String, token: String, deadline: Instant) -> anyhow::Result<RunStats> {
+/// What the workers send.
+#[derive(Clone)]
+pub enum Work {
+    /// Register consumer with PI, under random UUIDv4 consumerIds.
+    Registrations,
+    /// Register card, each request from a pool of prepared, distinct JWE bodies.
+    Cards(Arc<CardPool>),
+}
+
+/// Prepared Register card requests, taken in order; none is sent twice.
+pub struct CardPool {
+    requests: Vec<(String, String)>,
+    next: AtomicUsize,
+}
+
+impl CardPool {
+    pub fn new(requests: Vec<(String, String)>) -> Self {
+        Self {
+            requests,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    fn take(&self) -> Option<&(String, String)> {
+        self.requests.get(self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub fn left(&self) -> usize {
+        self.requests
+            .len()
+            .saturating_sub(self.next.load(Ordering::Relaxed))
+    }
+}
+
+async fn worker(
+    addr: String,
+    token: String,
+    deadline: Instant,
+    work: Work,
+) -> anyhow::Result<RunStats> {
     let mut sender = connect(&addr).await?;
     let mut stats = RunStats::default();
     let auth = format!("Bearer {token}");
     let mut n = 0u64;
     while Instant::now() < deadline {
         n += 1;
-        let path = format!(
-            "/banking/v2/issuers/{ISSUER}/consumers/{}",
-            uuid::Uuid::new_v4()
-        );
+        let (path, body) = match &work {
+            Work::Registrations => (
+                format!(
+                    "/banking/v2/issuers/{ISSUER}/consumers/{}",
+                    uuid::Uuid::new_v4()
+                ),
+                pi_body(n),
+            ),
+            Work::Cards(pool) => match pool.take() {
+                Some((path, body)) => (path.clone(), body.clone()),
+                None => break,
+            },
+        };
         let req = Request::builder()
             .method("PUT")
             .uri(path)
             .header("host", &addr)
             .header("authorization", &auth)
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(pi_body(n))))?;
+            .body(Full::new(Bytes::from(body)))?;
         let started = Instant::now();
         sender.ready().await.context("connection closed")?;
         let response = sender.send_request(req).await?;
@@ -109,11 +159,19 @@ pub async fn run(
     token: &str,
     connections: usize,
     duration: Duration,
+    work: &Work,
 ) -> anyhow::Result<RunStats> {
     let started = Instant::now();
     let deadline = started + duration;
     let tasks: Vec<_> = (0..connections)
-        .map(|_| tokio::spawn(worker(service.addr.clone(), token.to_owned(), deadline)))
+        .map(|_| {
+            tokio::spawn(worker(
+                service.addr.clone(),
+                token.to_owned(),
+                deadline,
+                work.clone(),
+            ))
+        })
         .collect();
     let mut total = RunStats::default();
     for task in tasks {

@@ -1,10 +1,12 @@
 //! `d1-bench`: drives a release build of d1-registry over HTTP on loopback and, in the same
 //! run, measures the raw SQLite baseline the service is compared to (docs/benchmarks.md).
 //!
-//! Usage: `d1-bench registrations [--binary PATH] [--connections 32] [--warmup 3]
-//! [--duration 10] [--runs 3]`. Run it with `bench/registrations.sh`, which builds both.
+//! Usage: `d1-bench registrations|cards [--binary PATH] [--connections 32] [--warmup 3]
+//! [--duration 10] [--runs 3] [--cards 150000]`. Run it with `bench/registrations.sh` or
+//! `bench/cards.sh`, which build both.
 
 mod baseline;
+mod cards;
 mod load;
 mod report;
 mod service;
@@ -21,6 +23,8 @@ pub struct Settings {
     pub warmup: Duration,
     pub duration: Duration,
     pub runs: usize,
+    /// Register card requests prepared for the `cards` scenario.
+    pub cards: usize,
 }
 
 fn parse_args() -> anyhow::Result<(String, Settings)> {
@@ -32,6 +36,7 @@ fn parse_args() -> anyhow::Result<(String, Settings)> {
         warmup: Duration::from_secs(3),
         duration: Duration::from_secs(10),
         runs: 3,
+        cards: 150_000,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -43,6 +48,7 @@ fn parse_args() -> anyhow::Result<(String, Settings)> {
             "--warmup" => settings.warmup = Duration::from_secs(value.parse()?),
             "--duration" => settings.duration = Duration::from_secs(value.parse()?),
             "--runs" => settings.runs = value.parse()?,
+            "--cards" => settings.cards = value.parse()?,
             _ => bail!("unknown flag {flag}"),
         }
     }
@@ -51,8 +57,8 @@ fn parse_args() -> anyhow::Result<(String, Settings)> {
 
 fn main() -> anyhow::Result<()> {
     let (scenario, settings) = parse_args()?;
-    if scenario != "registrations" {
-        bail!("unknown scenario {scenario} (known: registrations)");
+    if scenario != "registrations" && scenario != "cards" {
+        bail!("unknown scenario {scenario} (known: registrations, cards)");
     }
     report::machine();
     let service = service::Service::start(&settings.binary)?;
@@ -60,30 +66,55 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let token = runtime.block_on(service.token())?;
-    println!("\nservice: {} connections, {}s warm-up, {} runs of {}s; the load generator shares the machine's cores (one thread)",
-        settings.connections, settings.warmup.as_secs(), settings.runs, settings.duration.as_secs());
-    runtime.block_on(load::run(
-        &service,
-        &token,
+    println!(
+        "\nservice: {} connections, {}s warm-up, {} runs of {}s; the load generator shares the machine's cores (one thread)",
         settings.connections,
-        settings.warmup,
-    ))?;
-    let rows_before = service.consumer_rows()?;
-    let mut runs = Vec::new();
-    for i in 0..settings.runs {
-        let stats = runtime.block_on(load::run(
+        settings.warmup.as_secs(),
+        settings.runs,
+        settings.duration.as_secs()
+    );
+    let registrations = load::Work::Registrations;
+    let run = |work: &load::Work, duration| {
+        runtime.block_on(load::run(
             &service,
             &token,
             settings.connections,
-            settings.duration,
-        ))?;
-        report::run_line("service", i + 1, &stats);
+            duration,
+            work,
+        ))
+    };
+    run(&registrations, settings.warmup)?;
+    let rows_before = service.consumer_rows()?;
+    let mut runs = Vec::new();
+    for i in 0..settings.runs {
+        let stats = run(&registrations, settings.duration)?;
+        report::run_line("registrations", i + 1, &stats);
         runs.push(stats);
     }
     let service_summary = report::summarise(&runs);
+
+    if scenario == "cards" {
+        let pool = std::sync::Arc::new(runtime.block_on(cards::prepare(&service, settings.cards))?);
+        let work = load::Work::Cards(std::sync::Arc::clone(&pool));
+        run(&work, settings.warmup)?;
+        let mut card_runs = Vec::new();
+        for i in 0..settings.runs {
+            let stats = run(&work, settings.duration)?;
+            report::run_line("cards", i + 1, &stats);
+            card_runs.push(stats);
+        }
+        if pool.left() == 0 {
+            println!("  (the prepared JWEs ran out; pass --cards N for more)");
+        }
+        let cards_summary = report::summarise(&card_runs);
+        report::cards_verdict(&cards_summary, &service_summary);
+        return Ok(());
+    }
     drop(service);
 
-    println!("\nbaseline: raw single-row upsert on SQLite (WAL, synchronous=NORMAL, one transaction per row, 1 KB blob), table pre-filled to {rows_before} rows");
+    println!(
+        "\nbaseline: raw single-row upsert on SQLite (WAL, synchronous=NORMAL, one transaction per row, 1 KB blob), table pre-filled to {rows_before} rows"
+    );
     let baseline_runs = baseline::run(rows_before, settings.duration, settings.runs)?;
     for (i, stats) in baseline_runs.iter().enumerate() {
         report::run_line("baseline", i + 1, stats);

@@ -78,3 +78,23 @@ pub fn verdict(service: &Summary, baseline: &Summary) {
     println!("ratio service/baseline: {:.2}x (target >= 1.0x; the service syncs every acknowledged write, the baseline does not)",
         service.median / baseline.median);
 }
+
+pub fn cards_verdict(cards: &Summary, registrations: &Summary) {
+    println!(
+        "\ncards/s: median {:.0} (min {:.0}, max {:.0}), p50 {:.2} ms, p99 {:.2} ms, non-2xx {}",
+        cards.median,
+        cards.min,
+        cards.max,
+        cards.p50_ms.unwrap_or(0.0),
+        cards.p99_ms.unwrap_or(0.0),
+        cards.non_2xx
+    );
+    println!(
+        "registrations/s in the same run: median {:.0} (min {:.0}, max {:.0})",
+        registrations.median, registrations.min, registrations.max
+    );
+    println!(
+        "ratio cards/registrations: {:.2}x (target >= 0.5x; each card is a fresh JWE and registers its consumer implicitly)",
+        cards.median / registrations.median
+    );
+}

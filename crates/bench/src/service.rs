@@ -12,6 +12,7 @@ const KID: &str = "bench-key";
 
 pub struct Service {
     pub addr: String,
+    binary: PathBuf,
     child: Child,
     dir: tempfile::TempDir,
     key: SigningKey,
@@ -74,6 +75,7 @@ impl Service {
             .spawn()?;
         let service = Self {
             addr,
+            binary: binary.to_path_buf(),
             child,
             dir,
             key,
@@ -85,6 +87,23 @@ impl Service {
             std::thread::sleep(Duration::from_millis(50));
         }
         bail!("the service did not start")
+    }
+
+    /// Configures a card product for the bench issuer, through the CLI.
+    pub fn add_product(&self, id: &str, scheme: &str, bin: &str) -> anyhow::Result<()> {
+        let args = [
+            "product",
+            "add",
+            "--issuer-id",
+            ISSUER,
+            "--card-product-id",
+            id,
+            "--scheme",
+            scheme,
+            "--bin",
+            bin,
+        ];
+        run(&self.binary, &self.dir.path().join("data"), &args)
     }
 
     /// An access token, through the real token endpoint.

@@ -94,22 +94,32 @@ impl PublicKey {
     /// # Errors
     /// [`CryptoError::InvalidKey`] unless `kty` is EC, `crv` is P-256 and the point is valid.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, CryptoError> {
-        if jwk.kty != "EC" || jwk.crv != "P-256" {
-            return Err(CryptoError::InvalidKey("JWK is not an EC P-256 key"));
-        }
-        let (Some(x), Some(y)) = (b64url_decode(&jwk.x), b64url_decode(&jwk.y)) else {
-            return Err(CryptoError::InvalidKey("JWK coordinates are not base64url"));
-        };
-        if x.len() != 32 || y.len() != 32 {
-            return Err(CryptoError::InvalidKey("JWK coordinates are not 32 bytes"));
-        }
-        let mut point = Vec::with_capacity(65);
-        point.push(4);
-        point.extend_from_slice(&x);
-        point.extend_from_slice(&y);
-        Self::from_point(&point)
+        Self::from_point(&jwk_point(jwk)?)
     }
+}
 
+/// The uncompressed point a P-256 JWK names, not yet checked to lie on the curve.
+///
+/// # Errors
+/// [`CryptoError::InvalidKey`] unless `kty` is EC, `crv` is P-256 and `x`, `y` are 32 bytes.
+pub fn jwk_point(jwk: &Jwk) -> Result<Vec<u8>, CryptoError> {
+    if jwk.kty != "EC" || jwk.crv != "P-256" {
+        return Err(CryptoError::InvalidKey("JWK is not an EC P-256 key"));
+    }
+    let (Some(x), Some(y)) = (b64url_decode(&jwk.x), b64url_decode(&jwk.y)) else {
+        return Err(CryptoError::InvalidKey("JWK coordinates are not base64url"));
+    };
+    if x.len() != 32 || y.len() != 32 {
+        return Err(CryptoError::InvalidKey("JWK coordinates are not 32 bytes"));
+    }
+    let mut point = Vec::with_capacity(65);
+    point.push(4);
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    Ok(point)
+}
+
+impl PublicKey {
     /// The uncompressed point.
     #[must_use]
     pub fn point(&self) -> &[u8] {

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use d1_domain::card::CardProductId;
 use d1_domain::IssuerId;
-use d1_store::{IssuerRecord, Store, StoreError};
+use d1_store::{IssuerRecord, ProductRecord, Store, StoreError};
 use moka::sync::Cache;
 
 use crate::auth::Authenticator;
@@ -12,8 +13,8 @@ use crate::config::Config;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 
-/// How long an issuer's settings are trusted before they are read again. CLI changes to an
-/// existing issuer reach a running server within this; a new issuer is seen at once.
+/// How long an issuer's settings and products are trusted before they are read again. CLI
+/// changes to an existing issuer reach a running server within this; a new one is seen at once.
 pub const ISSUER_CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// The shared state of the app.
@@ -28,6 +29,10 @@ pub struct Inner {
     pub config: Config,
     pub metrics: Metrics,
     issuers: Cache<IssuerId, IssuerRecord>,
+    products: Cache<(IssuerId, String), ProductRecord>,
+    /// Bounds the CPU-heavy crypto (JWE key agreement) run on the blocking pool to one task
+    /// per core, so a burst of card registrations queues instead of thrashing.
+    pub crypto_slots: tokio::sync::Semaphore,
 }
 
 impl std::ops::Deref for AppState {
@@ -53,11 +58,38 @@ impl AppState {
             auth,
             config,
             metrics: Metrics::default(),
+            crypto_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            ),
+            products: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ISSUER_CACHE_TTL)
+                .build(),
             issuers: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(ISSUER_CACHE_TTL)
                 .build(),
         }))
+    }
+
+    /// An issuer's card product, cached like issuers. Unknown products are not cached.
+    ///
+    /// # Errors
+    /// If the store fails.
+    pub async fn product(
+        &self,
+        issuer: &IssuerId,
+        product: &CardProductId,
+    ) -> Result<Option<ProductRecord>, StoreError> {
+        let key = (issuer.clone(), product.as_str().to_owned());
+        if let Some(hit) = self.products.get(&key) {
+            return Ok(Some(hit));
+        }
+        let found = self.store.product(issuer, product).await?;
+        if let Some(record) = &found {
+            self.products.insert(key, record.clone());
+        }
+        Ok(found)
     }
 
     /// An issuer's settings, cached briefly. Unknown issuers are not cached.

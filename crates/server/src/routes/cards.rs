@@ -112,6 +112,11 @@ pub async fn card_data_from_jwe(
         .await
         .map_err(|e| ApiError::internal(&e))?
         .ok_or_else(|| refuse(d1_crypto::jwe::JweError::UnknownKid))?;
+    let _slot = state
+        .crypto_slots
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     let plain = tokio::task::spawn_blocking(move || {
         d1_crypto::jwe::parse(&token).and_then(|jwe| jwe.decrypt(&key))
     })
@@ -172,7 +177,7 @@ pub async fn register_card(
             &"register card input missing after checks",
         ));
     };
-    if state.store.product(&issuer, &product_id).await?.is_none() {
+    if state.product(&issuer, &product_id).await?.is_none() {
         return Err(ApiError::value(
             "cardProductId",
             "is not a product of this issuer",
@@ -329,7 +334,6 @@ pub async fn create_card(
         ));
     };
     let product = state
-        .store
         .product(&issuer, &product_id)
         .await?
         .ok_or_else(|| ApiError::value("cardProductId", "is not a product of this issuer"))?;

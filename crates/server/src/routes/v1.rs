@@ -237,7 +237,7 @@ pub async fn register_with_cards(
             else {
                 return Err(ApiError::internal(&"card input missing after checks"));
             };
-            if state.store.product(&issuer, &product).await?.is_none() {
+            if state.product(&issuer, &product).await?.is_none() {
                 return Err(ApiError::value(
                     &format!("cards[{i}].cardProductId"),
                     "is not a product of this issuer",

@@ -1,10 +1,12 @@
 //! Read connections: WAL lets them read while the writer commits. Reads run on tokio's
-//! blocking pool, each on a connection taken from a small pool.
+//! blocking pool, each on a connection of a fixed-size pool; a read waits for a free
+//! connection rather than opening a new one (opening costs a file open and a schema parse).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
+use tokio::sync::Semaphore;
 
 use super::sql;
 use crate::{StoreError, StoreResult};
@@ -12,15 +14,15 @@ use crate::{StoreError, StoreResult};
 pub(super) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
-    keep: usize,
+    permits: Semaphore,
 }
 
 impl Readers {
-    pub(super) fn new(path: PathBuf, keep: usize) -> Self {
+    pub(super) fn new(path: PathBuf, size: usize) -> Self {
         Self {
             path,
             idle: Mutex::new(Vec::new()),
-            keep,
+            permits: Semaphore::new(size),
         }
     }
 
@@ -28,11 +30,8 @@ impl Readers {
         if let Some(conn) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
             return Ok(conn);
         }
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sql)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags).map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql)?;
         conn.execute_batch("PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;")
@@ -42,9 +41,7 @@ impl Readers {
 
     fn give_back(&self, conn: Connection) {
         if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < self.keep {
-                idle.push(conn);
-            }
+            idle.push(conn);
         }
     }
 
@@ -53,6 +50,12 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        // At most one read per connection at a time, so the pool never grows past its size.
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Other(anyhow::anyhow!("the store is closed")))?;
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let conn = this.take()?;

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Card registration load benchmark: consumer registrations, then Register card with a fresh
+# JWE per request (prepared before the timed window), on one release build in the same run.
+# Extra arguments go to d1-bench, e.g. --duration 5 --runs 3 --cards 100000.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet -p d1-registry -p d1-bench
+exec target/release/d1-bench cards --binary target/release/d1-registry "$@"
