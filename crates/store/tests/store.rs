@@ -302,3 +302,95 @@ async fn issuers_and_kids_are_unique_and_keep_a_key() {
         issuer()
     );
 }
+
+mod cards {
+    use super::*;
+    use d1_domain::card::{CardId, CardProductId, Expiry, Pan};
+    use d1_store::{CardData, CardOutcome, CardState, RegisterCard};
+
+    fn card(card_id: &str, consumer_id: &str, pan: &str) -> RegisterCard {
+        let today = time::OffsetDateTime::now_utc().date();
+        RegisterCard {
+            issuer_id: issuer(),
+            card_id: CardId::parse(card_id).unwrap(),
+            consumer_id: consumer(consumer_id),
+            card_product_id: CardProductId::parse("p1").unwrap(),
+            data: CardData {
+                pan: Pan::parse(pan, "pan").unwrap(),
+                expiry: Expiry::months_after(today, 12),
+                holder: None,
+            },
+            state: None,
+            trail: TrailContext::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_card_leaves_no_implicit_consumer_and_a_deleted_pan_never_returns() {
+        let f = fresh().await;
+        assert_eq!(
+            f.store
+                .register_card(card("k1", "c1", "4111111111111111"))
+                .await
+                .unwrap(),
+            CardOutcome::Registered {
+                implicit_consumer: true
+            }
+        );
+        assert_eq!(
+            f.store
+                .register_card(card("k1", "c1", "4111111111111111"))
+                .await
+                .unwrap(),
+            CardOutcome::Retried
+        );
+        assert!(matches!(
+            f.store
+                .register_card(card("k2", "c2", "4111111111111111"))
+                .await
+                .unwrap(),
+            CardOutcome::Conflict(_)
+        ));
+        assert!(f
+            .store
+            .consumer(&issuer(), &consumer("c2"))
+            .await
+            .unwrap()
+            .is_none());
+        f.store.delete_consumer(delete("c1")).await.unwrap();
+        let view = f
+            .store
+            .card(&issuer(), &CardId::parse("k1").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(view.state, CardState::Deleted);
+        assert_eq!(
+            f.store
+                .register_card(card("k3", "c1", "4111111111111129"))
+                .await
+                .unwrap(),
+            CardOutcome::ConsumerDeleted
+        );
+        f.store
+            .register_consumer(register("c1", None))
+            .await
+            .unwrap();
+        assert!(matches!(
+            f.store
+                .register_card(card("k9", "c1", "4111111111111111"))
+                .await
+                .unwrap(),
+            CardOutcome::Conflict(_)
+        ));
+        assert!(
+            f.store
+                .cards(&issuer(), &consumer("c1"))
+                .await
+                .unwrap()
+                .unwrap()
+                .is_empty(),
+            "a new life lists no old card"
+        );
+    }
+}

@@ -105,6 +105,54 @@ fn onboard_serve_get_a_token_register_and_drain_on_sigterm() {
     assert!(listed.contains("BANK000009"));
     let jwks: Value = serde_json::from_slice(&bin(&data, &["keys", "jwks"]).stdout).unwrap();
     assert_eq!(jwks["keys"][0]["kty"], "EC");
+    let first_kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        bin(&data, &["keys", "retire", &first_kid]).status.code(),
+        Some(1),
+        "the last key stays"
+    );
+    let rotated = bin(&data, &["keys", "rotate"]);
+    assert!(rotated.status.success());
+    let new_kid = String::from_utf8(rotated.stdout).unwrap().trim().to_owned();
+    let jwks: Value = serde_json::from_slice(&bin(&data, &["keys", "jwks"]).stdout).unwrap();
+    assert_eq!(
+        jwks["keys"][0]["kid"],
+        new_kid.as_str(),
+        "the newest key comes first"
+    );
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    assert!(bin(&data, &["keys", "retire", &first_kid]).status.success());
+    let product = [
+        "product",
+        "add",
+        "--issuer-id",
+        "BANK000009",
+        "--card-product-id",
+        "gold",
+        "--scheme",
+        "VISA",
+        "--bin",
+        "411111",
+    ];
+    assert!(bin(&data, &product).status.success());
+    assert_eq!(
+        bin(&data, &product).status.code(),
+        Some(1),
+        "a product is added once"
+    );
+    let bad_bin = [
+        "product",
+        "add",
+        "--issuer-id",
+        "BANK000009",
+        "--card-product-id",
+        "x",
+        "--scheme",
+        "VISA",
+        "--bin",
+        "41",
+    ];
+    assert_eq!(bin(&data, &bad_bin).status.code(), Some(1));
 
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
