@@ -54,6 +54,7 @@ pub const KEYS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 pub struct Keyring {
     keys: RwLock<Keys>,
     loaded: std::sync::Mutex<std::time::Instant>,
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Keyring {
@@ -79,6 +80,7 @@ impl Keyring {
         let keyring = Self {
             keys: RwLock::new(Keys::default()),
             loaded: std::sync::Mutex::new(std::time::Instant::now()),
+            reloading: tokio::sync::Mutex::new(()),
         };
         keyring.reload(store).await?;
         Ok(keyring)
@@ -136,8 +138,11 @@ impl Keyring {
             .lock()
             .map(|l| l.elapsed() > KEYS_TTL)
             .unwrap_or(true);
+        // One reload at a time: requests that find one under way use the keys they have.
         if stale {
-            self.reload(store).await?;
+            if let Ok(_reloading) = self.reloading.try_lock() {
+                self.reload(store).await?;
+            }
         }
         Ok(())
     }
