@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-const PERIOD: Duration = Duration::from_millis(200);
+const PERIOD: Duration = Duration::from_millis(1000);
 /// WAL frames (pages) past which the WAL is restarted once fully copied: 64 MiB of 4 KiB pages.
 const RESTART_FRAMES: i64 = 16_384;
 

@@ -51,6 +51,7 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
          PRAGMA foreign_keys = ON;
          PRAGMA mmap_size = 268435456;
          PRAGMA wal_autocheckpoint = 0;
+         PRAGMA cache_size = -8000;
          PRAGMA journal_size_limit = 67108864;",
     )?;
     Ok(conn)
