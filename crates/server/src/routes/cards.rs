@@ -13,7 +13,7 @@ use d1_store::{
 };
 use serde::Deserialize;
 
-use super::{consumer_id, id_error, trail_context, Checks};
+use super::{consumer_id, id_error, open_consumer_route, trail_context, Checks, Opening};
 use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody, ErrorBody};
 use crate::extract::{Caller, JsonBody};
@@ -416,17 +416,10 @@ pub async fn consumer_cards(
     headers: HeaderMap,
     params: Result<Path<ConsumerPath>, PathRejection>,
 ) -> Result<Json<CardsResponse>, ApiError> {
-    let settings = state
-        .issuer(&issuer)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    let mut checks = Checks::default();
-    let consumer = checks.take(consumer_id(
-        &state,
-        &path(params)?.consumer_id,
-        settings.lookalike_policy,
-    ))?;
-    trail_context(&mut checks, &ctx, &headers)?;
+    let raw = path(params)?.consumer_id;
+    let Opening {
+        checks, consumer, ..
+    } = open_consumer_route(&state, &issuer, &raw, &ctx, &headers).await?;
     checks.finish()?;
     let consumer =
         consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;

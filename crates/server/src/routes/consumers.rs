@@ -12,7 +12,7 @@ use d1_store::{
 };
 use serde::Deserialize;
 
-use super::{consumer_id, trail_context, Checks};
+use super::{consumer_id, open_consumer_route, trail_context, Checks, Opening};
 use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody, ErrorBody};
 use crate::extract::{Caller, JsonBody};
@@ -106,14 +106,13 @@ pub async fn register(
     params: PathParams,
     body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    let settings = issuer_settings(&state, &issuer).await?;
-    let mut checks = Checks::default();
-    let consumer = checks.take(consumer_id(
-        &state,
-        &path(params)?.consumer_id,
-        settings.lookalike_policy,
-    ))?;
-    let trail = trail_context(&mut checks, &ctx, &headers)?;
+    let raw = path(params)?.consumer_id;
+    let Opening {
+        settings,
+        mut checks,
+        consumer,
+        trail,
+    } = open_consumer_route(&state, &issuer, &raw, &ctx, &headers).await?;
     let mut pi = None;
     if !body.is_empty() {
         let value = parse_object(&body.0)?;
@@ -160,14 +159,13 @@ pub async fn update(
     params: PathParams,
     body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    let settings = issuer_settings(&state, &issuer).await?;
-    let mut checks = Checks::default();
-    let consumer = checks.take(consumer_id(
-        &state,
-        &path(params)?.consumer_id,
-        settings.lookalike_policy,
-    ))?;
-    let trail = trail_context(&mut checks, &ctx, &headers)?;
+    let raw = path(params)?.consumer_id;
+    let Opening {
+        settings,
+        mut checks,
+        consumer,
+        trail,
+    } = open_consumer_route(&state, &issuer, &raw, &ctx, &headers).await?;
     if body.is_empty() {
         return Err(ApiError::format("personalInformation", "is required"));
     }
@@ -278,14 +276,10 @@ pub async fn get_consumer(
     headers: HeaderMap,
     params: PathParams,
 ) -> Result<Json<ConsumerResponse>, ApiError> {
-    let settings = issuer_settings(&state, &issuer).await?;
-    let mut checks = Checks::default();
-    let consumer = checks.take(consumer_id(
-        &state,
-        &path(params)?.consumer_id,
-        settings.lookalike_policy,
-    ))?;
-    trail_context(&mut checks, &ctx, &headers)?;
+    let raw = path(params)?.consumer_id;
+    let Opening {
+        checks, consumer, ..
+    } = open_consumer_route(&state, &issuer, &raw, &ctx, &headers).await?;
     checks.finish()?;
     let consumer_id =
         consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
@@ -321,14 +315,10 @@ pub async fn operations(
     params: PathParams,
     query: Result<Query<TrailQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<OperationsResponse>, ApiError> {
-    let settings = issuer_settings(&state, &issuer).await?;
-    let mut checks = Checks::default();
-    let consumer = checks.take(consumer_id(
-        &state,
-        &path(params)?.consumer_id,
-        settings.lookalike_policy,
-    ))?;
-    trail_context(&mut checks, &ctx, &headers)?;
+    let raw = path(params)?.consumer_id;
+    let Opening {
+        checks, consumer, ..
+    } = open_consumer_route(&state, &issuer, &raw, &ctx, &headers).await?;
     let Query(query) =
         query.map_err(|_| ApiError::format("query", "is not a valid query string"))?;
     let limit = match query.limit.as_deref() {

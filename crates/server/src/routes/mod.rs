@@ -9,8 +9,10 @@ pub mod v1;
 
 use axum::http::HeaderMap;
 use d1_domain::guard::IdShape;
-use d1_domain::{ConsumerId, FieldError, FieldErrorKind, IdError, LookalikePolicy, UserId};
-use d1_store::TrailContext;
+use d1_domain::{
+    ConsumerId, FieldError, FieldErrorKind, IdError, IssuerId, LookalikePolicy, UserId,
+};
+use d1_store::{IssuerRecord, TrailContext};
 
 use crate::context::RequestContext;
 use crate::error::ApiError;
@@ -115,5 +117,40 @@ pub fn trail_context(
     Ok(TrailContext {
         correlation_id: ctx.valid_correlation(),
         user_id,
+    })
+}
+
+/// What every route naming a consumer in its path checks first: the issuer's settings, the
+/// consumerId (a format error at once, a value error kept in `checks`) and the trail headers.
+pub struct Opening {
+    pub settings: IssuerRecord,
+    pub checks: Checks,
+    pub consumer: Option<ConsumerId>,
+    pub trail: TrailContext,
+}
+
+/// Runs the opening checks of a consumer route.
+///
+/// # Errors
+/// 401 for an issuer that is gone, or a format error of the consumerId or a trail header.
+pub async fn open_consumer_route(
+    state: &AppState,
+    issuer: &IssuerId,
+    raw_consumer: &str,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+) -> Result<Opening, ApiError> {
+    let settings = state
+        .issuer(issuer)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    let mut checks = Checks::default();
+    let consumer = checks.take(consumer_id(state, raw_consumer, settings.lookalike_policy))?;
+    let trail = trail_context(&mut checks, ctx, headers)?;
+    Ok(Opening {
+        settings,
+        checks,
+        consumer,
+        trail,
     })
 }
