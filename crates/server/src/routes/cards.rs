@@ -11,9 +11,11 @@ use d1_domain::{FieldError, IssuerId};
 use d1_store::{
     CardData, CardOutcome, CardState, CreateCard, CreateOutcome, HolderData, RegisterCard,
 };
-use serde::Deserialize;
 
-use super::{consumer_id, id_error, open_consumer_route, trail_context, Checks, Opening};
+use super::{
+    consumer_id, id_error, open_consumer_route, path, trail_context, CardPath, Checks,
+    ConsumerPath, Opening,
+};
 use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody, ErrorBody};
 use crate::extract::{Caller, JsonBody};
@@ -37,26 +39,8 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// Path parameters naming a card.
-#[derive(Debug, Deserialize)]
-pub struct CardPath {
-    card_id: String,
-}
-
-/// Path parameters naming a consumer.
-#[derive(Debug, Deserialize)]
-pub struct ConsumerPath {
-    consumer_id: String,
-}
-
 fn card_id(raw: &str) -> Result<CardId, FieldError> {
     CardId::parse(raw).map_err(|e| id_error("cardId", e))
-}
-
-fn path<T>(params: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
-    params
-        .map(|Path(p)| p)
-        .map_err(|_| ApiError::format("path", "is not a valid path"))
 }
 
 pub fn state_value(raw: Option<String>, field: &str) -> Result<Option<CardState>, FieldError> {
@@ -367,13 +351,14 @@ pub async fn create_card(
     }
 }
 
-/// Finds a card of the caller's issuer.
+/// Finds a card of the caller's issuer. `checks` holds what the route checked before (its
+/// trail headers), so the card id's value error keeps its place in the order of checks.
 pub async fn find_card(
     state: &AppState,
     issuer: &IssuerId,
     raw: &str,
+    mut checks: Checks,
 ) -> Result<CardResponse, ApiError> {
-    let mut checks = Checks::default();
     let card = checks.take(card_id(raw))?;
     checks.finish()?;
     let card = card.ok_or_else(|| ApiError::internal(&"card id missing after checks"))?;
@@ -399,8 +384,9 @@ pub async fn get_card(
     params: Result<Path<CardPath>, PathRejection>,
 ) -> Result<Json<CardResponse>, ApiError> {
     let raw = path(params)?.card_id;
-    trail_context(&mut Checks::default(), &ctx, &headers)?;
-    Ok(Json(find_card(&state, &issuer, &raw).await?))
+    let mut checks = Checks::default();
+    trail_context(&mut checks, &ctx, &headers)?;
+    Ok(Json(find_card(&state, &issuer, &raw, checks).await?))
 }
 
 /// A consumer's cards, of its current life.

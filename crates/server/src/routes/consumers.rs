@@ -12,7 +12,7 @@ use d1_store::{
 };
 use serde::Deserialize;
 
-use super::{consumer_id, open_consumer_route, trail_context, Checks, Opening};
+use super::{consumer_id, open_consumer_route, path, trail_context, Checks, ConsumerPath, Opening};
 use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody, ErrorBody};
 use crate::extract::{Caller, JsonBody};
@@ -45,21 +45,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// Path parameters of the consumer routes.
-#[derive(Debug, Deserialize)]
-pub struct ConsumerPath {
-    #[allow(dead_code)]
-    issuer_id: String,
-    consumer_id: String,
-}
-
 type PathParams = Result<Path<ConsumerPath>, PathRejection>;
-
-fn path(params: PathParams) -> Result<ConsumerPath, ApiError> {
-    params
-        .map(|Path(p)| p)
-        .map_err(|_| ApiError::format("path", "is not a valid path"))
-}
 
 pub async fn issuer_settings(
     state: &AppState,

@@ -7,16 +7,42 @@ pub mod health;
 pub mod token;
 pub mod v1;
 
+use axum::extract::rejection::PathRejection;
+use axum::extract::Path;
 use axum::http::HeaderMap;
 use d1_domain::guard::IdShape;
 use d1_domain::{
     ConsumerId, FieldError, FieldErrorKind, IdError, IssuerId, LookalikePolicy, UserId,
 };
 use d1_store::{IssuerRecord, TrailContext};
+use serde::Deserialize;
 
 use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// Path parameters naming a consumer.
+#[derive(Debug, Deserialize)]
+pub struct ConsumerPath {
+    pub consumer_id: String,
+}
+
+/// Path parameters naming a card.
+#[derive(Debug, Deserialize)]
+pub struct CardPath {
+    pub card_id: String,
+}
+
+/// The path parameters, or a format error when the path does not decode (bad
+/// percent-encoding).
+///
+/// # Errors
+/// `FIELD_INVALID_FORMAT` naming `path`.
+pub fn path<T>(params: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    params
+        .map(|Path(p)| p)
+        .map_err(|_| ApiError::format("path", "is not a valid path"))
+}
 
 /// Runs a request's checks in D1's order: a format error answers at once, while the first
 /// value error waits until every format check has passed.

@@ -12,11 +12,10 @@ use axum::{Extension, Json, Router};
 use d1_domain::card::{CardId, CardProductId};
 use d1_domain::{FieldError, IdError};
 use d1_store::{CardOutcome, CardSpec, RegisterCards, RegisterConsumer, TrailContext};
-use serde::Deserialize;
 
 use super::cards::{card_data_from_jwe, find_card, state_value};
 use super::consumers::{delete_consumer, issuer_settings};
-use super::{consumer_id, id_error, Checks};
+use super::{consumer_id, id_error, path, CardPath, Checks, ConsumerPath};
 use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody};
 use crate::extract::{Caller, JsonBody};
@@ -48,24 +47,6 @@ pub fn router() -> Router<AppState> {
             "/banking/v1/issuers/{issuer_id}/cards/{card_id}",
             get(get_card),
         )
-}
-
-/// Path naming a consumer.
-#[derive(Debug, Deserialize)]
-pub struct ConsumerPath {
-    consumer_id: String,
-}
-
-/// Path naming a card.
-#[derive(Debug, Deserialize)]
-pub struct CardPath {
-    card_id: String,
-}
-
-fn path<T>(params: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
-    params
-        .map(|Path(p)| p)
-        .map_err(|_| ApiError::format("path", "is not a valid path"))
 }
 
 /// The v1 trail: the correlation id only.
@@ -316,8 +297,9 @@ pub async fn get_card(
 ) -> Result<Json<CardResponse>, ApiError> {
     async {
         let raw = path(params)?.card_id;
-        trail(&mut Checks::default(), &ctx)?;
-        Ok(Json(find_card(&state, &issuer, &raw).await?))
+        let mut checks = Checks::default();
+        trail(&mut checks, &ctx)?;
+        Ok(Json(find_card(&state, &issuer, &raw, checks).await?))
     }
     .await
     .map_err(ApiError::v1)
