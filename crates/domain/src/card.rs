@@ -9,21 +9,11 @@ use time::{Date, Month};
 use zeroize::Zeroizing;
 
 use crate::field::FieldError;
-use crate::guard::{classify, luhn_valid, IdShape};
-use crate::ids::IdError;
-
-fn is_id_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
-}
+use crate::guard::luhn_valid;
+use crate::ids::{check_guarded, is_id_char, IdError};
 
 fn card_like_id(value: &str) -> Result<(), IdError> {
-    if value.is_empty() || value.len() > 48 || !value.bytes().all(is_id_char) {
-        return Err(IdError::Format);
-    }
-    if classify(value) == IdShape::Pan {
-        return Err(IdError::Pan);
-    }
-    Ok(())
+    check_guarded(value, 48, is_id_char).map(|_| ())
 }
 
 /// A card id, `^[A-Za-z0-9_-]{1,48}$`, never a PAN.

@@ -15,7 +15,7 @@ pub enum IdError {
     Pan,
 }
 
-fn is_id_char(b: u8) -> bool {
+pub(crate) fn is_id_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
 }
 
@@ -26,7 +26,7 @@ fn check(value: &str, max: usize, allowed: impl Fn(u8) -> bool) -> Result<(), Id
     Ok(())
 }
 
-fn check_guarded(
+pub(crate) fn check_guarded(
     value: &str,
     max: usize,
     allowed: impl Fn(u8) -> bool,
