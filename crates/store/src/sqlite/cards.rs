@@ -139,6 +139,24 @@ fn card_entry(kind: OperationKind, card_id: &CardId) -> Entry<'_> {
     }
 }
 
+/// Registers an unknown consumer for a card call: ACTIVE, PI source ISSUER, a REGISTER entry.
+/// Returns its row id.
+fn register_implicitly(
+    conn: &Connection,
+    issuer: &IssuerId,
+    consumer: &ConsumerId,
+    fresh: &FreshConsumer,
+    trail: &TrailContext,
+    now: i64,
+) -> StoreResult<i64> {
+    let id = consumers::insert_new(conn, issuer, consumer, fresh, PiSource::Issuer, now)?
+        .ok_or_else(|| {
+            StoreError::Other(anyhow::anyhow!("consumer appeared inside its transaction"))
+        })?;
+    consumers::record(conn, id, &consumers::register_entry(), trail, now)?;
+    Ok(id)
+}
+
 /// Register card. Every check runs before the first write, so a refusal writes nothing.
 pub(super) fn register(
     conn: &Connection,
@@ -209,18 +227,14 @@ pub(super) fn register(
                     "no key prepared for an implicit registration"
                 ))
             })?;
-            let id = consumers::insert_new(
+            let id = register_implicitly(
                 conn,
                 &cmd.issuer_id,
                 &cmd.consumer_id,
                 fresh,
-                PiSource::Issuer,
+                &cmd.trail,
                 now,
-            )?
-            .ok_or_else(|| {
-                StoreError::Other(anyhow::anyhow!("consumer appeared inside its transaction"))
-            })?;
-            consumers::record(conn, id, &consumers::register_entry(), &cmd.trail, now)?;
+            )?;
             (id, 1, sealed_for_fresh.clone(), true)
         }
     };
@@ -523,18 +537,14 @@ fn place_all(
 ) -> StoreResult<CardOutcome> {
     match consumers::find(conn, &cmd.issuer_id, &cmd.consumer_id)? {
         None => {
-            let id = consumers::insert_new(
+            register_implicitly(
                 conn,
                 &cmd.issuer_id,
                 &cmd.consumer_id,
                 fresh,
-                PiSource::Issuer,
+                &cmd.trail,
                 now,
-            )?
-            .ok_or_else(|| {
-                StoreError::Other(anyhow::anyhow!("consumer appeared inside its transaction"))
-            })?;
-            consumers::record(conn, id, &consumers::register_entry(), &cmd.trail, now)?;
+            )?;
         }
         Some(row) if row.state == ConsumerState::Deleted => {
             consumers::restart(conn, row.id, fresh, PiSource::Issuer, now)?;
