@@ -65,6 +65,14 @@ impl PublicKey {
         })
     }
 
+    /// The public half aws-lc computed from a private key: on the curve by construction, so
+    /// the probe agreement of [`PublicKey::from_point`] is not repeated for it.
+    fn derived(point: &[u8]) -> Self {
+        Self {
+            point: point.to_vec(),
+        }
+    }
+
     /// Parses a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) or a JSON JWK.
     ///
     /// # Errors
@@ -185,7 +193,7 @@ impl SigningKey {
     pub fn from_pkcs8(der: &[u8]) -> Result<Self, CryptoError> {
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
             .map_err(|_| CryptoError::InvalidKey("not a P-256 PKCS#8 private key"))?;
-        let public = PublicKey::from_point(pair.public_key().as_ref())?;
+        let public = PublicKey::derived(pair.public_key().as_ref());
         Ok(Self {
             pkcs8: Zeroizing::new(der.to_vec()),
             public,
@@ -284,7 +292,7 @@ impl AgreementKey {
         let public_bytes = key
             .compute_public_key()
             .map_err(|_| CryptoError::Primitive)?;
-        let public = PublicKey::from_point(public_bytes.as_ref())?;
+        let public = PublicKey::derived(public_bytes.as_ref());
         Ok(Self {
             der: Zeroizing::new(der.to_vec()),
             key,

@@ -185,7 +185,7 @@ impl Authenticator {
             None => {
                 // Another node may have rotated the signing key since this one loaded.
                 self.keyring
-                    .reload(self.store.as_ref())
+                    .refresh_for_unknown_kid(self.store.as_ref())
                     .await
                     .map_err(|e| ApiError::internal(&e))?;
                 self.keyring

@@ -50,6 +50,9 @@ impl Keys {
 /// node or the CLI is seen within this.
 pub const KEYS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The least time between two reloads caused by unknown kids.
+pub const UNKNOWN_KID_RELOAD: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The unwrapped service keys of this node.
 pub struct Keyring {
     keys: RwLock<Keys>,
@@ -133,10 +136,28 @@ impl Keyring {
     /// # Errors
     /// If reloading fails.
     pub async fn refresh_if_stale(&self, store: &dyn Store) -> anyhow::Result<()> {
+        self.refresh_if_older(store, KEYS_TTL).await
+    }
+
+    /// Reloads for a kid this copy does not know: another node may have just rotated. Bounded
+    /// to one reload per [`UNKNOWN_KID_RELOAD`], so tokens or JWEs with made-up kids cannot
+    /// turn into a database read each.
+    ///
+    /// # Errors
+    /// If reloading fails.
+    pub async fn refresh_for_unknown_kid(&self, store: &dyn Store) -> anyhow::Result<()> {
+        self.refresh_if_older(store, UNKNOWN_KID_RELOAD).await
+    }
+
+    async fn refresh_if_older(
+        &self,
+        store: &dyn Store,
+        age: std::time::Duration,
+    ) -> anyhow::Result<()> {
         let stale = self
             .loaded
             .lock()
-            .map(|l| l.elapsed() > KEYS_TTL)
+            .map(|l| l.elapsed() > age)
             .unwrap_or(true);
         // One reload at a time: requests that find one under way use the keys they have.
         if stale {
@@ -162,8 +183,8 @@ impl Keyring {
             .and_then(|k| k.verifiers.get(kid).cloned())
     }
 
-    /// The active JWE key with this kid. An unknown kid re-reads the keys once, since another
-    /// node may have rotated them.
+    /// The active JWE key with this kid. An unknown kid may re-read the keys, since another
+    /// node may have rotated them (see [`Keyring::refresh_for_unknown_kid`]).
     ///
     /// # Errors
     /// If reloading fails.
@@ -176,7 +197,7 @@ impl Keyring {
         if let Some(key) = self.keys.read().ok().and_then(|k| k.decrypter(kid)) {
             return Ok(Some(key));
         }
-        self.reload(store).await?;
+        self.refresh_for_unknown_kid(store).await?;
         Ok(self.keys.read().ok().and_then(|k| k.decrypter(kid)))
     }
 
