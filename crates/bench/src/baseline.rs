@@ -1,6 +1,7 @@
-//! The SQLite baseline: the same consumers table and the same single-row upsert the service
-//! does, with random UUIDv4 keys and a 1 KB blob, one transaction per row, WAL and
-//! `synchronous=NORMAL` (not durable against a power cut, unlike the service's default).
+//! The SQLite baseline: the service's consumers table (its migrations, applied here) and the
+//! same single-row upsert the service does, with random UUIDv4 keys and a 1 KB blob, one
+//! transaction per row, WAL and `synchronous=NORMAL` (not durable against a power cut, unlike
+//! the service's default).
 
 use std::time::{Duration, Instant};
 
@@ -9,19 +10,11 @@ use rusqlite::{params, Connection};
 
 use crate::load::RunStats;
 
-const SCHEMA: &str = "
-CREATE TABLE consumers (
-    id          INTEGER PRIMARY KEY,
-    issuer_id   TEXT NOT NULL,
-    consumer_id TEXT NOT NULL,
-    state       TEXT NOT NULL,
-    pi_source   TEXT NOT NULL,
-    wrapped_key BLOB,
-    pi          BLOB,
-    created_at  INTEGER NOT NULL,
-    updated_at  INTEGER NOT NULL,
-    UNIQUE (issuer_id, consumer_id)
-);";
+/// The service's own schema, so the baseline writes the very table the service writes.
+const MIGRATIONS: [&str; 2] = [
+    include_str!("../../store/migrations/sqlite/0001_init.sql"),
+    include_str!("../../store/migrations/sqlite/0002_cards.sql"),
+];
 
 const UPSERT: &str = "INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi, created_at, updated_at)
      VALUES ('BENCH00001', ?1, 'ACTIVE', 'STORED', ?2, ?3, ?4, ?4)
@@ -40,7 +33,9 @@ pub fn run(rows: u64, duration: Duration, runs: usize) -> anyhow::Result<Vec<Run
     )?;
     let conn = Connection::open(dir.path().join("baseline.db"))?;
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
-    conn.execute_batch(SCHEMA)?;
+    for migration in MIGRATIONS {
+        conn.execute_batch(migration)?;
+    }
     let key = blob(61);
     let pi = blob(1024);
     conn.execute_batch("BEGIN")?;
