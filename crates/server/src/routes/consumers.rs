@@ -12,7 +12,10 @@ use d1_store::{
 };
 use serde::Deserialize;
 
-use super::{consumer_id, open_consumer_route, path, trail_context, Checks, ConsumerPath, Opening};
+use super::{
+    open_consumer_route, open_consumer_route_with, path, trail_context, Checks, ConsumerPath,
+    Opening,
+};
 use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody, ErrorBody};
 use crate::extract::{Caller, JsonBody};
@@ -46,16 +49,6 @@ pub fn router() -> Router<AppState> {
 }
 
 type PathParams = Result<Path<ConsumerPath>, PathRejection>;
-
-pub async fn issuer_settings(
-    state: &AppState,
-    issuer: &IssuerId,
-) -> Result<IssuerRecord, ApiError> {
-    state
-        .issuer(issuer)
-        .await?
-        .ok_or_else(ApiError::unauthorized)
-}
 
 /// Value rules an issuer's settings put on PI it sends.
 fn pi_allowed(settings: &IssuerRecord, pi: &PersonalInformation) -> Result<(), FieldError> {
@@ -217,10 +210,12 @@ pub async fn delete_consumer(
     trail: impl FnOnce(&mut Checks) -> Result<d1_store::TrailContext, ApiError>,
     body: &JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    let settings = issuer_settings(state, &issuer).await?;
-    let mut checks = Checks::default();
-    let consumer = checks.take(consumer_id(state, raw_consumer, settings.lookalike_policy))?;
-    let trail = trail(&mut checks)?;
+    let Opening {
+        mut checks,
+        consumer,
+        trail,
+        ..
+    } = open_consumer_route_with(state, &issuer, raw_consumer, trail).await?;
     let reason = if body.is_empty() {
         Some(DeleteReason::default())
     } else {

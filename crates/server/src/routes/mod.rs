@@ -166,13 +166,30 @@ pub async fn open_consumer_route(
     ctx: &RequestContext,
     headers: &HeaderMap,
 ) -> Result<Opening, ApiError> {
+    open_consumer_route_with(state, issuer, raw_consumer, |checks| {
+        trail_context(checks, ctx, headers)
+    })
+    .await
+}
+
+/// [`open_consumer_route`] with the API version's own reading of the trail headers (v1 has
+/// no `x-user-id`).
+///
+/// # Errors
+/// As [`open_consumer_route`].
+pub async fn open_consumer_route_with(
+    state: &AppState,
+    issuer: &IssuerId,
+    raw_consumer: &str,
+    read_trail: impl FnOnce(&mut Checks) -> Result<TrailContext, ApiError>,
+) -> Result<Opening, ApiError> {
     let settings = state
         .issuer(issuer)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     let mut checks = Checks::default();
     let consumer = checks.take(consumer_id(state, raw_consumer, settings.lookalike_policy))?;
-    let trail = trail_context(&mut checks, ctx, headers)?;
+    let trail = read_trail(&mut checks)?;
     Ok(Opening {
         settings,
         checks,

@@ -14,8 +14,8 @@ use d1_domain::{FieldError, IdError};
 use d1_store::{CardOutcome, CardSpec, RegisterCards, RegisterConsumer, TrailContext};
 
 use super::cards::{card_data_from_jwe, find_card, state_value};
-use super::consumers::{delete_consumer, issuer_settings};
-use super::{consumer_id, id_error, path, CardPath, Checks, ConsumerPath};
+use super::consumers::delete_consumer;
+use super::{id_error, open_consumer_route_with, path, CardPath, Checks, ConsumerPath, Opening};
 use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody};
 use crate::extract::{Caller, JsonBody};
@@ -78,14 +78,14 @@ pub async fn register(
 ) -> Result<StatusCode, ApiError> {
     async {
         let raw = body(raw)?;
-        let settings = issuer_settings(&state, &issuer).await?;
-        let mut checks = Checks::default();
-        let consumer = checks.take(consumer_id(
-            &state,
-            &path(params)?.consumer_id,
-            settings.lookalike_policy,
-        ))?;
-        let trail = trail(&mut checks, &ctx)?;
+        let consumer = path(params)?.consumer_id;
+        let Opening {
+            checks,
+            consumer,
+            trail,
+            ..
+        } = open_consumer_route_with(&state, &issuer, &consumer, |checks| trail(checks, &ctx))
+            .await?;
         if !raw.is_empty() {
             let value = parse_object(&raw.0)?;
             let obj = Obj::new(&value, "")?;
@@ -177,14 +177,14 @@ pub async fn register_with_cards(
 ) -> Result<StatusCode, ApiError> {
     async {
         let raw = body(raw)?;
-        let settings = issuer_settings(&state, &issuer).await?;
-        let mut checks = Checks::default();
-        let consumer = checks.take(consumer_id(
-            &state,
-            &path(params)?.consumer_id,
-            settings.lookalike_policy,
-        ))?;
-        let trail = trail(&mut checks, &ctx)?;
+        let consumer = path(params)?.consumer_id;
+        let Opening {
+            mut checks,
+            consumer,
+            trail,
+            ..
+        } = open_consumer_route_with(&state, &issuer, &consumer, |checks| trail(checks, &ctx))
+            .await?;
         let value = parse_object(&raw.0)?;
         let obj = Obj::new(&value, "")?;
         obj.only(&["cards"])?;
