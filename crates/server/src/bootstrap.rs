@@ -26,6 +26,13 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
         kek_file: config.paths.kek_file.clone(),
         durability: config.database.durability,
         read_connections: config.database.read_connections,
+        pool: d1_store::postgres::PoolOptions {
+            size: config.database.pool_size,
+            statement_timeout: std::time::Duration::from_millis(
+                config.database.statement_timeout_ms,
+            ),
+            connect_timeout: std::time::Duration::from_millis(config.database.connect_timeout_ms),
+        },
     })
     .await?;
     let keyring = Arc::new(Keyring::open(store.as_ref()).await?);

@@ -61,6 +61,12 @@ pub struct DatabaseConfig {
     pub durability: Durability,
     /// SQLite read connections kept open.
     pub read_connections: usize,
+    /// PostgreSQL connections per node.
+    pub pool_size: usize,
+    /// PostgreSQL cancels a statement running longer than this.
+    pub statement_timeout_ms: u64,
+    /// How long a request waits for a PostgreSQL connection (or for one to be made).
+    pub connect_timeout_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -68,6 +74,9 @@ impl Default for DatabaseConfig {
         Self {
             durability: Durability::Full,
             read_connections: 4,
+            pool_size: 16,
+            statement_timeout_ms: 5_000,
+            connect_timeout_ms: 2_000,
         }
     }
 }
@@ -236,8 +245,14 @@ shutdown_grace_ms = 30000
 # "full": a write is acknowledged only once synced to disk (survives a power cut).
 # "normal": synced at checkpoints (survives a crash of the process, not of the machine).
 durability = "full"
+# On PostgreSQL, "full" runs with synchronous_commit = on, "normal" with it off.
 # SQLite connections kept open for reads.
 read_connections = 4
+# PostgreSQL: connections per node, the statement timeout, and how long a request waits for
+# a connection before it fails (500 INTERNAL_ERROR; /readyz then answers 503).
+pool_size = 16
+statement_timeout_ms = 5000
+connect_timeout_ms = 2000
 
 [auth]
 # Accepted `aud` values of assertions, besides server.public_url.

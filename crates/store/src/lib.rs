@@ -7,6 +7,7 @@
 pub mod card;
 pub mod kek;
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 pub mod vault;
 
@@ -51,13 +52,15 @@ pub enum Durability {
 /// Everything needed to open a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// `sqlite://PATH` (or a bare path).
+    /// `sqlite://PATH` (or a bare path), or `postgres://…`.
     pub database_url: String,
     /// Where the KEK file is, or is to be created.
     pub kek_file: PathBuf,
     pub durability: Durability,
-    /// Connections used for reads.
+    /// Connections used for reads (SQLite).
     pub read_connections: usize,
+    /// The connection pool (PostgreSQL).
+    pub pool: postgres::PoolOptions,
 }
 
 /// The use cases of the registry, each one transaction.
@@ -144,17 +147,21 @@ pub trait Store: Send + Sync + 'static {
 /// does not match the database.
 pub async fn open(options: StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
     let url = options.database_url.clone();
-    if let Some(path) = url
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = postgres::PgStore::open(&url, &options).await?;
+        return Ok(Arc::new(store));
+    }
+    let path = match url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
     {
-        let store = sqlite::SqliteStore::open(std::path::Path::new(path), &options).await?;
-        return Ok(Arc::new(store));
-    }
-    if url.contains("://") {
-        anyhow::bail!("unsupported database URL scheme (expected sqlite://PATH)");
-    }
-    let store = sqlite::SqliteStore::open(std::path::Path::new(&url), &options).await?;
+        Some(path) => path,
+        None if url.contains("://") => anyhow::bail!(
+            "unsupported database URL scheme (expected sqlite://PATH or postgres://…)"
+        ),
+        None => &url,
+    };
+    let store = sqlite::SqliteStore::open(std::path::Path::new(path), &options).await?;
     Ok(Arc::new(store))
 }
 

@@ -18,13 +18,39 @@ struct Fresh {
     _dir: tempfile::TempDir,
 }
 
+/// The `store` target runs on SQLite; `store_postgres` (the same file) on a fresh schema of
+/// the database in `D1_TEST_DATABASE_URL`.
+fn on_postgres() -> bool {
+    env!("CARGO_CRATE_NAME") == "store_postgres"
+}
+
+async fn database_url(dir: &std::path::Path) -> String {
+    if !on_postgres() {
+        return format!("sqlite://{}", dir.join("registry.db").display());
+    }
+    static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let base = std::env::var("D1_TEST_DATABASE_URL").expect("D1_TEST_DATABASE_URL");
+    CLEANED
+        .get_or_init(|| async {
+            d1_store::postgres::scratch::drop_all(&base, "d1t_store_")
+                .await
+                .unwrap();
+        })
+        .await;
+    let schema = format!("d1t_store_{}", uuid::Uuid::new_v4().simple());
+    d1_store::postgres::scratch::create(&base, &schema)
+        .await
+        .unwrap()
+}
+
 async fn fresh() -> Fresh {
     let dir = tempfile::tempdir().unwrap();
     let store = d1_store::open(StoreOptions {
-        database_url: format!("sqlite://{}", dir.path().join("registry.db").display()),
+        database_url: database_url(dir.path()).await,
         kek_file: dir.path().join("kek.key"),
         durability: Durability::Full,
         read_connections: 2,
+        pool: d1_store::postgres::PoolOptions::default(),
     })
     .await
     .unwrap();
@@ -391,6 +417,70 @@ mod cards {
                 .unwrap()
                 .is_empty(),
             "a new life lists no old card"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_update_keeps_the_cards() {
+        let f = fresh().await;
+        f.store
+            .register_card(card("k1", "c1", "4111111111111111"))
+            .await
+            .unwrap();
+        let update = d1_store::UpdateConsumer {
+            issuer_id: issuer(),
+            consumer_id: consumer("c1"),
+            pi: pi("New"),
+            trail: TrailContext::default(),
+        };
+        assert_eq!(
+            f.store.update_consumer(update).await.unwrap(),
+            ChangeOutcome::Applied
+        );
+        let cards = f.store.cards(&issuer(), &consumer("c1")).await.unwrap();
+        assert_eq!(cards.unwrap()[0].state, CardState::Active);
+    }
+
+    #[tokio::test]
+    async fn racing_writers_register_one_card_per_card_id_and_per_pan() {
+        let f = fresh().await;
+        // 16 consumers race for 4 cardIds and 4 PANs, mixed so that both indexes clash.
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let store = Arc::clone(&f.store);
+                let pans = [
+                    "4111111111111111",
+                    "4111111111111129",
+                    "4111111111111137",
+                    "4111111111111145",
+                ];
+                let cmd = card(&format!("k{}", i % 4), &format!("c{i}"), pans[i / 4]);
+                tokio::spawn(async move { store.register_card(cmd).await.unwrap() })
+            })
+            .collect();
+        let mut registered = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                CardOutcome::Registered { .. } => registered += 1,
+                CardOutcome::Conflict(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!((1..=4).contains(&registered), "{registered} registered");
+        let mut live = 0;
+        for i in 0..16 {
+            if let Some(cards) = f
+                .store
+                .cards(&issuer(), &consumer(&format!("c{i}")))
+                .await
+                .unwrap()
+            {
+                live += cards.len();
+            }
+        }
+        assert_eq!(
+            live, registered,
+            "a refused card leaves no consumer and no card"
         );
     }
 }

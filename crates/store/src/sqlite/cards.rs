@@ -7,19 +7,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::consumers::{self, Entry};
 use super::sql;
-use crate::vault::{FreshConsumer, Vault};
+use crate::card::{RawCard, CARD_COLUMNS};
+use crate::vault::{FreshConsumer, PreparedCard, Vault};
 use crate::{
     CardOutcome, CardState, CardView, CreateCard, CreateOutcome, ProductRecord, RegisterCard,
     RegisterCards, StoreError, StoreResult, TrailContext,
 };
-
-/// What Register card prepares before it reaches the writer: the PAN's MAC, and a fresh data
-/// key with the card sealed under it, used when the consumer is registered implicitly.
-pub struct PreparedCard {
-    pub pan_mac: Vec<u8>,
-    /// For an implicit registration: the new consumer's key, and the card sealed under it.
-    pub fresh: Option<(FreshConsumer, Vec<u8>)>,
-}
 
 pub(super) fn add_product(conn: &Connection, p: &ProductRecord, now: i64) -> StoreResult<()> {
     conn.execute(
@@ -267,27 +260,6 @@ pub(super) fn register(
     })
 }
 
-fn random_card_id() -> StoreResult<CardId> {
-    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let bytes: [u8; 26] = d1_crypto::random_bytes().map_err(|e| StoreError::Other(e.into()))?;
-    let text: String = bytes
-        .iter()
-        .map(|b| char::from(ALPHABET[usize::from(b % 32)]))
-        .collect();
-    CardId::parse(&format!("crd_{text}"))
-        .map_err(|_| StoreError::Other(anyhow::anyhow!("generated card id is malformed")))
-}
-
-fn random_digit() -> u8 {
-    // Rejection sampling keeps the digits uniform.
-    loop {
-        let [b] = d1_crypto::random_bytes::<1>().unwrap_or([0]);
-        if b < 250 {
-            return b % 10;
-        }
-    }
-}
-
 /// Create card: allocate a free PAN in the product's range, seal it, store the card.
 pub(super) fn create(
     conn: &Connection,
@@ -316,14 +288,10 @@ pub(super) fn create(
     if consumer.state == ConsumerState::Deleted {
         return Ok(CreateOutcome::ConsumerDeleted);
     }
-    let length = if cmd.product.scheme == Scheme::Amex {
-        15
-    } else {
-        16
-    };
+    let length = crate::card::allocated_length(cmd.product.scheme);
     let mut found = None;
     for _ in 0..64 {
-        let pan = Pan::allocate(&cmd.product.bin, length, &mut random_digit);
+        let pan = Pan::allocate(&cmd.product.bin, length, &mut crate::card::random_digit);
         let mac = vault.pan_mac(&cmd.issuer_id, &pan);
         if !pan_known(conn, &cmd.issuer_id, &mac)? {
             found = Some((pan, mac));
@@ -333,7 +301,7 @@ pub(super) fn create(
     let Some((pan, pan_mac)) = found else {
         return Ok(CreateOutcome::RangeExhausted);
     };
-    let card_id = random_card_id()?;
+    let card_id = crate::card::random_card_id()?;
     let expiry = Expiry::months_after(today, cmd.product.validity_months);
     let wrapped = consumer
         .wrapped_key
@@ -378,60 +346,23 @@ pub(super) fn create(
     Ok(CreateOutcome::Created(card_id))
 }
 
-const CARD_COLUMNS: &str = "SELECT c.consumer_id, k.card_id, k.card_product_id, k.state, k.scheme, k.last4, k.expiry,
-                                   k.created_at, k.updated_at, c.state, c.generation, k.consumer_generation
-                            FROM cards k JOIN consumers c ON c.id = k.consumer_ref";
-
-/// A card row before its ids are parsed back into their types.
-struct RawCard {
-    consumer_id: String,
-    card_id: String,
-    card_product_id: String,
-    state: CardState,
-    scheme: String,
-    last4: String,
-    expiry: String,
-    created_at: i64,
-    updated_at: i64,
-}
-
 fn read_card(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawCard> {
     let consumer_state: String = r.get(9)?;
-    let current = r.get::<_, i64>(10)? == r.get::<_, i64>(11)?;
     let state: String = r.get(3)?;
-    // A card of a deleted consumer, or of a consumerId's earlier life, reads as DELETED.
-    let state = if consumer_state == "DELETED" || !current {
-        CardState::Deleted
-    } else {
-        CardState::parse(&state).unwrap_or(CardState::Deleted)
-    };
     Ok(RawCard {
         consumer_id: r.get(0)?,
         card_id: r.get(1)?,
         card_product_id: r.get(2)?,
-        state,
+        state: RawCard::shown_state(
+            &state,
+            &consumer_state,
+            r.get::<_, i64>(10)? == r.get::<_, i64>(11)?,
+        ),
         scheme: r.get(4)?,
         last4: r.get(5)?,
         expiry: r.get(6)?,
         created_at: r.get(7)?,
         updated_at: r.get(8)?,
-    })
-}
-
-fn to_view(raw: RawCard) -> StoreResult<CardView> {
-    let malformed = || StoreError::Other(anyhow::anyhow!("a stored id is malformed"));
-    Ok(CardView {
-        consumer_id: ConsumerId::parse(&raw.consumer_id)
-            .map(|(c, _)| c)
-            .map_err(|_| malformed())?,
-        card_id: CardId::parse(&raw.card_id).map_err(|_| malformed())?,
-        card_product_id: raw.card_product_id,
-        state: raw.state,
-        scheme: raw.scheme,
-        last4: raw.last4,
-        expiry: raw.expiry,
-        created_at: raw.created_at,
-        updated_at: raw.updated_at,
     })
 }
 
@@ -445,7 +376,7 @@ pub(super) fn get(
     ))
     .and_then(|mut s| s.query_row(params![issuer.as_str(), card.as_str()], read_card).optional())
     .map_err(sql)?
-    .map(to_view)
+    .map(RawCard::into_view)
     .transpose()
 }
 
@@ -468,7 +399,7 @@ pub(super) fn list(
         .map_err(sql)?;
     cards
         .into_iter()
-        .map(to_view)
+        .map(RawCard::into_view)
         .collect::<StoreResult<Vec<_>>>()
         .map(Some)
 }

@@ -243,7 +243,6 @@ pub(super) fn update(
         reason_code: None,
     };
     record(conn, row.id, &entry, &cmd.trail, now)?;
-    super::cards::delete_for_consumer(conn, row.id, row.generation, &cmd.trail, now)?;
     Ok(ChangeOutcome::Applied)
 }
 

@@ -281,20 +281,7 @@ impl Store for SqliteStore {
 
     async fn register_card(&self, cmd: RegisterCard) -> StoreResult<CardOutcome> {
         // The MAC and the sealing for an implicit registration run here, on the caller's thread.
-        let (key, wrapped_key) = self
-            .vault
-            .new_consumer_key(&cmd.issuer_id, &cmd.consumer_id)?;
-        let sealed = self
-            .vault
-            .seal_card(&key, &cmd.issuer_id, &cmd.card_id, &cmd.data)?;
-        let fresh = crate::vault::FreshConsumer {
-            wrapped_key,
-            sealed_pi: None,
-        };
-        let prepared = cards::PreparedCard {
-            pan_mac: self.vault.pan_mac(&cmd.issuer_id, &cmd.data.pan),
-            fresh: Some((fresh, sealed)),
-        };
+        let prepared = self.vault.prepare_card(&cmd)?;
         self.write(false, move |conn, vault, now| {
             cards::register(conn, vault, &cmd, &prepared, now)
         })
