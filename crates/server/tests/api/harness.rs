@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use d1_crypto::ec::SigningKey;
@@ -67,7 +66,7 @@ pub struct TestApp {
     pub state: AppState,
     pub issuer: TestIssuer,
     pub other: TestIssuer,
-    pub dir: Arc<tempfile::TempDir>,
+    pub place: Arc<Place>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -89,9 +88,143 @@ impl Default for IssuerSettings {
     }
 }
 
-pub fn config_for(dir: &Path) -> Config {
+/// Whether this binary runs the suite on PostgreSQL: the `api` target uses SQLite, and
+/// `api_postgres` (the same files) a fresh schema per test in `D1_TEST_DATABASE_URL`.
+pub fn on_postgres() -> bool {
+    env!("CARGO_CRATE_NAME") == "api_postgres"
+}
+
+/// Where one test's data lives: a data directory (KEK, and the SQLite database) and the
+/// database URL.
+pub struct Place {
+    pub dir: tempfile::TempDir,
+    pub database_url: String,
+}
+
+/// A fresh place: the SQLite file in a new directory, or a new PostgreSQL schema.
+pub async fn fresh_place() -> Arc<Place> {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = if on_postgres() {
+        static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        let base = std::env::var("D1_TEST_DATABASE_URL").expect("D1_TEST_DATABASE_URL");
+        CLEANED
+            .get_or_init(|| async {
+                d1_store::postgres::scratch::drop_all(&base, "d1t_api_")
+                    .await
+                    .unwrap();
+            })
+            .await;
+        let schema = format!("d1t_api_{}", uuid::Uuid::new_v4().simple());
+        d1_store::postgres::scratch::create(&base, &schema)
+            .await
+            .unwrap()
+    } else {
+        format!("sqlite://{}", dir.path().join("registry.db").display())
+    };
+    Arc::new(Place { dir, database_url })
+}
+
+/// [`fresh_place`] for tests without a runtime of their own.
+pub fn fresh_place_blocking() -> Arc<Place> {
+    std::thread::spawn(|| {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(fresh_place())
+    })
+    .join()
+    .unwrap()
+}
+
+impl Place {
+    /// Where the data of this place could rest, each with what it holds: the files of the
+    /// data directory, and on PostgreSQL every row of the schema as JSON (byte strings in
+    /// hex).
+    pub async fn resting_data(&self) -> Vec<(String, Vec<u8>)> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                found.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            }
+        }
+        if on_postgres() {
+            let client = d1_store::postgres::scratch::connect(&self.database_url)
+                .await
+                .unwrap();
+            let tables = client
+                .query(
+                    "SELECT table_name::text FROM information_schema.tables
+                     WHERE table_schema = current_schema()",
+                    &[],
+                )
+                .await
+                .unwrap();
+            for table in tables {
+                let name: String = table.get(0);
+                let rows = client
+                    .query(&format!("SELECT row_to_json(t)::text FROM {name} t"), &[])
+                    .await
+                    .unwrap();
+                for row in rows {
+                    found.push((
+                        format!("table {name}"),
+                        row.get::<_, String>(0).into_bytes(),
+                    ));
+                }
+            }
+        }
+        found
+    }
+
+    /// Which of [`Self::resting_data`] hold `needle` (as bytes, or as the hex PostgreSQL
+    /// shows byte strings in).
+    pub async fn holding(&self, needle: &[u8]) -> Vec<String> {
+        let hex: String = needle.iter().map(|b| format!("{b:02x}")).collect();
+        self.resting_data()
+            .await
+            .into_iter()
+            .filter(|(_, bytes)| {
+                contains(bytes, needle) || (on_postgres() && contains(bytes, hex.as_bytes()))
+            })
+            .map(|(place, _)| place)
+            .collect()
+    }
+
+    /// Runs a statement on the database directly, behind the service's back.
+    pub async fn execute(&self, sql: &str) {
+        if on_postgres() {
+            let client = d1_store::postgres::scratch::connect(&self.database_url)
+                .await
+                .unwrap();
+            client.batch_execute(sql).await.unwrap();
+        } else {
+            let conn = rusqlite::Connection::open(self.dir.path().join("registry.db")).unwrap();
+            conn.execute_batch(sql).unwrap();
+        }
+    }
+
+    /// The first column of the first row of a query returning a byte string.
+    pub async fn bytes(&self, sql: &str) -> Vec<u8> {
+        if on_postgres() {
+            let client = d1_store::postgres::scratch::connect(&self.database_url)
+                .await
+                .unwrap();
+            client.query_one(sql, &[]).await.unwrap().get(0)
+        } else {
+            let conn = rusqlite::Connection::open(self.dir.path().join("registry.db")).unwrap();
+            conn.query_row(sql, [], |r| r.get(0)).unwrap()
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+pub fn config_for(place: &Place) -> Config {
     let overrides = Overrides {
-        data_dir: dir.to_path_buf(),
+        data_dir: place.dir.path().to_path_buf(),
+        database_url: Some(place.database_url.clone()),
         ..Overrides::default()
     };
     Config::load(&overrides).unwrap()
@@ -104,7 +237,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Boots the app with the first issuer's settings given.
 pub async fn spawn_with(settings: IssuerSettings) -> TestApp {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let place = fresh_place().await;
     let issuer = TestIssuer {
         id: ISSUER,
         key: SigningKey::generate().unwrap(),
@@ -115,20 +248,19 @@ pub async fn spawn_with(settings: IssuerSettings) -> TestApp {
         key: SigningKey::generate().unwrap(),
         kid: format!("kid-{}", uuid::Uuid::new_v4()),
     };
-    let app = boot(Arc::clone(&dir), issuer, other, true, settings).await;
-    app
+    boot(place, issuer, other, true, settings).await
 }
 
-/// Boots the app on `dir`; `onboard` adds the two issuers first.
+/// Boots the app on `place`; `onboard` adds the two issuers first.
 pub async fn boot(
-    dir: Arc<tempfile::TempDir>,
+    place: Arc<Place>,
     issuer: TestIssuer,
     other: TestIssuer,
     onboard: bool,
     settings: IssuerSettings,
 ) -> TestApp {
     capture_logs();
-    let config = config_for(dir.path());
+    let config = config_for(&place);
     let opened = bootstrap::open(&config).await.unwrap();
     if onboard {
         for (i, s) in [(&issuer, settings), (&other, IssuerSettings::default())] {
@@ -160,7 +292,7 @@ pub async fn boot(
         state,
         issuer,
         other,
-        dir,
+        place,
         server,
     }
 }
@@ -215,10 +347,6 @@ impl TestApp {
         self.url(&format!(
             "/banking/v2/issuers/{ISSUER}/consumers/{consumer}"
         ))
-    }
-
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
     }
 
     /// POSTs a form to the token endpoint.
@@ -292,11 +420,11 @@ impl TestApp {
     }
 
     /// Stops serving and closes the store, as a process exit would.
-    pub async fn stop(self) -> (Arc<tempfile::TempDir>, TestIssuer, TestIssuer) {
+    pub async fn stop(self) -> (Arc<Place>, TestIssuer, TestIssuer) {
         self.server.abort();
         let _ = self.server.await;
         drop(self.state);
-        (self.dir, self.issuer, self.other)
+        (self.place, self.issuer, self.other)
     }
 }
 

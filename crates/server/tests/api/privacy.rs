@@ -1,7 +1,5 @@
 //! Personal data never rests in clear and never reaches a log, proven with canary values.
 
-use std::path::Path;
-
 use serde_json::{json, Value};
 
 use crate::harness::{logs, spawn_app};
@@ -23,20 +21,6 @@ fn canary_pi() -> Value {
         "residencyAddress": {"line1": CANARIES[4], "countryCode": "GB"},
         "language": "en-GB"
     })
-}
-
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut hits = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            let bytes = std::fs::read(&path).unwrap();
-            if bytes.windows(needle.len()).any(|w| w == needle) {
-                hits.push(path.display().to_string());
-            }
-        }
-    }
-    hits
 }
 
 #[tokio::test]
@@ -82,10 +66,8 @@ async fn canary_pi_appears_neither_in_the_database_files_nor_in_the_logs() {
     assert!(logs.contains("request"), "logs were captured");
     for canary in CANARIES {
         assert!(!logs.contains(canary), "{canary} found in the logs");
-        assert!(
-            files_containing(&app.data_dir(), canary.as_bytes()).is_empty(),
-            "{canary} found on disk"
-        );
+        let found = app.place.holding(canary.as_bytes()).await;
+        assert!(found.is_empty(), "{canary} found at rest in {found:?}");
     }
     assert!(!logs.contains(&token), "an access token was logged");
 }
@@ -95,18 +77,13 @@ async fn delete_shreds_the_data_key_from_the_database_and_its_wal() {
     let app = spawn_app().await;
     let token = app.token().await;
     app.register(&token, "shred-me", canary_pi()).await;
-    let db = app.data_dir().join("registry.db");
-    let wrapped: Vec<u8> = rusqlite::Connection::open(&db)
-        .unwrap()
-        .query_row(
-            "SELECT wrapped_key FROM consumers WHERE consumer_id = 'shred-me'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let wrapped = app
+        .place
+        .bytes("SELECT wrapped_key FROM consumers WHERE consumer_id = 'shred-me'")
+        .await;
     assert!(
-        !files_containing(&app.data_dir(), &wrapped).is_empty(),
-        "the wrapped key is on disk before the delete"
+        !app.place.holding(&wrapped).await.is_empty(),
+        "the wrapped key is at rest before the delete"
     );
     let response = app
         .client
@@ -116,14 +93,15 @@ async fn delete_shreds_the_data_key_from_the_database_and_its_wal() {
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
-    // The WAL checkpoint runs right after the delete's commit, or shortly after if a reader held it back.
-    let mut left = files_containing(&app.data_dir(), &wrapped);
+    // On SQLite the WAL checkpoint runs right after the delete's commit, or shortly after if a
+    // reader held it back. On PostgreSQL no row holds it; old row versions wait for VACUUM.
+    let mut left = app.place.holding(&wrapped).await;
     for _ in 0..50 {
         if left.is_empty() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        left = files_containing(&app.data_dir(), &wrapped);
+        left = app.place.holding(&wrapped).await;
     }
     assert!(
         left.is_empty(),
@@ -138,14 +116,13 @@ async fn a_sealed_row_copied_onto_another_consumer_does_not_open() {
     app.register(&token, "alice", canary_pi()).await;
     app.register(&token, "bob", json!({"firstName": "Bob"}))
         .await;
-    let conn = rusqlite::Connection::open(app.data_dir().join("registry.db")).unwrap();
-    conn.execute(
-        "UPDATE consumers SET wrapped_key = (SELECT wrapped_key FROM consumers WHERE consumer_id = 'alice'),
-                              pi = (SELECT pi FROM consumers WHERE consumer_id = 'alice')
-         WHERE consumer_id = 'bob'",
-        [],
-    )
-    .unwrap();
+    app.place
+        .execute(
+            "UPDATE consumers SET wrapped_key = (SELECT wrapped_key FROM consumers WHERE consumer_id = 'alice'),
+                                  pi = (SELECT pi FROM consumers WHERE consumer_id = 'alice')
+             WHERE consumer_id = 'bob'",
+        )
+        .await;
     let response = app.get(&app.consumer_url("bob"), &token).await;
     assert_eq!(response.status(), 500);
     let text = response.text().await.unwrap();

@@ -1,4 +1,4 @@
-//! Data and access tokens survive a restart on the same data directory.
+//! Data and access tokens survive a restart on the same data directory and database.
 
 use serde_json::Value;
 
@@ -18,9 +18,9 @@ async fn data_and_access_tokens_survive_a_restart() {
         .json()
         .await
         .unwrap();
-    let (dir, issuer, other) = app.stop().await;
+    let (place, issuer, other) = app.stop().await;
 
-    let again = boot(dir, issuer, other, false, IssuerSettings::default()).await;
+    let again = boot(place, issuer, other, false, IssuerSettings::default()).await;
     let response = again.get(&again.consumer_url("c1"), &token).await;
     assert_eq!(
         response.status(),

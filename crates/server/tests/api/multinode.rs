@@ -1,0 +1,1 @@
+//! Several `d1-registry serve` processes on one PostgreSQL database.

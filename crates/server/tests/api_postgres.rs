@@ -1,0 +1,40 @@
+//! The API integration suite again, on PostgreSQL: the same test files, each test on a fresh
+//! schema of the database `D1_TEST_DATABASE_URL` names, plus the tests that need several
+//! nodes on one database. Without that variable this suite is skipped and says so.
+
+#[cfg(pg_suite)]
+#[path = "api/bad_input.rs"]
+mod bad_input;
+#[cfg(pg_suite)]
+#[path = "api/cards.rs"]
+mod cards;
+#[cfg(pg_suite)]
+#[path = "api/consumers.rs"]
+mod consumers;
+#[cfg(pg_suite)]
+#[path = "api/harness.rs"]
+mod harness;
+#[cfg(pg_suite)]
+#[path = "api/multinode.rs"]
+mod multinode;
+#[cfg(pg_suite)]
+#[path = "api/privacy.rs"]
+mod privacy;
+#[cfg(pg_suite)]
+#[path = "api/process.rs"]
+mod process;
+#[cfg(pg_suite)]
+#[path = "api/restart.rs"]
+mod restart;
+#[cfg(pg_suite)]
+#[path = "api/token.rs"]
+mod token;
+#[cfg(pg_suite)]
+#[path = "api/v1.rs"]
+mod v1;
+
+#[cfg(not(pg_suite))]
+#[test]
+fn postgres_api_suite_skipped_because_d1_test_database_url_is_not_set() {
+    eprintln!("PostgreSQL API suite skipped: D1_TEST_DATABASE_URL is not set");
+}
