@@ -94,6 +94,8 @@ impl Keyring {
     /// # Errors
     /// If the database fails or a key does not unwrap.
     pub async fn reload(&self, store: &dyn Store) -> anyhow::Result<()> {
+        // The time the read began: every key committed before it is in what is read.
+        let began = std::time::Instant::now();
         let kek = store.vault().kek();
         let mut keys = Keys::default();
         for record in store.service_keys().await? {
@@ -126,7 +128,7 @@ impl Keyring {
             .write()
             .map_err(|_| anyhow::anyhow!("keyring lock poisoned"))? = keys;
         if let Ok(mut loaded) = self.loaded.lock() {
-            *loaded = std::time::Instant::now();
+            *loaded = began;
         }
         Ok(())
     }
@@ -139,14 +141,26 @@ impl Keyring {
         self.refresh_if_older(store, KEYS_TTL).await
     }
 
-    /// Reloads for a kid this copy does not know: another node may have just rotated. Bounded
-    /// to one reload per [`UNKNOWN_KID_RELOAD`], so tokens or JWEs with made-up kids cannot
-    /// turn into a database read each.
+    /// Reloads for a kid this copy does not know: another node may have just rotated. A reload
+    /// that began after the caller asked has seen that key already, so concurrent callers share
+    /// one; and reloads are spaced at least [`UNKNOWN_KID_RELOAD`] apart (a caller waits out the
+    /// rest), so made-up kids cannot turn into a database read each.
     ///
     /// # Errors
     /// If reloading fails.
     pub async fn refresh_for_unknown_kid(&self, store: &dyn Store) -> anyhow::Result<()> {
-        self.refresh_if_older(store, UNKNOWN_KID_RELOAD).await
+        let asked = std::time::Instant::now();
+        let _one_at_a_time = self.reloading.lock().await;
+        let Ok(began) = self.loaded.lock().map(|l| *l) else {
+            return self.reload(store).await;
+        };
+        if began > asked {
+            return Ok(());
+        }
+        if let Some(rest) = UNKNOWN_KID_RELOAD.checked_sub(began.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+        self.reload(store).await
     }
 
     async fn refresh_if_older(

@@ -26,7 +26,7 @@ pub fn bin(place: &Place, args: &[&str]) -> Output {
 /// Starts `serve` on a free port; returns the process and its base URL once it is ready.
 pub fn serve(place: &Place) -> (Child, String) {
     let addr = format!("127.0.0.1:{}", free_port());
-    let server = command(place)
+    let mut server = command(place)
         .args(["serve", "--listen", &addr])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -44,6 +44,8 @@ pub fn serve(place: &Place) -> (Child, String) {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = server.kill();
+    let _ = server.wait();
     panic!("the server did not become ready");
 }
 
