@@ -12,7 +12,7 @@ use hyper::client::conn::http1;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 
-use crate::service::{Service, ISSUER};
+use crate::service::ISSUER;
 
 /// What one timed run saw.
 #[derive(Debug, Default, Clone)]
@@ -105,11 +105,24 @@ impl CardPool {
     }
 }
 
+/// When a worker sends: as soon as the previous answer is back, or on a fixed schedule.
+#[derive(Clone, Copy)]
+enum Pace {
+    Closed,
+    /// One request every `interval`, starting at `first`; latency counts from the scheduled
+    /// time, so a late answer also delays what was due behind it.
+    Every {
+        first: Instant,
+        interval: Duration,
+    },
+}
+
 async fn worker(
     addr: String,
     token: String,
     deadline: Instant,
     work: Work,
+    pace: Pace,
 ) -> anyhow::Result<RunStats> {
     let mut sender = connect(&addr).await?;
     let mut stats = RunStats::default();
@@ -137,7 +150,17 @@ async fn worker(
             .header("authorization", &auth)
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body)))?;
-        let started = Instant::now();
+        let started = match pace {
+            Pace::Closed => Instant::now(),
+            Pace::Every { first, interval } => {
+                let due = first + interval * u32::try_from(n - 1).unwrap_or(u32::MAX);
+                if due >= deadline {
+                    break;
+                }
+                tokio::time::sleep_until(due.into()).await;
+                due
+            }
+        };
         sender.ready().await.context("connection closed")?;
         let response = sender.send_request(req).await?;
         let status = response.status();
@@ -153,23 +176,60 @@ async fn worker(
     Ok(stats)
 }
 
-/// Runs `connections` workers for `duration` and merges what they saw.
+/// Runs `connections` workers for `duration`, spread over `targets` in turn, each sending as
+/// soon as its previous answer is back; merges what they saw.
 pub async fn run(
-    service: &Service,
+    targets: &[String],
     token: &str,
     connections: usize,
     duration: Duration,
     work: &Work,
 ) -> anyhow::Result<RunStats> {
+    run_with(targets, token, connections, duration, work, None).await
+}
+
+/// Like [`run`], but at a fixed total rate (requests per second), for latency at a given load.
+pub async fn run_at(
+    targets: &[String],
+    token: &str,
+    connections: usize,
+    duration: Duration,
+    rate: f64,
+) -> anyhow::Result<RunStats> {
+    let work = Work::Registrations;
+    run_with(targets, token, connections, duration, &work, Some(rate)).await
+}
+
+async fn run_with(
+    targets: &[String],
+    token: &str,
+    connections: usize,
+    duration: Duration,
+    work: &Work,
+    rate: Option<f64>,
+) -> anyhow::Result<RunStats> {
     let started = Instant::now();
     let deadline = started + duration;
     let tasks: Vec<_> = (0..connections)
-        .map(|_| {
+        .map(|i| {
+            let pace = match rate {
+                None => Pace::Closed,
+                Some(rate) => {
+                    let interval = Duration::from_secs_f64(connections as f64 / rate);
+                    // Workers start staggered, so the total arrives evenly.
+                    let offset = interval.mul_f64(i as f64 / connections as f64);
+                    Pace::Every {
+                        first: started + offset,
+                        interval,
+                    }
+                }
+            };
             tokio::spawn(worker(
-                service.addr.clone(),
+                targets[i % targets.len()].clone(),
                 token.to_owned(),
                 deadline,
                 work.clone(),
+                pace,
             ))
         })
         .collect();

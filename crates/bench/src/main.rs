@@ -1,13 +1,14 @@
 //! `d1-bench`: drives a release build of d1-registry over HTTP on loopback and, in the same
-//! run, measures the raw SQLite baseline the service is compared to (docs/benchmarks.md).
+//! run, measures the raw database baseline the service is compared to (docs/benchmarks.md).
 //!
-//! Usage: `d1-bench registrations|cards [--binary PATH] [--connections 32] [--warmup 3]
-//! [--duration 10] [--runs 3] [--cards 150000]`. Run it with `bench/registrations.sh` or
-//! `bench/cards.sh`, which build both.
+//! Usage: `d1-bench registrations|cards|postgres [--binary PATH] [--connections 32]
+//! [--warmup 3] [--duration 10] [--runs 3] [--cards 150000] [--database-url URL]`. Run it
+//! with `bench/registrations.sh`, `bench/cards.sh` or `bench/postgres.sh`, which build both.
 
 mod baseline;
 mod cards;
 mod load;
+mod postgres;
 mod report;
 mod service;
 
@@ -25,6 +26,8 @@ pub struct Settings {
     pub runs: usize,
     /// Register card requests prepared for the `cards` scenario.
     pub cards: usize,
+    /// The PostgreSQL database of the `postgres` scenario (it works in scratch schemas).
+    pub database_url: Option<String>,
 }
 
 fn parse_args() -> anyhow::Result<(String, Settings)> {
@@ -37,6 +40,7 @@ fn parse_args() -> anyhow::Result<(String, Settings)> {
         duration: Duration::from_secs(10),
         runs: 3,
         cards: 150_000,
+        database_url: std::env::var("D1_BENCH_DATABASE_URL").ok(),
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -49,6 +53,7 @@ fn parse_args() -> anyhow::Result<(String, Settings)> {
             "--duration" => settings.duration = Duration::from_secs(value.parse()?),
             "--runs" => settings.runs = value.parse()?,
             "--cards" => settings.cards = value.parse()?,
+            "--database-url" => settings.database_url = Some(value),
             _ => bail!("unknown flag {flag}"),
         }
     }
@@ -57,11 +62,15 @@ fn parse_args() -> anyhow::Result<(String, Settings)> {
 
 fn main() -> anyhow::Result<()> {
     let (scenario, settings) = parse_args()?;
+    if scenario == "postgres" {
+        report::machine();
+        return postgres::run(&settings);
+    }
     if scenario != "registrations" && scenario != "cards" {
-        bail!("unknown scenario {scenario} (known: registrations, cards)");
+        bail!("unknown scenario {scenario} (known: registrations, cards, postgres)");
     }
     report::machine();
-    let service = service::Service::start(&settings.binary)?;
+    let service = service::Service::start(&settings.binary, None)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -74,9 +83,10 @@ fn main() -> anyhow::Result<()> {
         settings.duration.as_secs()
     );
     let registrations = load::Work::Registrations;
+    let targets = [service.addr.clone()];
     let run = |work: &load::Work, duration| {
         runtime.block_on(load::run(
-            &service,
+            &targets,
             &token,
             settings.connections,
             duration,
@@ -84,7 +94,7 @@ fn main() -> anyhow::Result<()> {
         ))
     };
     run(&registrations, settings.warmup)?;
-    let rows_before = service.consumer_rows()?;
+    let rows_before = runtime.block_on(service.consumer_rows())?;
     let mut runs = Vec::new();
     for i in 0..settings.runs {
         let stats = run(&registrations, settings.duration)?;

@@ -98,3 +98,36 @@ pub fn cards_verdict(cards: &Summary, registrations: &Summary) {
         cards.median / registrations.median
     );
 }
+
+pub fn postgres_verdict(one: &Summary, two: &Summary, paced: &Summary, half: f64, raw: &Summary) {
+    let line = |what: &str, s: &Summary| {
+        println!(
+            "{what}: median {:.0}/s (min {:.0}, max {:.0}), p50 {:.2} ms, p99 {:.2} ms, non-2xx {}",
+            s.median,
+            s.min,
+            s.max,
+            s.p50_ms.unwrap_or(0.0),
+            s.p99_ms.unwrap_or(0.0),
+            s.non_2xx
+        );
+    };
+    println!();
+    line("one node", one);
+    line("two nodes, round-robin", two);
+    println!(
+        "one node at {half:.0}/s (half its peak): achieved {:.0}/s, p50 {:.2} ms, p99 {:.2} ms (target p99 <= 10 ms), non-2xx {}",
+        paced.median,
+        paced.p50_ms.unwrap_or(0.0),
+        paced.p99_ms.unwrap_or(0.0),
+        paced.non_2xx
+    );
+    println!(
+        "baseline raw pooled upserts/s: median {:.0} (min {:.0}, max {:.0})",
+        raw.median, raw.min, raw.max
+    );
+    println!(
+        "ratio one node/baseline: {:.2}x (target >= 0.8x); two nodes/baseline: {:.2}x",
+        one.median / raw.median,
+        two.median / raw.median
+    );
+}

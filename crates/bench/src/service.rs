@@ -16,12 +16,32 @@ pub struct Service {
     child: Child,
     dir: tempfile::TempDir,
     key: SigningKey,
+    /// `None`: the SQLite file in the data directory.
+    database_url: Option<String>,
 }
 
-fn run(binary: &Path, data: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let status = Command::new(binary)
-        .arg("--data-dir")
-        .arg(data)
+/// Another `serve` process on the same data directory and database.
+pub struct Node {
+    pub addr: String,
+    child: Child,
+}
+
+fn command(binary: &Path, data: &Path, database_url: Option<&str>) -> Command {
+    let mut command = Command::new(binary);
+    command.arg("--data-dir").arg(data);
+    if let Some(url) = database_url {
+        command.arg("--database-url").arg(url);
+    }
+    command
+}
+
+fn run(
+    binary: &Path,
+    data: &Path,
+    database_url: Option<&str>,
+    args: &[&str],
+) -> anyhow::Result<()> {
+    let status = command(binary, data, database_url)
         .args(args)
         .status()
         .with_context(|| format!("running {}", binary.display()))?;
@@ -32,8 +52,9 @@ fn run(binary: &Path, data: &Path, args: &[&str]) -> anyhow::Result<()> {
 }
 
 impl Service {
-    /// Onboards the bench issuer and starts `serve` on a free port.
-    pub fn start(binary: &Path) -> anyhow::Result<Self> {
+    /// Onboards the bench issuer and starts `serve` on a free port, on the database at
+    /// `database_url` or else on SQLite in a fresh data directory.
+    pub fn start(binary: &Path, database_url: Option<&str>) -> anyhow::Result<Self> {
         if !binary.exists() {
             bail!(
                 "{} not found: run `cargo build --release` first (bench/registrations.sh does)",
@@ -50,6 +71,7 @@ impl Service {
         run(
             binary,
             &data,
+            database_url,
             &[
                 "issuer",
                 "add",
@@ -61,32 +83,28 @@ impl Service {
                 KID,
             ],
         )?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let log = std::fs::File::create(dir.path().join("serve.log"))?;
-        let child = Command::new(binary)
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["serve", "--listen", &addr])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
-        let service = Self {
+        let (addr, child) =
+            spawn_serve(binary, &data, database_url, &dir.path().join("serve.log"))?;
+        Ok(Self {
             addr,
             binary: binary.to_path_buf(),
             child,
             dir,
             key,
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(&service.addr).is_ok() {
-                return Ok(service);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        bail!("the service did not start")
+            database_url: database_url.map(str::to_owned),
+        })
+    }
+
+    /// Starts one more node on the same data directory (its KEK) and database.
+    pub fn another_node(&self, n: usize) -> anyhow::Result<Node> {
+        let log = self.dir.path().join(format!("serve-{n}.log"));
+        let (addr, child) = spawn_serve(
+            &self.binary,
+            &self.dir.path().join("data"),
+            self.database_url.as_deref(),
+            &log,
+        )?;
+        Ok(Node { addr, child })
     }
 
     /// Configures a card product for the bench issuer, through the CLI.
@@ -103,7 +121,12 @@ impl Service {
             "--bin",
             bin,
         ];
-        run(&self.binary, &self.dir.path().join("data"), &args)
+        run(
+            &self.binary,
+            &self.dir.path().join("data"),
+            self.database_url.as_deref(),
+            &args,
+        )
     }
 
     /// An access token, through the real token endpoint.
@@ -141,19 +164,62 @@ impl Service {
     }
 
     /// How many consumer rows the service's database holds now.
-    pub fn consumer_rows(&self) -> anyhow::Result<u64> {
-        let conn = rusqlite::Connection::open(self.dir.path().join("data/registry.db"))?;
-        Ok(conn
-            .query_row("SELECT count(*) FROM consumers", [], |r| r.get::<_, i64>(0))
-            .map(|n| u64::try_from(n).unwrap_or(0))?)
+    pub async fn consumer_rows(&self) -> anyhow::Result<u64> {
+        let count = match &self.database_url {
+            Some(url) => d1_store::postgres::scratch::connect(url)
+                .await?
+                .query_one("SELECT count(*) FROM consumers", &[])
+                .await?
+                .get::<_, i64>(0),
+            None => rusqlite::Connection::open(self.dir.path().join("data/registry.db"))?
+                .query_row("SELECT count(*) FROM consumers", [], |r| r.get::<_, i64>(0))?,
+        };
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}
+
+/// Starts `serve` on a free port, logging to `log`, and waits until it is ready.
+fn spawn_serve(
+    binary: &Path,
+    data: &Path,
+    database_url: Option<&str>,
+    log: &Path,
+) -> anyhow::Result<(String, Child)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = command(binary, data, database_url)
+        .args(["serve", "--listen", &addr])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()?;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            return Ok((addr, child));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    bail!("the service did not start (see {})", log.display())
+}
+
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        stop(&mut self.child);
     }
 }
 
 impl Drop for Service {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+        stop(&mut self.child);
     }
 }

@@ -258,6 +258,40 @@ async fn concurrent_writes_are_all_committed() {
 }
 
 #[tokio::test]
+async fn concurrent_registrations_of_one_consumer_id_create_it_once() {
+    let f = fresh().await;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = Arc::clone(&f.store);
+            tokio::spawn(async move {
+                store
+                    .register_consumer(register("same", Some(pi(&format!("N{i}")))))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let created = outcomes
+        .iter()
+        .filter(|o| **o == RegisterOutcome::Created)
+        .count();
+    let updated = outcomes
+        .iter()
+        .filter(|o| **o == RegisterOutcome::Updated)
+        .count();
+    assert_eq!(created, 1, "{outcomes:?}");
+    assert_eq!(
+        kinds(f.store.as_ref(), "same").await.len(),
+        created + updated,
+        "one trail entry per write that changed something"
+    );
+}
+
+#[tokio::test]
 async fn a_jti_is_accepted_once() {
     let f = fresh().await;
     let far = d1_store::now_ms() + 60_000;

@@ -149,9 +149,19 @@ impl Cluster {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    async fn stop(self) {
-        for (node, _) in self.nodes {
+    async fn stop(mut self) {
+        for (node, _) in std::mem::take(&mut self.nodes) {
             assert_eq!(blocking(move || terminate(node)).await, Some(0));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    /// A failed test still takes its nodes down with it.
+    fn drop(&mut self) {
+        for (node, _) in &mut self.nodes {
+            let _ = node.kill();
+            let _ = node.wait();
         }
     }
 }

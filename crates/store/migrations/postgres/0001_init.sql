@@ -54,10 +54,12 @@ CREATE TABLE consumers (
     UNIQUE (issuer_id, consumer_id)
 );
 
+-- operation_id is a UUIDv7, unique by construction; the trail is read by consumer only, so
+-- one index serves it and each registration writes one index entry fewer.
 CREATE TABLE operations (
     id             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     consumer_ref   BIGINT NOT NULL REFERENCES consumers (id),
-    operation_id   TEXT NOT NULL UNIQUE,
+    operation_id   UUID NOT NULL,
     operation      TEXT NOT NULL,
     status         TEXT NOT NULL,
     start_time     BIGINT NOT NULL,

@@ -97,7 +97,7 @@ pub(super) async fn record(
     trail: &TrailContext,
     now: i64,
 ) -> StoreResult<()> {
-    let operation_id = uuid::Uuid::now_v7().to_string();
+    let operation_id = uuid::Uuid::now_v7();
     exec(
         c,
         "INSERT INTO operations (consumer_ref, operation_id, operation, status, start_time, end_time,
@@ -368,7 +368,7 @@ pub(super) async fn operations(
         .iter()
         .take(limit)
         .map(|r| OperationRecord {
-            operation_id: r.get(1),
+            operation_id: r.get::<_, uuid::Uuid>(1).to_string(),
             operation: OperationKind::parse(r.get(2)).unwrap_or(OperationKind::Register),
             status: OperationStatus::parse(r.get(3)).unwrap_or(OperationStatus::Failed),
             start_time: r.get(4),

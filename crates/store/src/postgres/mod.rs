@@ -7,6 +7,7 @@
 //! fails on such an index, a serialization failure or a deadlock, and is run again from the
 //! start, where its checks now see the winner ([`transaction`]). None of those reach a caller.
 
+mod batch;
 mod cards;
 mod consumers;
 mod issuers;
@@ -57,6 +58,7 @@ impl Default for PoolOptions {
 pub struct PgStore {
     pool: Pool,
     vault: Arc<Vault>,
+    registrations: batch::Registrations,
 }
 
 fn pool(url: &str, options: PoolOptions, durability: Durability) -> anyhow::Result<Pool> {
@@ -68,7 +70,7 @@ fn pool(url: &str, options: PoolOptions, durability: Durability) -> anyhow::Resu
         Durability::Normal => "off",
     };
     let timeout = format!(
-        "-c statement_timeout={} -c synchronous_commit={commit}",
+        "-c statement_timeout={} -c synchronous_commit={commit} -c plan_cache_mode=force_generic_plan",
         options.statement_timeout.as_millis()
     );
     let joined = match config.get_options() {
@@ -167,6 +169,7 @@ impl PgStore {
         let vault = unlock(&client, options).await?;
         drop(client);
         Ok(Self {
+            registrations: batch::Registrations::start(pool.clone()),
             pool,
             vault: Arc::new(vault),
         })
@@ -253,6 +256,9 @@ impl Store for PgStore {
         let fresh = self
             .vault
             .fresh_consumer(&cmd.issuer_id, &cmd.consumer_id, cmd.pi.as_ref())?;
+        if self.registrations.create(&cmd, &fresh, now_ms()).await {
+            return Ok(RegisterOutcome::Created);
+        }
         self.write(&(cmd, fresh), |t, vault, (cmd, fresh), now| {
             Box::pin(consumers::register(t, vault, cmd, fresh, now))
         })

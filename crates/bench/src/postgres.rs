@@ -1,0 +1,182 @@
+//! The PostgreSQL scenario: registrations on one node, then on two nodes taking turns (the
+//! load generator alternates targets, as a round-robin balancer would), the latency at half
+//! the one-node peak, and in the same run the raw pooled single-row upsert on the same
+//! database. Each part works in a scratch schema of its own.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use d1_store::postgres::scratch;
+use rand::RngCore;
+
+use crate::load::{self, RunStats};
+use crate::report;
+use crate::service::Service;
+use crate::Settings;
+
+/// Connections of the raw baseline: the service's default pool size per node.
+const RAW_CLIENTS: usize = 16;
+
+const UPSERT: &str = "INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi, created_at, updated_at)
+     VALUES ('BENCH00001', $1, 'ACTIVE', 'STORED', $2, $3, $4, $4)
+     ON CONFLICT (issuer_id, consumer_id) DO UPDATE SET pi = excluded.pi, updated_at = excluded.updated_at";
+
+fn schema(role: &str) -> String {
+    format!("d1b_{role}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Runs the scenario and prints its verdicts.
+///
+/// # Errors
+/// If no database is given, or the service or database fails.
+pub fn run(settings: &Settings) -> anyhow::Result<()> {
+    let url = settings.database_url.clone().context(
+        "give a PostgreSQL database the benchmark may create schemas in: --database-url URL \
+         or D1_BENCH_DATABASE_URL",
+    )?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(scratch::drop_all(&url, "d1b_"))?;
+    let service_url = runtime.block_on(scratch::create(&url, &schema("service")))?;
+    let service = Service::start(&settings.binary, Some(&service_url))?;
+    let token = runtime.block_on(service.token())?;
+    println!(
+        "\nservice on PostgreSQL (synchronous_commit on): {} connections, {}s warm-up, {} runs of {}s; the load generator, the nodes and PostgreSQL share the machine's cores",
+        settings.connections,
+        settings.warmup.as_secs(),
+        settings.runs,
+        settings.duration.as_secs()
+    );
+    let timed = |targets: &[String], what: &str| -> anyhow::Result<Vec<RunStats>> {
+        let work = load::Work::Registrations;
+        let go = |duration| {
+            runtime.block_on(load::run(
+                targets,
+                &token,
+                settings.connections,
+                duration,
+                &work,
+            ))
+        };
+        go(settings.warmup)?;
+        let mut runs = Vec::new();
+        for i in 0..settings.runs {
+            let stats = go(settings.duration)?;
+            report::run_line(what, i + 1, &stats);
+            runs.push(stats);
+        }
+        Ok(runs)
+    };
+    let one_node = [service.addr.clone()];
+    let one = report::summarise(&timed(&one_node, "one node")?);
+
+    let half = one.median / 2.0;
+    let mut paced = Vec::new();
+    for i in 0..settings.runs {
+        let stats = runtime.block_on(load::run_at(
+            &one_node,
+            &token,
+            settings.connections,
+            settings.duration,
+            half,
+        ))?;
+        report::run_line("one node at half its peak", i + 1, &stats);
+        paced.push(stats);
+    }
+    let paced = report::summarise(&paced);
+
+    let second = service.another_node(2)?;
+    let two_nodes = [service.addr.clone(), second.addr.clone()];
+    let two = report::summarise(&timed(&two_nodes, "two nodes")?);
+    drop(second);
+    let rows = runtime.block_on(service.consumer_rows())?;
+    drop(service);
+
+    println!(
+        "\nbaseline: raw single-row upsert on the same PostgreSQL, {RAW_CLIENTS} pooled connections, one transaction per row, synchronous_commit on, 1 KB blob, table pre-filled to {rows} rows"
+    );
+    let raw = runtime.block_on(raw_runs(&url, rows, settings.duration, settings.runs))?;
+    for (i, stats) in raw.iter().enumerate() {
+        report::run_line("baseline", i + 1, stats);
+    }
+    let raw = report::summarise(&raw);
+    report::postgres_verdict(&one, &two, &paced, half, &raw);
+    runtime.block_on(scratch::drop_all(&url, "d1b_"))?;
+    Ok(())
+}
+
+fn blob(len: usize) -> Vec<u8> {
+    let mut b = vec![0u8; len];
+    rand::thread_rng().fill_bytes(&mut b);
+    b
+}
+
+/// The raw rate: the service's own consumers table (its migrations, applied by opening a
+/// store on the schema), pre-filled to `rows`, upserted by a pool of connections.
+async fn raw_runs(
+    url: &str,
+    rows: u64,
+    duration: Duration,
+    runs: usize,
+) -> anyhow::Result<Vec<RunStats>> {
+    let raw_url = scratch::create(url, &schema("raw")).await?;
+    let dir = tempfile::tempdir()?;
+    drop(
+        d1_store::open(d1_store::StoreOptions {
+            database_url: raw_url.clone(),
+            kek_file: dir.path().join("kek.key"),
+            durability: d1_store::Durability::Full,
+            read_connections: 1,
+            pool: d1_store::postgres::PoolOptions::default(),
+        })
+        .await?,
+    );
+    let (key, pi) = (blob(61), blob(1024));
+    let filler = scratch::connect(&raw_url).await?;
+    filler
+        .execute(
+            "INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi, created_at, updated_at)
+             SELECT 'BENCH00001', gen_random_uuid()::text, 'ACTIVE', 'STORED', $1, $2, 0, 0
+             FROM generate_series(1, $3)",
+            &[&key, &pi, &i32::try_from(rows)?],
+        )
+        .await?;
+    filler.batch_execute("ANALYZE consumers").await?;
+    let mut clients = Vec::new();
+    for _ in 0..RAW_CLIENTS {
+        let client = scratch::connect(&raw_url).await?;
+        client.batch_execute("SET synchronous_commit = on").await?;
+        let statement = client.prepare(UPSERT).await?;
+        clients.push(std::sync::Arc::new((client, statement)));
+    }
+    let mut all = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let deadline = started + duration;
+        let tasks: Vec<_> = clients
+            .iter()
+            .map(|pair| {
+                let pair = std::sync::Arc::clone(pair);
+                let (key, pi) = (key.clone(), pi.clone());
+                tokio::spawn(async move {
+                    let (client, statement) = &*pair;
+                    let mut done = 0u64;
+                    while Instant::now() < deadline {
+                        let id = uuid::Uuid::new_v4().to_string();
+                        client.execute(statement, &[&id, &key, &pi, &0i64]).await?;
+                        done += 1;
+                    }
+                    anyhow::Ok(done)
+                })
+            })
+            .collect();
+        let mut stats = RunStats::default();
+        for task in tasks {
+            stats.completed += task.await??;
+        }
+        stats.elapsed = started.elapsed();
+        all.push(stats);
+    }
+    Ok(all)
+}
