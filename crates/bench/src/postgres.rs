@@ -17,6 +17,10 @@ use crate::Settings;
 /// Connections of the raw baseline: the service's default pool size per node.
 const RAW_CLIENTS: usize = 16;
 
+/// Concurrent upserting tasks of the raw baseline, as many as the load's connections (two per
+/// connection, which pipelines them).
+const RAW_TASKS: usize = 32;
+
 const UPSERT: &str = "INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi, created_at, updated_at)
      VALUES ('BENCH00001', $1, 'ACTIVE', 'STORED', $2, $3, $4, $4)
      ON CONFLICT (issuer_id, consumer_id) DO UPDATE SET pi = excluded.pi, updated_at = excluded.updated_at";
@@ -94,7 +98,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     drop(service);
 
     println!(
-        "\nbaseline: raw single-row upsert on the same PostgreSQL, {RAW_CLIENTS} pooled connections, one transaction per row, synchronous_commit on, 1 KB blob, table pre-filled to {rows} rows"
+        "\nbaseline: raw single-row upsert on the same PostgreSQL, {RAW_TASKS} tasks over {RAW_CLIENTS} pooled connections, one transaction per row, synchronous_commit on, 1 KB blob, random UUIDv4 keys, table pre-filled to {rows} rows"
     );
     let raw = runtime.block_on(raw_runs(&url, rows, settings.duration, settings.runs))?;
     for (i, stats) in raw.iter().enumerate() {
@@ -154,10 +158,9 @@ async fn raw_runs(
     for _ in 0..runs {
         let started = Instant::now();
         let deadline = started + duration;
-        let tasks: Vec<_> = clients
-            .iter()
-            .map(|pair| {
-                let pair = std::sync::Arc::clone(pair);
+        let tasks: Vec<_> = (0..RAW_TASKS)
+            .map(|i| {
+                let pair = std::sync::Arc::clone(&clients[i % RAW_CLIENTS]);
                 let (key, pi) = (key.clone(), pi.clone());
                 tokio::spawn(async move {
                     let (client, statement) = &*pair;

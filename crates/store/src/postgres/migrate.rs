@@ -15,6 +15,10 @@ const LOCK: i64 = 0x6431_7265_6769_7374;
 /// # Errors
 /// If a migration fails; it is rolled back whole and the lock released.
 pub(super) async fn run(client: &mut Object) -> anyhow::Result<()> {
+    // "relation already exists, skipping" and the like are not news worth a log line.
+    client
+        .batch_execute("SET client_min_messages = warning")
+        .await?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&LOCK])
         .await?;
@@ -23,6 +27,7 @@ pub(super) async fn run(client: &mut Object) -> anyhow::Result<()> {
     client
         .execute("SELECT pg_advisory_unlock($1)", &[&LOCK])
         .await?;
+    client.batch_execute("RESET client_min_messages").await?;
     outcome
 }
 
