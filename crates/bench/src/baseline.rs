@@ -11,9 +11,10 @@ use rusqlite::{params, Connection};
 use crate::load::RunStats;
 
 /// The service's own schema, so the baseline writes the very table the service writes.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("../../store/migrations/sqlite/0001_init.sql"),
     include_str!("../../store/migrations/sqlite/0002_cards.sql"),
+    include_str!("../../store/migrations/sqlite/0003_trail_index.sql"),
 ];
 
 const UPSERT: &str = "INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi, created_at, updated_at)
