@@ -49,7 +49,7 @@ impl Default for PoolOptions {
         Self {
             size: 16,
             statement_timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -69,13 +69,14 @@ fn pool(url: &str, options: PoolOptions, durability: Durability) -> anyhow::Resu
         Durability::Full => "on",
         Durability::Normal => "off",
     };
-    let timeout = format!(
+    // Generic plans: every statement here is short and planned the same way each time.
+    let ours = format!(
         "-c statement_timeout={} -c synchronous_commit={commit} -c plan_cache_mode=force_generic_plan",
         options.statement_timeout.as_millis()
     );
     let joined = match config.get_options() {
-        Some(existing) if !existing.is_empty() => format!("{existing} {timeout}"),
-        _ => timeout,
+        Some(existing) if !existing.is_empty() => format!("{existing} {ours}"),
+        _ => ours,
     };
     config.options(&joined);
     config.connect_timeout(options.connect_timeout);
