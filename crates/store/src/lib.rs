@@ -8,6 +8,7 @@ pub mod card;
 pub mod kek;
 pub mod model;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 pub mod vault;
 

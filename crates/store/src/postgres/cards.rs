@@ -9,15 +9,12 @@ use deadpool_postgres::GenericClient;
 use super::consumers::{self, Entry};
 use super::transaction::{exec, row, rows, Contended};
 use crate::card::{allocated_length, random_card_id, random_digit, RawCard, CARD_COLUMNS};
+use crate::rows::{CardRetry, LiveCard, NewCard};
 use crate::vault::{FreshConsumer, PreparedCard, Vault};
 use crate::{
     CardOutcome, CardState, CardView, CreateCard, CreateOutcome, ProductRecord, RegisterCard,
     RegisterCards, StoreError, StoreResult, TrailContext,
 };
-
-fn no_key() -> StoreError {
-    StoreError::Other(anyhow::anyhow!("active consumer without a data key"))
-}
 
 pub(super) async fn add_product(
     c: &impl GenericClient,
@@ -68,15 +65,6 @@ pub(super) async fn product(
     }))
 }
 
-struct LiveCard {
-    id: i64,
-    consumer_ref: i64,
-    product: String,
-    state: CardState,
-    pan_mac: Vec<u8>,
-    expiry: String,
-}
-
 async fn live_card(
     c: &impl GenericClient,
     issuer: &IssuerId,
@@ -107,20 +95,6 @@ async fn pan_known(c: &impl GenericClient, issuer: &IssuerId, mac: &[u8]) -> Sto
     )
     .await?
     .is_some_and(|r| r.get(0)))
-}
-
-struct NewCard<'a> {
-    issuer: &'a IssuerId,
-    card_id: &'a CardId,
-    consumer_ref: i64,
-    generation: i64,
-    product: &'a str,
-    state: CardState,
-    pan_mac: &'a [u8],
-    sealed: &'a [u8],
-    pan: &'a Pan,
-    expiry: Expiry,
-    scheme: Scheme,
 }
 
 async fn insert_card(c: &impl GenericClient, card: &NewCard<'_>, now: i64) -> StoreResult<()> {
@@ -190,30 +164,27 @@ pub(super) async fn register(
         return Ok(CardOutcome::ConsumerDeleted);
     }
     if let Some(card) = live_card(c, &cmd.issuer_id, &cmd.card_id).await? {
-        let same = consumer.as_ref().is_some_and(|c| c.id == card.consumer_ref)
-            && card.pan_mac == prepared.pan_mac
-            && card.product == cmd.card_product_id.as_str();
-        if !same {
-            return Ok(CardOutcome::Conflict("the cardId belongs to another card"));
-        }
-        let state = cmd.state.unwrap_or(card.state);
-        let expiry = cmd.data.expiry.mmyy();
-        if state != card.state || expiry != card.expiry {
-            let consumer = consumer
-                .as_ref()
-                .ok_or_else(|| StoreError::Other(anyhow::anyhow!("card without consumer")))?;
-            let wrapped = consumer.wrapped_key.as_deref().ok_or_else(no_key)?;
-            let key = vault.open_consumer_key(&cmd.issuer_id, &cmd.consumer_id, wrapped)?;
-            let sealed = vault.seal_card(&key, &cmd.issuer_id, &cmd.card_id, &cmd.data)?;
-            exec(
-                c,
-                "UPDATE cards SET state = $2, expiry = $3, sealed = $4, updated_at = $5
-                 WHERE id = $1",
-                &[&card.id, &state.as_str(), &expiry, &sealed, &now],
-            )
-            .await?;
-            let entry = card_entry(OperationKind::CardRegister, &cmd.card_id);
-            consumers::record(c, consumer.id, &entry, &cmd.trail, now).await?;
+        match card.retry(consumer.as_ref(), cmd, &prepared.pan_mac) {
+            CardRetry::Conflict => {
+                return Ok(CardOutcome::Conflict("the cardId belongs to another card"))
+            }
+            CardRetry::Unchanged => {}
+            CardRetry::Refresh { state, expiry } => {
+                let consumer = consumer
+                    .as_ref()
+                    .ok_or_else(|| StoreError::Other(anyhow::anyhow!("card without consumer")))?;
+                let key = consumer.data_key(vault, &cmd.issuer_id, &cmd.consumer_id)?;
+                let sealed = vault.seal_card(&key, &cmd.issuer_id, &cmd.card_id, &cmd.data)?;
+                exec(
+                    c,
+                    "UPDATE cards SET state = $2, expiry = $3, sealed = $4, updated_at = $5
+                     WHERE id = $1",
+                    &[&card.id, &state.as_str(), &expiry, &sealed, &now],
+                )
+                .await?;
+                let entry = card_entry(OperationKind::CardRegister, &cmd.card_id);
+                consumers::record(c, consumer.id, &entry, &cmd.trail, now).await?;
+            }
         }
         return Ok(CardOutcome::Retried);
     }
@@ -224,8 +195,7 @@ pub(super) async fn register(
     }
     let (consumer_ref, generation, sealed, implicit) = match consumer {
         Some(row) => {
-            let wrapped = row.wrapped_key.as_deref().ok_or_else(no_key)?;
-            let key = vault.open_consumer_key(&cmd.issuer_id, &cmd.consumer_id, wrapped)?;
+            let key = row.data_key(vault, &cmd.issuer_id, &cmd.consumer_id)?;
             let sealed = vault.seal_card(&key, &cmd.issuer_id, &cmd.card_id, &cmd.data)?;
             (row.id, row.generation, sealed, false)
         }
@@ -243,19 +213,7 @@ pub(super) async fn register(
     };
     insert_card(
         c,
-        &NewCard {
-            issuer: &cmd.issuer_id,
-            card_id: &cmd.card_id,
-            consumer_ref,
-            generation,
-            product: cmd.card_product_id.as_str(),
-            state: cmd.state.unwrap_or(CardState::Active),
-            pan_mac: &prepared.pan_mac,
-            sealed: &sealed,
-            pan: &cmd.data.pan,
-            expiry: cmd.data.expiry,
-            scheme: Scheme::of(&cmd.data.pan),
-        },
+        &NewCard::registered(cmd, consumer_ref, generation, &prepared.pan_mac, &sealed),
         now,
     )
     .await?;
@@ -311,8 +269,7 @@ pub(super) async fn create(
     let card_id = random_card_id()?;
     let today = time::OffsetDateTime::now_utc().date();
     let expiry = Expiry::months_after(today, cmd.product.validity_months);
-    let wrapped = consumer.wrapped_key.as_deref().ok_or_else(no_key)?;
-    let key = vault.open_consumer_key(&cmd.issuer_id, &cmd.consumer_id, wrapped)?;
+    let key = consumer.data_key(vault, &cmd.issuer_id, &cmd.consumer_id)?;
     let data = crate::CardData {
         pan,
         expiry,

@@ -8,29 +8,19 @@ use d1_domain::{
 use deadpool_postgres::GenericClient;
 
 use super::transaction::{exec, row, rows, Contended};
+use crate::rows::ConsumerRow;
 use crate::vault::{FreshConsumer, Vault};
 use crate::{
     ChangeOutcome, ConsumerView, DeleteConsumer, OperationRecord, OperationsPage, RegisterConsumer,
     RegisterOutcome, StoreError, StoreResult, TrailContext, UpdateConsumer,
 };
 
-pub(super) struct Row {
-    pub(super) id: i64,
-    pub(super) generation: i64,
-    pub(super) state: ConsumerState,
-    pi_source: PiSource,
-    pub(super) wrapped_key: Option<Vec<u8>>,
-    pi: Option<Vec<u8>>,
-    created_at: i64,
-    updated_at: i64,
-}
-
 const COLUMNS: &str =
     "SELECT id, state, pi_source, wrapped_key, pi, created_at, updated_at, generation
      FROM consumers WHERE issuer_id = $1 AND consumer_id = $2";
 
-fn read(r: &tokio_postgres::Row) -> Row {
-    Row {
+fn read(r: &tokio_postgres::Row) -> ConsumerRow {
+    ConsumerRow {
         id: r.get(0),
         state: ConsumerState::parse(r.get(1)).unwrap_or(ConsumerState::Deleted),
         pi_source: PiSource::parse(r.get(2)).unwrap_or(PiSource::Issuer),
@@ -47,7 +37,7 @@ pub(super) async fn find(
     c: &impl GenericClient,
     issuer: &IssuerId,
     consumer: &ConsumerId,
-) -> StoreResult<Option<Row>> {
+) -> StoreResult<Option<ConsumerRow>> {
     let found = row(c, COLUMNS, &[&issuer.as_str(), &consumer.as_str()]).await?;
     Ok(found.as_ref().map(read))
 }
@@ -57,7 +47,7 @@ pub(super) async fn lock(
     c: &impl GenericClient,
     issuer: &IssuerId,
     consumer: &ConsumerId,
-) -> StoreResult<Option<Row>> {
+) -> StoreResult<Option<ConsumerRow>> {
     let found = row(
         c,
         &format!("{COLUMNS} FOR UPDATE"),
@@ -182,23 +172,13 @@ async fn replace_pi(
     vault: &Vault,
     issuer: &IssuerId,
     consumer: &ConsumerId,
-    row: &Row,
+    row: &ConsumerRow,
     pi: &PersonalInformation,
     now: i64,
 ) -> StoreResult<bool> {
-    let wrapped = row
-        .wrapped_key
-        .as_deref()
-        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("active consumer without a data key")))?;
-    let key = vault.open_consumer_key(issuer, consumer, wrapped)?;
-    if row.pi_source == PiSource::Stored {
-        if let Some(old) = &row.pi {
-            if &vault.open_pi(&key, issuer, consumer, old)? == pi {
-                return Ok(false);
-            }
-        }
-    }
-    let sealed = vault.seal_pi(&key, issuer, consumer, pi)?;
+    let Some(sealed) = row.resealed(vault, issuer, consumer, pi)? else {
+        return Ok(false);
+    };
     exec(
         c,
         "UPDATE consumers SET pi_source = 'STORED', pi = $2, updated_at = $3 WHERE id = $1",
@@ -319,21 +299,7 @@ pub(super) async fn get(
     let Some(row) = find(c, issuer, consumer).await? else {
         return Ok(None);
     };
-    let pi = match (row.state, &row.wrapped_key, &row.pi) {
-        (ConsumerState::Active, Some(wrapped), Some(sealed)) => {
-            let key = vault.open_consumer_key(issuer, consumer, wrapped)?;
-            Some(vault.open_pi(&key, issuer, consumer, sealed)?)
-        }
-        _ => None,
-    };
-    Ok(Some(ConsumerView {
-        consumer_id: consumer.clone(),
-        state: row.state,
-        pi_source: row.pi_source,
-        pi,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-    }))
+    row.view(vault, issuer, consumer).map(Some)
 }
 
 pub(super) async fn operations(

@@ -8,6 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::consumers::{self, Entry};
 use super::sql;
 use crate::card::{RawCard, CARD_COLUMNS};
+use crate::rows::{CardRetry, LiveCard, NewCard};
 use crate::vault::{FreshConsumer, PreparedCard, Vault};
 use crate::{
     CardOutcome, CardState, CardView, CreateCard, CreateOutcome, ProductRecord, RegisterCard,
@@ -46,15 +47,6 @@ pub(super) fn product(
         .map_err(sql)
 }
 
-struct LiveCard {
-    id: i64,
-    consumer_ref: i64,
-    product: String,
-    state: CardState,
-    pan_mac: Vec<u8>,
-    expiry: String,
-}
-
 fn live_card(conn: &Connection, issuer: &IssuerId, card: &CardId) -> StoreResult<Option<LiveCard>> {
     conn.prepare_cached(
         "SELECT id, consumer_ref, card_product_id, state, pan_mac, expiry FROM cards
@@ -81,20 +73,6 @@ fn pan_known(conn: &Connection, issuer: &IssuerId, mac: &[u8]) -> StoreResult<bo
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM cards WHERE issuer_id = ?1 AND pan_mac = ?2)")
         .and_then(|mut s| s.query_row(params![issuer.as_str(), mac], |r| r.get(0)))
         .map_err(sql)
-}
-
-struct NewCard<'a> {
-    issuer: &'a IssuerId,
-    card_id: &'a CardId,
-    consumer_ref: i64,
-    generation: i64,
-    product: &'a str,
-    state: CardState,
-    pan_mac: &'a [u8],
-    sealed: &'a [u8],
-    pan: &'a Pan,
-    expiry: Expiry,
-    scheme: Scheme,
 }
 
 fn insert_card(conn: &Connection, c: &NewCard<'_>, now: i64) -> StoreResult<()> {
@@ -166,33 +144,28 @@ pub(super) fn register(
         return Ok(CardOutcome::ConsumerDeleted);
     }
     if let Some(card) = live_card(conn, &cmd.issuer_id, &cmd.card_id)? {
-        let same = consumer.as_ref().is_some_and(|c| c.id == card.consumer_ref)
-            && card.pan_mac == prepared.pan_mac
-            && card.product == cmd.card_product_id.as_str();
-        if !same {
-            return Ok(CardOutcome::Conflict("the cardId belongs to another card"));
-        }
-        let state = cmd.state.unwrap_or(card.state);
-        let expiry = cmd.data.expiry.mmyy();
-        if state != card.state || expiry != card.expiry {
-            let consumer = consumer
-                .as_ref()
-                .ok_or_else(|| StoreError::Other(anyhow::anyhow!("card without consumer")))?;
-            let wrapped = consumer.wrapped_key.as_deref().ok_or_else(|| {
-                StoreError::Other(anyhow::anyhow!("active consumer without a data key"))
-            })?;
-            let key = vault.open_consumer_key(&cmd.issuer_id, &cmd.consumer_id, wrapped)?;
-            let sealed = vault.seal_card(&key, &cmd.issuer_id, &cmd.card_id, &cmd.data)?;
-            conn.prepare_cached("UPDATE cards SET state = ?2, expiry = ?3, sealed = ?4, updated_at = ?5 WHERE id = ?1")
-                .and_then(|mut s| s.execute(params![card.id, state.as_str(), expiry, sealed, now]))
-                .map_err(sql)?;
-            consumers::record(
-                conn,
-                consumer.id,
-                &card_entry(OperationKind::CardRegister, &cmd.card_id),
-                &cmd.trail,
-                now,
-            )?;
+        match card.retry(consumer.as_ref(), cmd, &prepared.pan_mac) {
+            CardRetry::Conflict => {
+                return Ok(CardOutcome::Conflict("the cardId belongs to another card"))
+            }
+            CardRetry::Unchanged => {}
+            CardRetry::Refresh { state, expiry } => {
+                let consumer = consumer
+                    .as_ref()
+                    .ok_or_else(|| StoreError::Other(anyhow::anyhow!("card without consumer")))?;
+                let key = consumer.data_key(vault, &cmd.issuer_id, &cmd.consumer_id)?;
+                let sealed = vault.seal_card(&key, &cmd.issuer_id, &cmd.card_id, &cmd.data)?;
+                conn.prepare_cached("UPDATE cards SET state = ?2, expiry = ?3, sealed = ?4, updated_at = ?5 WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![card.id, state.as_str(), expiry, sealed, now]))
+                    .map_err(sql)?;
+                consumers::record(
+                    conn,
+                    consumer.id,
+                    &card_entry(OperationKind::CardRegister, &cmd.card_id),
+                    &cmd.trail,
+                    now,
+                )?;
+            }
         }
         return Ok(CardOutcome::Retried);
     }
@@ -203,10 +176,7 @@ pub(super) fn register(
     }
     let (consumer_ref, generation, sealed, implicit) = match consumer {
         Some(c) => {
-            let wrapped = c.wrapped_key.as_deref().ok_or_else(|| {
-                StoreError::Other(anyhow::anyhow!("active consumer without a data key"))
-            })?;
-            let key = vault.open_consumer_key(&cmd.issuer_id, &cmd.consumer_id, wrapped)?;
+            let key = c.data_key(vault, &cmd.issuer_id, &cmd.consumer_id)?;
             (
                 c.id,
                 c.generation,
@@ -233,19 +203,7 @@ pub(super) fn register(
     };
     insert_card(
         conn,
-        &NewCard {
-            issuer: &cmd.issuer_id,
-            card_id: &cmd.card_id,
-            consumer_ref,
-            generation,
-            product: cmd.card_product_id.as_str(),
-            state: cmd.state.unwrap_or(CardState::Active),
-            pan_mac: &prepared.pan_mac,
-            sealed: &sealed,
-            pan: &cmd.data.pan,
-            expiry: cmd.data.expiry,
-            scheme: Scheme::of(&cmd.data.pan),
-        },
+        &NewCard::registered(cmd, consumer_ref, generation, &prepared.pan_mac, &sealed),
         now,
     )?;
     consumers::record(
@@ -303,11 +261,7 @@ pub(super) fn create(
     };
     let card_id = crate::card::random_card_id()?;
     let expiry = Expiry::months_after(today, cmd.product.validity_months);
-    let wrapped = consumer
-        .wrapped_key
-        .as_deref()
-        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("active consumer without a data key")))?;
-    let key = vault.open_consumer_key(&cmd.issuer_id, &cmd.consumer_id, wrapped)?;
+    let key = consumer.data_key(vault, &cmd.issuer_id, &cmd.consumer_id)?;
     let data = crate::CardData {
         pan,
         expiry,

@@ -4,28 +4,18 @@ use d1_domain::{ConsumerId, ConsumerState, IssuerId, OperationKind, OperationSta
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::sql;
+use crate::rows::ConsumerRow;
 use crate::vault::{FreshConsumer, Vault};
 use crate::{
     ChangeOutcome, ConsumerView, DeleteConsumer, OperationRecord, OperationsPage, RegisterConsumer,
     RegisterOutcome, StoreError, StoreResult, TrailContext, UpdateConsumer,
 };
 
-pub(super) struct Row {
-    pub(super) id: i64,
-    pub(super) generation: i64,
-    pub(super) state: ConsumerState,
-    pi_source: PiSource,
-    pub(super) wrapped_key: Option<Vec<u8>>,
-    pi: Option<Vec<u8>>,
-    created_at: i64,
-    updated_at: i64,
-}
-
 pub(super) fn find(
     conn: &Connection,
     issuer: &IssuerId,
     consumer: &ConsumerId,
-) -> StoreResult<Option<Row>> {
+) -> StoreResult<Option<ConsumerRow>> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT id, state, pi_source, wrapped_key, pi, created_at, updated_at, generation
@@ -35,7 +25,7 @@ pub(super) fn find(
     stmt.query_row(params![issuer.as_str(), consumer.as_str()], |r| {
         let state: String = r.get(1)?;
         let source: String = r.get(2)?;
-        Ok(Row {
+        Ok(ConsumerRow {
             id: r.get(0)?,
             state: ConsumerState::parse(&state).unwrap_or(ConsumerState::Deleted),
             pi_source: PiSource::parse(&source).unwrap_or(PiSource::Issuer),
@@ -146,30 +136,20 @@ pub(super) fn insert_new(
     Ok((inserted == 1).then(|| conn.last_insert_rowid()))
 }
 
-/// Replaces an active consumer's PI under its existing data key. Returns false when the new
-/// PI equals the stored one, so an identical retry writes nothing.
+/// Replaces an active consumer's PI under its data key. Returns false when the new PI equals
+/// the stored one, so an identical retry writes nothing.
 fn replace_pi(
     conn: &Connection,
     vault: &Vault,
     issuer: &IssuerId,
     consumer: &ConsumerId,
-    row: &Row,
+    row: &ConsumerRow,
     pi: &d1_domain::PersonalInformation,
     now: i64,
 ) -> StoreResult<bool> {
-    let wrapped = row
-        .wrapped_key
-        .as_deref()
-        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("active consumer without a data key")))?;
-    let key = vault.open_consumer_key(issuer, consumer, wrapped)?;
-    if row.pi_source == PiSource::Stored {
-        if let Some(old) = &row.pi {
-            if &vault.open_pi(&key, issuer, consumer, old)? == pi {
-                return Ok(false);
-            }
-        }
-    }
-    let sealed = vault.seal_pi(&key, issuer, consumer, pi)?;
+    let Some(sealed) = row.resealed(vault, issuer, consumer, pi)? else {
+        return Ok(false);
+    };
     conn.prepare_cached(
         "UPDATE consumers SET pi_source = 'STORED', pi = ?2, updated_at = ?3 WHERE id = ?1",
     )
@@ -282,21 +262,7 @@ pub(super) fn get(
     let Some(row) = find(conn, issuer, consumer)? else {
         return Ok(None);
     };
-    let pi = match (row.state, &row.wrapped_key, &row.pi) {
-        (ConsumerState::Active, Some(wrapped), Some(sealed)) => {
-            let key = vault.open_consumer_key(issuer, consumer, wrapped)?;
-            Some(vault.open_pi(&key, issuer, consumer, sealed)?)
-        }
-        _ => None,
-    };
-    Ok(Some(ConsumerView {
-        consumer_id: consumer.clone(),
-        state: row.state,
-        pi_source: row.pi_source,
-        pi,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-    }))
+    row.view(vault, issuer, consumer).map(Some)
 }
 
 pub(super) fn operations(

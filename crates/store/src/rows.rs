@@ -1,0 +1,173 @@
+//! Rows as both backends read them, and the rules the use cases derive from them, so that
+//! SQLite and PostgreSQL decide every case alike; each backend only reads and writes.
+
+use d1_crypto::envelope::DataKey;
+use d1_domain::card::{CardId, Expiry, Pan, Scheme};
+use d1_domain::{ConsumerId, ConsumerState, IssuerId, PersonalInformation, PiSource};
+
+use crate::{CardState, ConsumerView, RegisterCard, StoreError, StoreResult, Vault};
+
+/// A consumer's row.
+pub(crate) struct ConsumerRow {
+    pub id: i64,
+    /// The consumerId's life: registering a DELETED consumer again starts the next one.
+    pub generation: i64,
+    pub state: ConsumerState,
+    pub pi_source: PiSource,
+    /// The data key under the KEK; `None` once shredded.
+    pub wrapped_key: Option<Vec<u8>>,
+    /// The PI under the data key.
+    pub pi: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ConsumerRow {
+    /// The consumer's data key; an ACTIVE consumer always has one.
+    ///
+    /// # Errors
+    /// If the key was shredded or does not open.
+    pub fn data_key(
+        &self,
+        vault: &Vault,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+    ) -> StoreResult<DataKey> {
+        let wrapped = self.wrapped_key.as_deref().ok_or_else(|| {
+            StoreError::Other(anyhow::anyhow!("active consumer without a data key"))
+        })?;
+        vault.open_consumer_key(issuer, consumer, wrapped)
+    }
+
+    /// `pi` sealed under the consumer's data key, or `None` when the row stores exactly that
+    /// PI already, so that an identical retry writes nothing.
+    ///
+    /// # Errors
+    /// If the data key or the stored PI does not open.
+    pub fn resealed(
+        &self,
+        vault: &Vault,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+        pi: &PersonalInformation,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        let key = self.data_key(vault, issuer, consumer)?;
+        if let (PiSource::Stored, Some(old)) = (self.pi_source, &self.pi) {
+            if &vault.open_pi(&key, issuer, consumer, old)? == pi {
+                return Ok(None);
+            }
+        }
+        vault.seal_pi(&key, issuer, consumer, pi).map(Some)
+    }
+
+    /// The consumer as read back: PI only for an ACTIVE consumer that stores it.
+    ///
+    /// # Errors
+    /// If the stored PI does not open.
+    pub fn view(
+        &self,
+        vault: &Vault,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+    ) -> StoreResult<ConsumerView> {
+        let pi = match (self.state, &self.pi) {
+            (ConsumerState::Active, Some(sealed)) => {
+                let key = self.data_key(vault, issuer, consumer)?;
+                Some(vault.open_pi(&key, issuer, consumer, sealed)?)
+            }
+            _ => None,
+        };
+        Ok(ConsumerView {
+            consumer_id: consumer.clone(),
+            state: self.state,
+            pi_source: self.pi_source,
+            pi,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// The live card registered under a cardId.
+pub(crate) struct LiveCard {
+    pub id: i64,
+    pub consumer_ref: i64,
+    pub product: String,
+    pub state: CardState,
+    pub pan_mac: Vec<u8>,
+    pub expiry: String,
+}
+
+/// What Register card does for a cardId that is live already.
+pub(crate) enum CardRetry {
+    /// Another consumer, PAN or product: 409.
+    Conflict,
+    /// The same card, nothing to change.
+    Unchanged,
+    /// The same card with a new state or expiry, to be applied.
+    Refresh { state: CardState, expiry: String },
+}
+
+impl LiveCard {
+    /// Whether `cmd` registers this card again, and what changes if so.
+    pub fn retry(
+        &self,
+        consumer: Option<&ConsumerRow>,
+        cmd: &RegisterCard,
+        pan_mac: &[u8],
+    ) -> CardRetry {
+        let same = consumer.is_some_and(|c| c.id == self.consumer_ref)
+            && self.pan_mac == pan_mac
+            && self.product == cmd.card_product_id.as_str();
+        if !same {
+            return CardRetry::Conflict;
+        }
+        let state = cmd.state.unwrap_or(self.state);
+        let expiry = cmd.data.expiry.mmyy();
+        if state == self.state && expiry == self.expiry {
+            CardRetry::Unchanged
+        } else {
+            CardRetry::Refresh { state, expiry }
+        }
+    }
+}
+
+/// A card row to insert.
+pub(crate) struct NewCard<'a> {
+    pub issuer: &'a IssuerId,
+    pub card_id: &'a CardId,
+    pub consumer_ref: i64,
+    pub generation: i64,
+    pub product: &'a str,
+    pub state: CardState,
+    pub pan_mac: &'a [u8],
+    pub sealed: &'a [u8],
+    pub pan: &'a Pan,
+    pub expiry: Expiry,
+    pub scheme: Scheme,
+}
+
+impl<'a> NewCard<'a> {
+    /// The row Register card inserts for a new card of the consumer `consumer_ref`.
+    pub fn registered(
+        cmd: &'a RegisterCard,
+        consumer_ref: i64,
+        generation: i64,
+        pan_mac: &'a [u8],
+        sealed: &'a [u8],
+    ) -> Self {
+        Self {
+            issuer: &cmd.issuer_id,
+            card_id: &cmd.card_id,
+            consumer_ref,
+            generation,
+            product: cmd.card_product_id.as_str(),
+            state: cmd.state.unwrap_or(CardState::Active),
+            pan_mac,
+            sealed,
+            pan: &cmd.data.pan,
+            expiry: cmd.data.expiry,
+            scheme: Scheme::of(&cmd.data.pan),
+        }
+    }
+}
