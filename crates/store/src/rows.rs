@@ -5,7 +5,9 @@ use d1_crypto::envelope::DataKey;
 use d1_domain::card::{CardId, Expiry, Pan, Scheme};
 use d1_domain::{ConsumerId, ConsumerState, IssuerId, PersonalInformation, PiSource};
 
-use crate::{CardState, ConsumerView, RegisterCard, StoreError, StoreResult, Vault};
+use crate::{
+    CardData, CardState, ConsumerView, CreateCard, RegisterCard, StoreError, StoreResult, Vault,
+};
 
 /// A consumer's row.
 pub(crate) struct ConsumerRow {
@@ -168,6 +170,64 @@ impl<'a> NewCard<'a> {
             pan: &cmd.data.pan,
             expiry: cmd.data.expiry,
             scheme: Scheme::of(&cmd.data.pan),
+        }
+    }
+}
+
+/// The card Create card makes once it has found a free PAN: a fresh cardId, the expiry the
+/// product gives, and PAN, expiry and holder sealed under the consumer's data key.
+pub(crate) struct CreatedCard {
+    pub card_id: CardId,
+    pub data: CardData,
+    pub sealed: Vec<u8>,
+}
+
+impl CreatedCard {
+    /// Makes and seals the card for `pan`.
+    ///
+    /// # Errors
+    /// If the consumer's data key does not open or the random generator fails.
+    pub fn new(
+        vault: &Vault,
+        cmd: &CreateCard,
+        consumer: &ConsumerRow,
+        pan: Pan,
+        today: time::Date,
+    ) -> StoreResult<Self> {
+        let card_id = crate::card::random_card_id()?;
+        let data = CardData {
+            pan,
+            expiry: Expiry::months_after(today, cmd.product.validity_months),
+            holder: cmd.holder.clone(),
+        };
+        let key = consumer.data_key(vault, &cmd.issuer_id, &cmd.consumer_id)?;
+        let sealed = vault.seal_card(&key, &cmd.issuer_id, &card_id, &data)?;
+        Ok(Self {
+            card_id,
+            data,
+            sealed,
+        })
+    }
+
+    /// Its row, for the consumer's current life.
+    pub fn row<'a>(
+        &'a self,
+        cmd: &'a CreateCard,
+        consumer: &ConsumerRow,
+        pan_mac: &'a [u8],
+    ) -> NewCard<'a> {
+        NewCard {
+            issuer: &cmd.issuer_id,
+            card_id: &self.card_id,
+            consumer_ref: consumer.id,
+            generation: consumer.generation,
+            product: cmd.product.card_product_id.as_str(),
+            state: cmd.state,
+            pan_mac,
+            sealed: &self.sealed,
+            pan: &self.data.pan,
+            expiry: self.data.expiry,
+            scheme: cmd.product.scheme,
         }
     }
 }

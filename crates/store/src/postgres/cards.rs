@@ -2,14 +2,14 @@
 //! registration and its consumer's delete cascade never interleave; the unique indexes on
 //! live cardIds and on PAN MACs settle races between consumers.
 
-use d1_domain::card::{CardId, CardProductId, Expiry, Pan, Scheme};
+use d1_domain::card::{CardId, CardProductId, Pan, Scheme};
 use d1_domain::{ConsumerId, ConsumerState, IssuerId, OperationKind, PiSource};
 use deadpool_postgres::GenericClient;
 
 use super::consumers::{self, Entry};
 use super::transaction::{exec, row, rows, Contended};
-use crate::card::{allocated_length, random_card_id, random_digit, RawCard, CARD_COLUMNS};
-use crate::rows::{CardRetry, LiveCard, NewCard};
+use crate::card::{allocated_length, random_digit, RawCard, CARD_COLUMNS};
+use crate::rows::{CardRetry, CreatedCard, LiveCard, NewCard};
 use crate::vault::{FreshConsumer, PreparedCard, Vault};
 use crate::{
     CardOutcome, CardState, CardView, CreateCard, CreateOutcome, ProductRecord, RegisterCard,
@@ -266,34 +266,10 @@ pub(super) async fn create(
     let Some((pan, pan_mac)) = found else {
         return Ok(CreateOutcome::RangeExhausted);
     };
-    let card_id = random_card_id()?;
     let today = time::OffsetDateTime::now_utc().date();
-    let expiry = Expiry::months_after(today, cmd.product.validity_months);
-    let key = consumer.data_key(vault, &cmd.issuer_id, &cmd.consumer_id)?;
-    let data = crate::CardData {
-        pan,
-        expiry,
-        holder: cmd.holder.clone(),
-    };
-    let sealed = vault.seal_card(&key, &cmd.issuer_id, &card_id, &data)?;
-    insert_card(
-        c,
-        &NewCard {
-            issuer: &cmd.issuer_id,
-            card_id: &card_id,
-            consumer_ref: consumer.id,
-            generation: consumer.generation,
-            product: cmd.product.card_product_id.as_str(),
-            state: cmd.state,
-            pan_mac: &pan_mac,
-            sealed: &sealed,
-            pan: &data.pan,
-            expiry,
-            scheme: cmd.product.scheme,
-        },
-        now,
-    )
-    .await?;
+    let card = CreatedCard::new(vault, cmd, &consumer, pan, today)?;
+    insert_card(c, &card.row(cmd, &consumer, &pan_mac), now).await?;
+    let card_id = card.card_id;
     let entry = card_entry(OperationKind::CardCreate, &card_id);
     consumers::record(c, consumer.id, &entry, &cmd.trail, now).await?;
     if let Some((key, hash)) = &cmd.idempotency {

@@ -1,14 +1,14 @@
 //! Card use cases on SQLite: products, register card (with implicit consumer registration),
 //! create card, reads, and the cascade of a consumer's delete.
 
-use d1_domain::card::{CardId, CardProductId, Expiry, Pan, Scheme};
+use d1_domain::card::{CardId, CardProductId, Pan, Scheme};
 use d1_domain::{ConsumerId, ConsumerState, IssuerId, OperationKind, PiSource};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::consumers::{self, Entry};
 use super::sql;
 use crate::card::{RawCard, CARD_COLUMNS};
-use crate::rows::{CardRetry, LiveCard, NewCard};
+use crate::rows::{CardRetry, CreatedCard, LiveCard, NewCard};
 use crate::vault::{FreshConsumer, PreparedCard, Vault};
 use crate::{
     CardOutcome, CardState, CardView, CreateCard, CreateOutcome, ProductRecord, RegisterCard,
@@ -259,32 +259,9 @@ pub(super) fn create(
     let Some((pan, pan_mac)) = found else {
         return Ok(CreateOutcome::RangeExhausted);
     };
-    let card_id = crate::card::random_card_id()?;
-    let expiry = Expiry::months_after(today, cmd.product.validity_months);
-    let key = consumer.data_key(vault, &cmd.issuer_id, &cmd.consumer_id)?;
-    let data = crate::CardData {
-        pan,
-        expiry,
-        holder: cmd.holder.clone(),
-    };
-    let sealed = vault.seal_card(&key, &cmd.issuer_id, &card_id, &data)?;
-    insert_card(
-        conn,
-        &NewCard {
-            issuer: &cmd.issuer_id,
-            card_id: &card_id,
-            consumer_ref: consumer.id,
-            generation: consumer.generation,
-            product: cmd.product.card_product_id.as_str(),
-            state: cmd.state,
-            pan_mac: &pan_mac,
-            sealed: &sealed,
-            pan: &data.pan,
-            expiry,
-            scheme: cmd.product.scheme,
-        },
-        now,
-    )?;
+    let card = CreatedCard::new(vault, cmd, &consumer, pan, today)?;
+    insert_card(conn, &card.row(cmd, &consumer, &pan_mac), now)?;
+    let card_id = card.card_id;
     consumers::record(
         conn,
         consumer.id,
