@@ -27,6 +27,50 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
+/// Onboards the test issuer through the CLI with a fresh key under `kid`, and with
+/// `product` the Visa product the card tests use.
+async fn onboard(place: &Arc<Place>, kid: &'static str, product: bool) -> TestIssuer {
+    let issuer = TestIssuer {
+        id: BANK,
+        key: SigningKey::generate().unwrap(),
+        kid: kid.into(),
+    };
+    let public = place.dir.path().join("issuer-pub.pem");
+    std::fs::write(&public, issuer.key.public_pem()).unwrap();
+    let place = Arc::clone(place);
+    blocking(move || {
+        let public = public.to_str().unwrap();
+        let add = [
+            "issuer",
+            "add",
+            "--issuer-id",
+            BANK,
+            "--assertion-key",
+            public,
+        ];
+        assert!(bin(&place, &[&add[..], &["--kid", kid]].concat())
+            .status
+            .success());
+        if product {
+            let product = [
+                "product",
+                "add",
+                "--issuer-id",
+                BANK,
+                "--card-product-id",
+                "visa-classic",
+                "--scheme",
+                "VISA",
+                "--bin",
+                "411111",
+            ];
+            assert!(bin(&place, &product).status.success());
+        }
+    })
+    .await;
+    issuer
+}
+
 impl Cluster {
     /// Starts both nodes at once on an empty database, so that they migrate it together.
     async fn start() -> Self {
@@ -43,41 +87,12 @@ impl Cluster {
         for node in starting {
             nodes.push(node.await.unwrap());
         }
-        let issuer = TestIssuer {
-            id: BANK,
-            key: SigningKey::generate().unwrap(),
-            kid: "multinode-key".into(),
-        };
-        let public = place.dir.path().join("issuer-pub.pem");
-        std::fs::write(&public, issuer.key.public_pem()).unwrap();
-        let onboard = Arc::clone(&place);
-        blocking(move || {
-            let public = public.to_str().unwrap();
-            let add = [
-                "issuer",
-                "add",
-                "--issuer-id",
-                BANK,
-                "--assertion-key",
-                public,
-            ];
-            let add = [&add[..], &["--kid", "multinode-key"]].concat();
-            assert!(bin(&onboard, &add).status.success());
-            let product = [
-                "product",
-                "add",
-                "--issuer-id",
-                BANK,
-                "--card-product-id",
-                "visa-classic",
-                "--scheme",
-                "VISA",
-                "--bin",
-                "411111",
-            ];
-            assert!(bin(&onboard, &product).status.success());
-        })
-        .await;
+        let issuer = onboard(&place, "multinode-key", true).await;
+        Self::of(place, nodes, issuer)
+    }
+
+    /// The cluster of the nodes given, already running on `place` with `issuer` onboarded.
+    fn of(place: Arc<Place>, nodes: Vec<(Child, String)>, issuer: TestIssuer) -> Self {
         Self {
             place,
             nodes,
@@ -563,14 +578,21 @@ impl Relay {
     }
 }
 
+/// The host and port of a PostgreSQL URL reached over TCP.
+fn host_port(url: &str) -> (String, u16) {
+    let config: tokio_postgres::Config = url.parse().unwrap();
+    let tokio_postgres::config::Host::Tcp(host) = &config.get_hosts()[0] else {
+        panic!("the test database must be reached over TCP");
+    };
+    (
+        host.clone(),
+        config.get_ports().first().copied().unwrap_or(5432),
+    )
+}
+
 /// `url` with its host and port replaced by `relay`.
 fn through(url: &str, relay: &str) -> String {
-    let config: tokio_postgres::Config = url.parse().unwrap();
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Tcp(host) => host.clone(),
-        other => panic!("the test database must be reached over TCP, not {other:?}"),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let (host, port) = host_port(url);
     let with_port = format!("@{host}:{port}");
     if url.contains(&with_port) {
         url.replacen(&with_port, &format!("@{relay}"), 1)
@@ -579,56 +601,19 @@ fn through(url: &str, relay: &str) -> String {
     }
 }
 
-fn target_of(url: &str) -> String {
-    let config: tokio_postgres::Config = url.parse().unwrap();
-    let tokio_postgres::config::Host::Tcp(host) = &config.get_hosts()[0] else {
-        panic!("the test database must be reached over TCP");
-    };
-    format!(
-        "{host}:{}",
-        config.get_ports().first().copied().unwrap_or(5432)
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_the_database_gives_503_and_500_then_the_node_recovers_by_itself() {
     let direct = fresh_place().await;
-    let mut relay = Relay::start(target_of(&direct.database_url)).await;
+    let (host, port) = host_port(&direct.database_url);
+    let mut relay = Relay::start(format!("{host}:{port}")).await;
     let place = Arc::new(Place {
         dir: tempfile::tempdir().unwrap(),
         database_url: through(&direct.database_url, &relay.addr.to_string()),
     });
-    let key = SigningKey::generate().unwrap();
-    let public = place.dir.path().join("issuer-pub.pem");
-    std::fs::write(&public, key.public_pem()).unwrap();
-    let (node, url) = {
-        let place = Arc::clone(&place);
-        blocking(move || {
-            let public = public.to_str().unwrap();
-            let add = [
-                "issuer",
-                "add",
-                "--issuer-id",
-                BANK,
-                "--assertion-key",
-                public,
-            ];
-            let add = [&add[..], &["--kid", "outage-key"]].concat();
-            assert!(bin(&place, &add).status.success());
-            serve(&place)
-        })
-        .await
-    };
-    let cluster = Cluster {
-        place,
-        nodes: vec![(node, url)],
-        issuer: TestIssuer {
-            id: BANK,
-            key,
-            kid: "outage-key".into(),
-        },
-        client: reqwest::Client::new(),
-    };
+    let issuer = onboard(&place, "outage-key", false).await;
+    let serving = Arc::clone(&place);
+    let (node, url) = blocking(move || serve(&serving)).await;
+    let cluster = Cluster::of(place, vec![(node, url)], issuer);
     let token = cluster.token(0).await;
     let pi = json!({"personalInformation": {"firstName": "Before"}});
     let put = |consumer: &'static str| {
