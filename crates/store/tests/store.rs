@@ -28,17 +28,8 @@ async fn database_url(dir: &std::path::Path) -> String {
     if !on_postgres() {
         return format!("sqlite://{}", dir.join("registry.db").display());
     }
-    static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     let base = std::env::var("D1_TEST_DATABASE_URL").expect("D1_TEST_DATABASE_URL");
-    CLEANED
-        .get_or_init(|| async {
-            d1_store::postgres::scratch::drop_all(&base, "d1t_store_")
-                .await
-                .unwrap();
-        })
-        .await;
-    let schema = format!("d1t_store_{}", uuid::Uuid::new_v4().simple());
-    d1_store::postgres::scratch::create(&base, &schema)
+    d1_store::postgres::scratch::fresh(&base, "d1t_store_")
         .await
         .unwrap()
 }

@@ -105,17 +105,8 @@ pub struct Place {
 pub async fn fresh_place() -> Arc<Place> {
     let dir = tempfile::tempdir().unwrap();
     let database_url = if on_postgres() {
-        static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
         let base = std::env::var("D1_TEST_DATABASE_URL").expect("D1_TEST_DATABASE_URL");
-        CLEANED
-            .get_or_init(|| async {
-                d1_store::postgres::scratch::drop_all(&base, "d1t_api_")
-                    .await
-                    .unwrap();
-            })
-            .await;
-        let schema = format!("d1t_api_{}", uuid::Uuid::new_v4().simple());
-        d1_store::postgres::scratch::create(&base, &schema)
+        d1_store::postgres::scratch::fresh(&base, "d1t_api_")
             .await
             .unwrap()
     } else {

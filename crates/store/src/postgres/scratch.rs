@@ -29,6 +29,23 @@ pub async fn create(url: &str, schema: &str) -> anyhow::Result<String> {
     Ok(with_search_path(url, schema))
 }
 
+/// Creates a schema named `prefix` and a random suffix; returns the URL that uses it. The
+/// first call for a prefix in a process drops what earlier runs left under that prefix.
+///
+/// # Errors
+/// If the database cannot be reached.
+pub async fn fresh(url: &str, prefix: &str) -> anyhow::Result<String> {
+    static CLEANED: tokio::sync::Mutex<Vec<String>> = tokio::sync::Mutex::const_new(Vec::new());
+    {
+        let mut cleaned = CLEANED.lock().await;
+        if !cleaned.iter().any(|p| p == prefix) {
+            drop_all(url, prefix).await?;
+            cleaned.push(prefix.to_owned());
+        }
+    }
+    create(url, &format!("{prefix}{}", uuid::Uuid::new_v4().simple())).await
+}
+
 /// Drops every schema whose name starts with `prefix`: what earlier runs left behind.
 ///
 /// # Errors
