@@ -5,6 +5,8 @@
 //! [`vault`] before it reaches any backend's tables.
 
 pub mod card;
+pub mod clicktopay;
+mod jobs;
 pub mod kek;
 pub mod model;
 pub mod postgres;
@@ -19,6 +21,7 @@ use async_trait::async_trait;
 use d1_domain::{ConsumerId, IssuerId};
 
 pub use card::*;
+pub use clicktopay::*;
 pub use model::*;
 pub use vault::Vault;
 
@@ -139,6 +142,48 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         before: Option<i64>,
     ) -> StoreResult<Option<OperationsPage>>;
+    /// One entry of an issuer's trail by its operation id.
+    async fn operation(
+        &self,
+        issuer: &IssuerId,
+        operation_id: &str,
+    ) -> StoreResult<Option<OperationRecord>>;
+
+    /// Sets where an issuer's backend is; `NotFound` for an unknown issuer.
+    async fn set_issuer_backend(&self, backend: BackendRecord) -> StoreResult<()>;
+    /// An issuer's backend, if one is set.
+    async fn issuer_backend(&self, issuer: &IssuerId) -> StoreResult<Option<BackendRecord>>;
+    /// Accepts a Click to Pay enrolment: a PENDING trail entry and its job.
+    async fn start_enrolment(&self, cmd: StartEnrolment) -> StoreResult<EnrolmentStart>;
+    /// Leases up to `limit` due jobs for `lease_ms`, with what each needs opened.
+    async fn claim_jobs(&self, lease_ms: i64, limit: u32) -> StoreResult<Vec<ClaimedJob>>;
+    /// Ends a job: its trail entries and notification written, its row gone, in one step.
+    async fn finish_job(&self, done: FinishJob) -> StoreResult<()>;
+    /// Voids every lease at the start of the only node a backend can have (SQLite); a
+    /// shared database waits for leases to run out instead.
+    async fn release_leases(&self) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Writes a profile of the simulated directory, with a card to add. Without `create` it
+    /// only replaces a profile that exists. Whether the profile is new.
+    async fn directory_put(&self, write: DirectoryWrite, create: bool) -> StoreResult<bool>;
+    /// Removes a consumer's profile and cards from the simulated directory; whether it had one.
+    async fn directory_remove(&self, issuer: &IssuerId, consumer: &ConsumerId)
+        -> StoreResult<bool>;
+    /// A consumer's profile in the simulated directory.
+    async fn directory_profile(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+    ) -> StoreResult<Option<DirectoryRecord>>;
+    /// Leases up to `limit` due notifications, never two of one card, oldest first.
+    async fn claim_notifications(
+        &self,
+        lease_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<NotificationRecord>>;
+    /// Records how a delivery attempt ended.
+    async fn settle_notification(&self, id: i64, delivery: Delivery) -> StoreResult<()>;
 }
 
 /// Opens the backend the URL names, migrates it and unlocks it with the KEK.

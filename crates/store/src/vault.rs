@@ -206,3 +206,131 @@ impl Vault {
         })
     }
 }
+
+/// Click to Pay's sealing: the issuer backend's client secret, a card opened for the
+/// directory, the enrolment's billing address, and the directory's own rows.
+impl Vault {
+    /// Seals an issuer backend's client secret under the KEK, bound to the issuer.
+    ///
+    /// # Errors
+    /// If the random generator fails.
+    pub fn seal_backend_secret(
+        &self,
+        issuer: &IssuerId,
+        secret: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        self.kek
+            .wrap(secret, &backend_context(issuer))
+            .map_err(crypto)
+    }
+
+    /// Opens an issuer backend's client secret.
+    ///
+    /// # Errors
+    /// If it was sealed for another issuer or KEK.
+    pub fn open_backend_secret(
+        &self,
+        issuer: &IssuerId,
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
+        self.kek
+            .unwrap(sealed, &backend_context(issuer))
+            .map_err(crypto)
+    }
+
+    /// Opens a card's sealed data.
+    ///
+    /// # Errors
+    /// If it was sealed for another card or does not parse.
+    pub fn open_card(
+        &self,
+        key: &DataKey,
+        issuer: &IssuerId,
+        card: &str,
+        sealed: &[u8],
+    ) -> Result<crate::CardSecret, StoreError> {
+        let plain = key
+            .open(
+                sealed,
+                format!("d1/card/v1|{}|{card}", issuer.as_str()).as_bytes(),
+            )
+            .map_err(crypto)?;
+        let doc: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&plain)
+            .map_err(|_| StoreError::Other(anyhow::anyhow!("stored card is not readable")))?;
+        let text = |k: &str| doc.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        Ok(crate::CardSecret {
+            pan: text("pan").unwrap_or_default(),
+            expiry: text("exp").unwrap_or_default(),
+            cardholder_name: text("cardholderName").filter(|n| !n.trim().is_empty()),
+        })
+    }
+
+    /// Seals an enrolment's billing address under the consumer's data key.
+    ///
+    /// # Errors
+    /// If serialisation or the random generator fails.
+    pub fn seal_billing(
+        &self,
+        key: &DataKey,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+        address: &d1_domain::Address,
+    ) -> Result<Vec<u8>, StoreError> {
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(address).map_err(|e| StoreError::Other(e.into()))?,
+        );
+        key.seal(&plain, &context("billing", issuer, consumer))
+            .map_err(crypto)
+    }
+
+    /// Opens an enrolment's billing address.
+    ///
+    /// # Errors
+    /// If it was sealed for another consumer or does not parse.
+    pub fn open_billing(
+        &self,
+        key: &DataKey,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+        sealed: &[u8],
+    ) -> Result<d1_domain::Address, StoreError> {
+        let plain = key
+            .open(sealed, &context("billing", issuer, consumer))
+            .map_err(crypto)?;
+        serde_json::from_slice(&plain)
+            .map_err(|_| StoreError::Other(anyhow::anyhow!("stored address is not readable")))
+    }
+
+    /// Seals `plain` under a fresh data key of its own, both bound to `context`.
+    ///
+    /// # Errors
+    /// If the random generator fails.
+    pub fn seal_alone(&self, context: &str, plain: &[u8]) -> Result<crate::Sealed, StoreError> {
+        let (key, wrapped_key) = self.kek.new_data_key(context.as_bytes()).map_err(crypto)?;
+        let sealed = key.seal(plain, context.as_bytes()).map_err(crypto)?;
+        Ok(crate::Sealed {
+            wrapped_key,
+            sealed,
+        })
+    }
+
+    /// Opens what [`Vault::seal_alone`] sealed.
+    ///
+    /// # Errors
+    /// If it was sealed for another context or KEK.
+    pub fn open_alone(
+        &self,
+        context: &str,
+        sealed: &crate::Sealed,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
+        let key = self
+            .kek
+            .open_data_key(&sealed.wrapped_key, context.as_bytes())
+            .map_err(crypto)?;
+        key.open(&sealed.sealed, context.as_bytes()).map_err(crypto)
+    }
+}
+
+fn backend_context(issuer: &IssuerId) -> Vec<u8> {
+    format!("d1/backend-secret/v1|{}", issuer.as_str()).into_bytes()
+}

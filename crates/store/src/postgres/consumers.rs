@@ -218,6 +218,7 @@ pub(super) async fn register(
             if replace_pi(c, vault, &cmd.issuer_id, &cmd.consumer_id, &row, pi, now).await? =>
         {
             record(c, row.id, &Entry::register(), &cmd.trail, now).await?;
+            super::clicktopay::queue_sync(c, &cmd.issuer_id, row.id, now).await?;
             Ok(RegisterOutcome::Updated)
         }
         _ => Ok(RegisterOutcome::Unchanged),
@@ -257,6 +258,7 @@ pub(super) async fn update(
         now,
     )
     .await?;
+    super::clicktopay::queue_sync(c, &cmd.issuer_id, row.id, now).await?;
     Ok(ChangeOutcome::Applied)
 }
 
@@ -287,6 +289,7 @@ pub(super) async fn delete(
     };
     record(c, row.id, &entry, &cmd.trail, now).await?;
     super::cards::delete_for_consumer(c, row.id, row.generation, &cmd.trail, now).await?;
+    super::clicktopay::queue_sync(c, &cmd.issuer_id, row.id, now).await?;
     Ok(ChangeOutcome::Applied)
 }
 

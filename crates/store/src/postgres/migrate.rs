@@ -4,7 +4,10 @@
 use deadpool_postgres::Object;
 
 /// The migrations, in order; the version is the position, from 1.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_click_to_pay.sql"),
+];
 
 /// The advisory lock key: "d1-registry" in ASCII, so it does not clash with other services
 /// sharing the database.

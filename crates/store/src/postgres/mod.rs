@@ -9,6 +9,7 @@
 
 mod batch;
 mod cards;
+mod clicktopay;
 mod consumers;
 mod issuers;
 mod migrate;
@@ -26,10 +27,12 @@ use tokio_postgres::NoTls;
 
 use crate::kek::{self, FINGERPRINT_KEY};
 use crate::{
-    now_ms, AssertionKeyRecord, CardOutcome, CardView, ChangeOutcome, ConsumerView, CreateCard,
-    CreateOutcome, DeleteConsumer, Durability, IssuerChange, IssuerRecord, NewIssuer,
-    OperationsPage, ProductRecord, RegisterCard, RegisterCards, RegisterConsumer, RegisterOutcome,
-    ServiceKeyRecord, Store, StoreError, StoreOptions, StoreResult, UpdateConsumer, Vault,
+    now_ms, AssertionKeyRecord, BackendRecord, CardOutcome, CardView, ChangeOutcome, ClaimedJob,
+    ConsumerView, CreateCard, CreateOutcome, DeleteConsumer, Delivery, DirectoryRecord,
+    DirectoryWrite, Durability, EnrolmentStart, FinishJob, IssuerChange, IssuerRecord, NewIssuer,
+    NotificationRecord, OperationRecord, OperationsPage, ProductRecord, RegisterCard,
+    RegisterCards, RegisterConsumer, RegisterOutcome, ServiceKeyRecord, StartEnrolment, Store,
+    StoreError, StoreOptions, StoreResult, UpdateConsumer, Vault,
 };
 use transaction::{pg, Work};
 
@@ -361,5 +364,90 @@ impl Store for PgStore {
         before: Option<i64>,
     ) -> StoreResult<Option<OperationsPage>> {
         consumers::operations(&self.client().await?, issuer, consumer, limit, before).await
+    }
+
+    async fn operation(
+        &self,
+        issuer: &IssuerId,
+        operation_id: &str,
+    ) -> StoreResult<Option<OperationRecord>> {
+        clicktopay::operation(&self.client().await?, issuer, operation_id).await
+    }
+
+    async fn set_issuer_backend(&self, backend: BackendRecord) -> StoreResult<()> {
+        self.write(&backend, |t, _, backend, now| {
+            Box::pin(clicktopay::set_backend(t, backend, now))
+        })
+        .await
+    }
+
+    async fn issuer_backend(&self, issuer: &IssuerId) -> StoreResult<Option<BackendRecord>> {
+        clicktopay::backend(&self.client().await?, issuer).await
+    }
+
+    async fn start_enrolment(&self, cmd: StartEnrolment) -> StoreResult<EnrolmentStart> {
+        self.write(&cmd, |t, vault, cmd, now| {
+            Box::pin(clicktopay::start_enrolment(t, vault, cmd, now))
+        })
+        .await
+    }
+
+    async fn claim_jobs(&self, lease_ms: i64, limit: u32) -> StoreResult<Vec<ClaimedJob>> {
+        self.write(&(lease_ms, limit), |t, vault, (lease_ms, limit), now| {
+            Box::pin(clicktopay::claim_jobs(t, vault, *lease_ms, *limit, now))
+        })
+        .await
+    }
+
+    async fn finish_job(&self, done: FinishJob) -> StoreResult<()> {
+        self.write(&done, |t, _, done, now| {
+            Box::pin(clicktopay::finish_job(t, done, now))
+        })
+        .await
+    }
+
+    async fn directory_put(&self, write: DirectoryWrite, create: bool) -> StoreResult<bool> {
+        self.write(&(write, create), |t, _, (write, create), now| {
+            Box::pin(clicktopay::directory_put(t, write, *create, now))
+        })
+        .await
+    }
+
+    async fn directory_remove(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+    ) -> StoreResult<bool> {
+        let ctx = (issuer.clone(), consumer.clone());
+        self.write(&ctx, |t, _, (issuer, consumer), _| {
+            Box::pin(clicktopay::directory_remove(t, issuer, consumer))
+        })
+        .await
+    }
+
+    async fn directory_profile(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+    ) -> StoreResult<Option<DirectoryRecord>> {
+        clicktopay::directory_profile(&self.client().await?, issuer, consumer).await
+    }
+
+    async fn claim_notifications(
+        &self,
+        lease_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<NotificationRecord>> {
+        self.write(&(lease_ms, limit), |t, _, (lease_ms, limit), now| {
+            Box::pin(clicktopay::claim_notifications(t, *lease_ms, *limit, now))
+        })
+        .await
+    }
+
+    async fn settle_notification(&self, id: i64, delivery: Delivery) -> StoreResult<()> {
+        self.write(&(id, delivery), |t, _, (id, delivery), _| {
+            Box::pin(clicktopay::settle_notification(t, *id, *delivery))
+        })
+        .await
     }
 }

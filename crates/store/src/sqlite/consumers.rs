@@ -187,6 +187,7 @@ pub(super) fn register(
     match &cmd.pi {
         Some(pi) if replace_pi(conn, vault, &cmd.issuer_id, &cmd.consumer_id, &row, pi, now)? => {
             record(conn, row.id, &register_entry(), &cmd.trail, now)?;
+            super::clicktopay::queue_sync(conn, &cmd.issuer_id, row.id, now)?;
             Ok(RegisterOutcome::Updated)
         }
         _ => Ok(RegisterOutcome::Unchanged),
@@ -223,6 +224,7 @@ pub(super) fn update(
         reason_code: None,
     };
     record(conn, row.id, &entry, &cmd.trail, now)?;
+    super::clicktopay::queue_sync(conn, &cmd.issuer_id, row.id, now)?;
     Ok(ChangeOutcome::Applied)
 }
 
@@ -250,6 +252,7 @@ pub(super) fn delete(
     };
     record(conn, row.id, &entry, &cmd.trail, now)?;
     super::cards::delete_for_consumer(conn, row.id, row.generation, &cmd.trail, now)?;
+    super::clicktopay::queue_sync(conn, &cmd.issuer_id, row.id, now)?;
     Ok(ChangeOutcome::Applied)
 }
 

@@ -3,6 +3,7 @@
 
 mod cards;
 mod checkpointer;
+mod clicktopay;
 mod consumers;
 mod issuers;
 mod migrate;
@@ -19,10 +20,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::kek::{self, FINGERPRINT_KEY};
 use crate::{
-    now_ms, AssertionKeyRecord, CardOutcome, CardView, ChangeOutcome, ConsumerView, CreateCard,
-    CreateOutcome, DeleteConsumer, Durability, IssuerChange, IssuerRecord, NewIssuer,
-    OperationsPage, ProductRecord, RegisterCard, RegisterCards, RegisterConsumer, RegisterOutcome,
-    ServiceKeyRecord, Store, StoreError, StoreOptions, StoreResult, UpdateConsumer, Vault,
+    now_ms, AssertionKeyRecord, BackendRecord, CardOutcome, CardView, ChangeOutcome, ClaimedJob,
+    ConsumerView, CreateCard, CreateOutcome, DeleteConsumer, Delivery, DirectoryRecord,
+    DirectoryWrite, Durability, EnrolmentStart, FinishJob, IssuerChange, IssuerRecord, NewIssuer,
+    NotificationRecord, OperationRecord, OperationsPage, ProductRecord, RegisterCard,
+    RegisterCards, RegisterConsumer, RegisterOutcome, ServiceKeyRecord, StartEnrolment, Store,
+    StoreError, StoreOptions, StoreResult, UpdateConsumer, Vault,
 };
 use checkpointer::Checkpointer;
 use readers::Readers;
@@ -355,5 +358,103 @@ impl Store for SqliteStore {
         let (issuer, consumer) = (issuer.clone(), consumer.clone());
         self.read(move |conn, _| consumers::operations(conn, &issuer, &consumer, limit, before))
             .await
+    }
+
+    async fn operation(
+        &self,
+        issuer: &IssuerId,
+        operation_id: &str,
+    ) -> StoreResult<Option<OperationRecord>> {
+        let (issuer, operation_id) = (issuer.clone(), operation_id.to_owned());
+        self.read(move |conn, _| clicktopay::operation(conn, &issuer, &operation_id))
+            .await
+    }
+
+    async fn set_issuer_backend(&self, backend: BackendRecord) -> StoreResult<()> {
+        self.write(false, move |conn, _, now| {
+            clicktopay::set_backend(conn, &backend, now)
+        })
+        .await
+    }
+
+    async fn issuer_backend(&self, issuer: &IssuerId) -> StoreResult<Option<BackendRecord>> {
+        let issuer = issuer.clone();
+        self.read(move |conn, _| clicktopay::backend(conn, &issuer))
+            .await
+    }
+
+    async fn start_enrolment(&self, cmd: StartEnrolment) -> StoreResult<EnrolmentStart> {
+        self.write(false, move |conn, vault, now| {
+            clicktopay::start_enrolment(conn, vault, &cmd, now)
+        })
+        .await
+    }
+
+    async fn claim_jobs(&self, lease_ms: i64, limit: u32) -> StoreResult<Vec<ClaimedJob>> {
+        self.write(false, move |conn, vault, now| {
+            clicktopay::claim_jobs(conn, vault, lease_ms, limit, now)
+        })
+        .await
+    }
+
+    async fn finish_job(&self, done: FinishJob) -> StoreResult<()> {
+        self.write(false, move |conn, _, now| {
+            clicktopay::finish_job(conn, &done, now)
+        })
+        .await
+    }
+
+    async fn release_leases(&self) -> StoreResult<()> {
+        self.write(false, |conn, _, _| {
+            clicktopay::release_leases(conn).map_err(sql)
+        })
+        .await
+    }
+
+    async fn directory_put(&self, write: DirectoryWrite, create: bool) -> StoreResult<bool> {
+        self.write(false, move |conn, _, now| {
+            clicktopay::directory_put(conn, &write, create, now)
+        })
+        .await
+    }
+
+    async fn directory_remove(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+    ) -> StoreResult<bool> {
+        let (issuer, consumer) = (issuer.clone(), consumer.clone());
+        self.write(true, move |conn, _, _| {
+            clicktopay::directory_remove(conn, &issuer, &consumer)
+        })
+        .await
+    }
+
+    async fn directory_profile(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+    ) -> StoreResult<Option<DirectoryRecord>> {
+        let (issuer, consumer) = (issuer.clone(), consumer.clone());
+        self.read(move |conn, _| clicktopay::directory_profile(conn, &issuer, &consumer))
+            .await
+    }
+
+    async fn claim_notifications(
+        &self,
+        lease_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<NotificationRecord>> {
+        self.write(false, move |conn, _, now| {
+            clicktopay::claim_notifications(conn, lease_ms, limit, now)
+        })
+        .await
+    }
+
+    async fn settle_notification(&self, id: i64, delivery: Delivery) -> StoreResult<()> {
+        self.write(false, move |conn, _, _| {
+            clicktopay::settle_notification(conn, id, delivery)
+        })
+        .await
     }
 }

@@ -1,0 +1,208 @@
+//! What the store takes and gives back for Click to Pay: the issuer backend's settings, the
+//! durable enrolment and directory jobs, the simulated directory's rows and the notifications
+//! outbox.
+
+use d1_domain::card::CardId;
+use d1_domain::{Address, ConsumerId, ConsumerState, IssuerId, PersonalInformation, PiSource};
+
+use crate::{CardState, TrailContext};
+
+/// Where an issuer's backend is and how we authenticate to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendRecord {
+    pub issuer_id: IssuerId,
+    /// The base URL; paths of the D1 outbound API are appended to it.
+    pub url: String,
+    /// OAuth client id; `None` when the backend takes no token.
+    pub client_id: Option<String>,
+    /// The client secret sealed under the KEK ([`crate::Vault::seal_backend_secret`]).
+    pub sealed_secret: Option<Vec<u8>>,
+    /// Whether Get Consumer Information carries `?cardId=`.
+    pub send_card_id: bool,
+    /// How long fetched PI may be cached in memory; 0 is off.
+    pub pi_cache_ttl_s: u32,
+}
+
+/// Click to Pay enrolment of a card, as accepted.
+#[derive(Debug, Clone)]
+pub struct StartEnrolment {
+    pub issuer_id: IssuerId,
+    pub card_id: CardId,
+    /// The enrolment body's billing address, if any.
+    pub billing: Option<Address>,
+    pub trail: TrailContext,
+}
+
+/// What accepting an enrolment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnrolmentStart {
+    /// A new PENDING operation and its job.
+    Started(String),
+    /// The card has a PENDING or SUCCESSFUL enrolment already: its operation id.
+    Existing(String),
+    /// No live card with this id.
+    CardNotFound,
+    /// The card (or its consumer) is not ACTIVE.
+    NotActive,
+}
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// Enrol a card in the directory, creating the consumer's profile the first time.
+    Enrol,
+    /// Push the consumer's changed PI to the directory, or remove its profile once DELETED.
+    Sync,
+}
+
+impl JobKind {
+    /// The database form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enrol => "ENROL",
+            Self::Sync => "SYNC",
+        }
+    }
+
+    /// Parses the database form; anything unknown is a sync, which only reads.
+    #[must_use]
+    pub fn parse(s: &str) -> Self {
+        if s == "ENROL" {
+            Self::Enrol
+        } else {
+            Self::Sync
+        }
+    }
+}
+
+/// A card's secret data, opened for the directory.
+#[derive(Clone)]
+pub struct CardSecret {
+    pub pan: String,
+    /// `MMYY`.
+    pub expiry: String,
+    /// The created card's `cardholderName`, if it has one.
+    pub cardholder_name: Option<String>,
+}
+
+impl std::fmt::Debug for CardSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CardSecret(<redacted>)")
+    }
+}
+
+/// A job leased to this node, with what it needs opened under the consumer's data key.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub kind: JobKind,
+    pub issuer_id: IssuerId,
+    pub consumer_id: ConsumerId,
+    /// The enrolment's operation id (ENROL).
+    pub operation_id: Option<String>,
+    pub card_id: Option<String>,
+    pub correlation_id: Option<String>,
+    /// How many times the job was claimed, this time included.
+    pub attempts: u32,
+    /// When the enrolment was accepted (ENROL).
+    pub started_at: i64,
+    pub consumer_state: ConsumerState,
+    pub pi_source: PiSource,
+    /// The stored PI, for an ACTIVE consumer that stores it.
+    pub stored_pi: Option<PersonalInformation>,
+    /// The card's state, and its secret data while it is live (ENROL).
+    pub card_state: Option<CardState>,
+    pub card: Option<CardSecret>,
+    /// The enrolment body's billing address (ENROL).
+    pub billing: Option<Address>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub enum JobOutcome {
+    /// The enrolment succeeded.
+    Enrolled,
+    /// The enrolment failed; the reason code.
+    Failed(String),
+    /// A sync job is done.
+    Synced,
+}
+
+/// A fetch of PI from the issuer backend made for a job, for the trail.
+#[derive(Debug, Clone)]
+pub struct PiFetchRecord {
+    pub started_at: i64,
+    /// `None` when it succeeded; else the reason code.
+    pub failure: Option<String>,
+}
+
+/// The end of a job, written in one transaction: the trail, the notification, the job's row.
+#[derive(Debug, Clone)]
+pub struct FinishJob {
+    pub id: i64,
+    pub outcome: JobOutcome,
+    pub pi_fetch: Option<PiFetchRecord>,
+    /// The card operation notification to queue for the issuer backend (no PI in it).
+    pub notification: Option<NewNotification>,
+}
+
+/// A notification to queue.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub issuer_id: IssuerId,
+    pub card_id: String,
+    pub operation_id: String,
+    /// The JSON body to POST.
+    pub body: String,
+}
+
+/// A queued notification, leased to this node for one delivery attempt.
+#[derive(Debug, Clone)]
+pub struct NotificationRecord {
+    pub id: i64,
+    pub issuer_id: IssuerId,
+    pub card_id: String,
+    pub operation_id: String,
+    pub body: String,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    pub created_at: i64,
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Delivery {
+    /// The issuer answered 2xx: the notification is gone.
+    Delivered,
+    /// Try again at this time (ms).
+    Retry(i64),
+    /// Given up: kept as DEAD, and the operation's trail entry says so.
+    Dead,
+}
+
+/// Data sealed under its own data key, with that key wrapped by the KEK.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    pub wrapped_key: Vec<u8>,
+    pub sealed: Vec<u8>,
+}
+
+/// A profile of the simulated directory, and a card to add to it.
+#[derive(Debug, Clone)]
+pub struct DirectoryWrite {
+    pub issuer_id: IssuerId,
+    pub consumer_id: ConsumerId,
+    pub profile: Sealed,
+    pub card: Option<(String, Sealed)>,
+}
+
+/// A profile of the simulated directory as stored.
+#[derive(Debug, Clone)]
+pub struct DirectoryRecord {
+    pub profile: Sealed,
+    /// The enrolled cards' ids, in the order they were added.
+    pub card_ids: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
