@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::consumers::router())
         .merge(routes::cards::router())
         .merge(routes::v1::router())
+        .merge(routes::clicktopay::router())
         .merge(routes::health::router())
         .merge(routes::docs::router())
         .fallback(|| async { ApiError::no_route() })

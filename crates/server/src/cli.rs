@@ -80,6 +80,22 @@ enum Command {
     Config(ConfigCommand),
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Simulate an issuer backend: its OAuth token, Get Consumer Information from a JSON
+    /// file, and the notifications it receives (printed one line each, without PI).
+    IssuerSim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: String,
+        /// {"issuerId", "clientId", "clientSecret", "consumers": {"<consumerId>": {…}}}
+        #[arg(long)]
+        consumers: PathBuf,
+        /// Delay added to every answer.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Share of calls answered 500, 0.0 to 1.0.
+        #[arg(long, default_value_t = 0.0)]
+        fail_rate: f64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -156,6 +172,26 @@ enum IssuerCommand {
         #[arg(long, value_enum)]
         lookalike_policy: Option<Policy>,
     },
+    /// Set where the issuer's backend is, for Get Consumer Information and notifications.
+    SetBackend {
+        #[arg(long)]
+        issuer_id: String,
+        /// The backend's base URL (http:// or https://).
+        #[arg(long)]
+        url: String,
+        /// OAuth client id for the backend's /oauth2/token; needs --client-secret-file.
+        #[arg(long, requires = "client_secret_file")]
+        client_id: Option<String>,
+        /// A file holding the client secret (kept encrypted in the database).
+        #[arg(long, requires = "client_id")]
+        client_secret_file: Option<PathBuf>,
+        /// Send ?cardId= on Get Consumer Information.
+        #[arg(long)]
+        send_card_id: bool,
+        /// Seconds fetched PI may be cached in memory (0: off).
+        #[arg(long, default_value_t = 0)]
+        pi_cache_ttl: u32,
+    },
     /// List the issuers.
     List,
 }
@@ -228,7 +264,8 @@ impl std::fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
-fn refuse(message: impl Into<String>) -> anyhow::Error {
+/// A refusal of the command (exit code 1) with its one-line reason.
+pub(crate) fn refuse(message: impl Into<String>) -> anyhow::Error {
     Refused(message.into()).into()
 }
 
@@ -239,6 +276,28 @@ pub fn main() -> ExitCode {
     if let Command::Config(ConfigCommand::Example) = cli.command {
         print!("{}", config::EXAMPLE);
         return ExitCode::SUCCESS;
+    }
+    if let Command::IssuerSim {
+        listen,
+        consumers,
+        latency_ms,
+        fail_rate,
+    } = &cli.command
+    {
+        let behaviour = crate::sim::Behaviour {
+            latency: std::time::Duration::from_millis(*latency_ms),
+            fail_rate: *fail_rate,
+        };
+        let ran = tokio::runtime::Runtime::new()
+            .context("starting the runtime")
+            .and_then(|rt| rt.block_on(crate::sim::run(listen, consumers, behaviour)));
+        return match ran {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("d1-registry: {e:#}");
+                ExitCode::from(1)
+            }
+        };
     }
     let overrides = Overrides {
         data_dir: cli.global.data_dir.clone(),
@@ -353,6 +412,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             print!("{}", config::EXAMPLE);
             Ok(())
         }
+        Command::IssuerSim { .. } => Err(refuse("issuer-sim runs on its own")),
     }
 }
 
@@ -453,11 +513,34 @@ async fn issuer(cmd: IssuerCommand, config: &Config) -> anyhow::Result<()> {
                 Err(e) => Err(e.into()),
             }
         }
+        IssuerCommand::SetBackend {
+            issuer_id,
+            url,
+            client_id,
+            client_secret_file,
+            send_card_id,
+            pi_cache_ttl,
+        } => {
+            let issuer_id = parse_issuer(&issuer_id)?;
+            let backend = crate::backend_cli::Backend {
+                url,
+                client_id,
+                client_secret_file,
+                send_card_id,
+                pi_cache_ttl,
+            };
+            crate::backend_cli::set_backend(config, issuer_id, backend).await
+        }
         IssuerCommand::List => {
             let opened = bootstrap::open(config).await?;
             for i in opened.store.issuers().await? {
+                let backend = opened
+                    .store
+                    .issuer_backend(&i.issuer_id)
+                    .await?
+                    .map_or_else(|| "-".to_owned(), |b| b.url);
                 println!(
-                    "{} pi_storage={} click_to_pay={} lookalike_policy={} kids={}",
+                    "{} pi_storage={} click_to_pay={} lookalike_policy={} kids={} backend={backend}",
                     i.issuer_id,
                     i.pi_storage.as_str(),
                     if i.click_to_pay { "on" } else { "off" },

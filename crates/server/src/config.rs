@@ -101,6 +101,81 @@ impl Default for AuthConfig {
     }
 }
 
+/// `[issuer_backend]`: how the registry calls issuer backends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IssuerBackendConfig {
+    pub connect_timeout_ms: u64,
+    /// One attempt, whole call.
+    pub timeout_ms: u64,
+    /// Retries after the first attempt, on 5xx, timeouts and connection failures.
+    pub retries: u32,
+    /// The first retry's pause ceiling; doubled for each next one, full jitter.
+    pub backoff_ms: u64,
+    /// Consecutive failed calls that open an issuer's circuit.
+    pub breaker_failures: u32,
+    /// How long an open circuit refuses calls before one probe goes through.
+    pub breaker_open_secs: u64,
+}
+
+impl Default for IssuerBackendConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: 2_000,
+            timeout_ms: 5_000,
+            retries: 2,
+            backoff_ms: 200,
+            breaker_failures: 5,
+            breaker_open_secs: 30,
+        }
+    }
+}
+
+impl IssuerBackendConfig {
+    /// The outbound client's options.
+    #[must_use]
+    pub fn client_options(&self) -> d1_issuer_client::ClientOptions {
+        use std::time::Duration;
+        d1_issuer_client::ClientOptions {
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            timeout: Duration::from_millis(self.timeout_ms),
+            retries: self.retries,
+            backoff: Duration::from_millis(self.backoff_ms),
+            breaker_failures: self.breaker_failures,
+            breaker_open_for: Duration::from_secs(self.breaker_open_secs),
+        }
+    }
+}
+
+/// `[jobs]`: Click to Pay enrolments and notifications, run in the background.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Jobs run at once by one node.
+    pub concurrency: u32,
+    /// How often a node looks for work it was not woken for (other nodes' jobs, retries).
+    pub poll_interval_ms: u64,
+    /// How long a claimed job or notification is reserved; a node that dies holding one
+    /// delays it by this much (on SQLite a restart releases it at once).
+    pub lease_secs: u64,
+    /// A notification not delivered within this is marked DEAD.
+    pub notification_max_age_hours: u64,
+    /// The longest pause between two attempts of one notification.
+    pub notification_max_backoff_secs: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            poll_interval_ms: 500,
+            lease_secs: 60,
+            notification_max_age_hours: 24,
+            notification_max_backoff_secs: 300,
+        }
+    }
+}
+
 /// `[log]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -126,6 +201,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    pub issuer_backend: IssuerBackendConfig,
+    pub jobs: JobsConfig,
     pub log: LogConfig,
     /// Resolved from the global flags, never read from the file.
     #[serde(skip)]
@@ -260,6 +337,29 @@ audiences = ["https://api.d1.thalescloud.io"]
 # Seconds a verified access token or an issuer key is trusted before it is checked again.
 # A removed issuer key stops being accepted within twice this.
 cache_ttl_secs = 30
+
+[issuer_backend]
+# Calls to issuer backends (Get Consumer Information, tokens, notifications): timeouts,
+# retries on 5xx/timeouts with jittered exponential pauses, and the per-issuer circuit breaker.
+connect_timeout_ms = 2000
+timeout_ms = 5000
+retries = 2
+backoff_ms = 200
+breaker_failures = 5
+breaker_open_secs = 30
+
+[jobs]
+# Click to Pay enrolments and notifications run in the background, from the database.
+# Jobs one node runs at once.
+concurrency = 32
+# How often a node looks for work nobody woke it for (other nodes' jobs, due retries).
+poll_interval_ms = 500
+# How long a claimed job or notification stays reserved for its node. A node that dies
+# holding one delays it by this much; on SQLite a restart releases it at once.
+lease_secs = 60
+# A notification the issuer backend has not taken (2xx) within this is marked DEAD.
+notification_max_age_hours = 24
+notification_max_backoff_secs = 300
 
 [log]
 # "human" or "json".

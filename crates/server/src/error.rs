@@ -99,6 +99,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "CARD_NOT_FOUND", "card not found")
     }
 
+    /// 404 `OPERATION_NOT_FOUND`.
+    pub fn operation_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "OPERATION_NOT_FOUND",
+            "operation not found",
+        )
+    }
+
     /// 409 `CARD_CONFLICT`.
     pub fn card_conflict(why: &str) -> Self {
         Self::new(StatusCode::CONFLICT, "CARD_CONFLICT", why.to_owned())

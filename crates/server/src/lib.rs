@@ -3,8 +3,10 @@
 
 pub mod app;
 pub mod auth;
+pub mod backend_cli;
 pub mod bootstrap;
 pub mod cli;
+pub mod clicktopay;
 pub mod clock;
 pub mod config;
 pub mod context;
@@ -14,6 +16,7 @@ pub mod keyring;
 pub mod metrics;
 pub mod routes;
 pub mod serve;
+pub mod sim;
 pub mod state;
 pub mod telemetry;
 pub mod wire;

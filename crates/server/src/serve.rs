@@ -31,8 +31,9 @@ pub async fn run(config: Config, opened: Opened, listen: &str) -> anyhow::Result
         eprintln!("d1-registry: {hint}");
     }
     let grace = Duration::from_millis(config.server.shutdown_grace_ms);
-    let state = AppState::new(opened.store.clone(), opened.keyring, config);
+    let state = AppState::new(opened.store.clone(), opened.keyring, config)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    state.click_to_pay.start(stopped.clone()).await;
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop.send(true);
@@ -41,7 +42,7 @@ pub async fn run(config: Config, opened: Opened, listen: &str) -> anyhow::Result
         let _ = rx.wait_for(|stop| *stop).await;
     };
     {
-        let served = axum::serve(listener, app::router(state))
+        let served = axum::serve(listener, app::router(state.clone()))
             .with_graceful_shutdown(signalled(stopped.clone()))
             .into_future();
         tokio::pin!(served);
@@ -52,7 +53,8 @@ pub async fn run(config: Config, opened: Opened, listen: &str) -> anyhow::Result
             }
         }
     }
-    // The last handle to the store: dropping it lets the writer commit what is queued.
+    // The last handles to the store: dropping them lets the writer commit what is queued.
+    drop(state);
     drop(opened.store);
     tracing::info!("d1-registry stopped");
     Ok(())

@@ -9,6 +9,8 @@ use d1_store::{IssuerRecord, ProductRecord, Store, StoreError};
 use moka::sync::Cache;
 
 use crate::auth::Authenticator;
+use crate::clicktopay::directory::SimulatedDirectory;
+use crate::clicktopay::ClickToPay;
 use crate::config::Config;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
@@ -28,6 +30,8 @@ pub struct Inner {
     pub auth: Authenticator,
     pub config: Config,
     pub metrics: Metrics,
+    /// Click to Pay's background side: the routes wake it, `serve` starts it.
+    pub click_to_pay: Arc<ClickToPay>,
     issuers: Cache<IssuerId, IssuerRecord>,
     products: Cache<(IssuerId, String), ProductRecord>,
     /// Bounds the CPU-heavy crypto (JWE key agreement) run on the blocking pool to one task
@@ -43,17 +47,34 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// Assembles the state.
-    #[must_use]
-    pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>, config: Config) -> Self {
+    /// Assembles the state, with the outbound client and the simulated directory.
+    ///
+    /// # Errors
+    /// If the outbound HTTP client cannot be built.
+    pub fn new(
+        store: Arc<dyn Store>,
+        keyring: Arc<Keyring>,
+        config: Config,
+    ) -> anyhow::Result<Self> {
+        let client = d1_issuer_client::HttpIssuerClient::new(
+            config.issuer_backend.client_options(),
+            crate::wire::pi::consumer_info,
+        )?;
+        let click_to_pay = Arc::new(ClickToPay::new(
+            Arc::clone(&store),
+            Arc::new(client),
+            Arc::new(SimulatedDirectory::new(Arc::clone(&store))),
+            config.jobs.clone(),
+        ));
         let auth = Authenticator::new(
             Arc::clone(&store),
             Arc::clone(&keyring),
             config.audiences(),
             Duration::from_secs(config.auth.cache_ttl_secs),
         );
-        Self(Arc::new(Inner {
+        Ok(Self(Arc::new(Inner {
             store,
+            click_to_pay,
             keyring,
             auth,
             config,
@@ -69,7 +90,7 @@ impl AppState {
                 .max_capacity(10_000)
                 .time_to_live(ISSUER_CACHE_TTL)
                 .build(),
-        }))
+        })))
     }
 
     /// An issuer's card product, cached like issuers. Unknown products are not cached.

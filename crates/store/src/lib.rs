@@ -165,7 +165,7 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
     /// Writes a profile of the simulated directory, with a card to add. Without `create` it
-    /// only replaces a profile that exists. Whether the profile is new.
+    /// only replaces a profile that exists. Whether the profile existed before.
     async fn directory_put(&self, write: DirectoryWrite, create: bool) -> StoreResult<bool>;
     /// Removes a consumer's profile and cards from the simulated directory; whether it had one.
     async fn directory_remove(&self, issuer: &IssuerId, consumer: &ConsumerId)

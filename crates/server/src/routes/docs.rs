@@ -43,6 +43,8 @@ impl Modify for BearerAuth {
         super::v1::register_with_cards,
         super::v1::delete,
         super::v1::get_card,
+        super::clicktopay::enrol,
+        super::clicktopay::operation,
         super::health::healthz,
         super::health::readyz,
         super::health::metrics,

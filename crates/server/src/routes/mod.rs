@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per area, each with its `router()`.
 
 pub mod cards;
+pub mod clicktopay;
 pub mod consumers;
 pub mod docs;
 pub mod health;

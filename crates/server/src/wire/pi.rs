@@ -182,3 +182,11 @@ impl From<&PersonalInformation> for PersonalInformationDto {
         }
     }
 }
+
+/// Reads a Get Consumer Information body (the `consumerInfo` object) with the rules inbound PI
+/// follows; `None` if it breaks any.
+#[must_use]
+pub fn consumer_info(bytes: &[u8]) -> Option<PersonalInformation> {
+    let value = super::json::parse_object(bytes).ok()?;
+    read(&Obj::new(&value, "consumerInfo").ok()?).ok()
+}

@@ -270,7 +270,7 @@ pub async fn boot(
                 .unwrap();
         }
     }
-    let state = AppState::new(opened.store, opened.keyring, config);
+    let state = AppState::new(opened.store, opened.keyring, config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = app::router(state.clone());

@@ -390,7 +390,7 @@ pub(super) async fn directory_put(
         )
         .await?;
     }
-    Ok(!exists)
+    Ok(exists)
 }
 
 pub(super) async fn directory_remove(

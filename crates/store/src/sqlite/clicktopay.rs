@@ -217,7 +217,9 @@ pub(super) fn claim_jobs(
 }
 
 pub(super) fn finish_job(conn: &Connection, done: &FinishJob, now: i64) -> StoreResult<()> {
-    let job: Option<(i64, Option<String>, Option<String>, Option<String>)> = conn
+    /// consumer_ref, operation_id, card_id, correlation_id.
+    type Finishing = (i64, Option<String>, Option<String>, Option<String>);
+    let job: Option<Finishing> = conn
         .query_row(
             "SELECT consumer_ref, operation_id, card_id, correlation_id FROM c2p_jobs WHERE id = ?1",
             params![done.id],
@@ -361,7 +363,7 @@ pub(super) fn directory_put(
         )
         .map_err(sql)?;
     }
-    Ok(!exists)
+    Ok(exists)
 }
 
 pub(super) fn directory_remove(
@@ -435,18 +437,19 @@ pub(super) fn claim_notifications(
                 .collect::<Result<_, _>>()
         })
         .map_err(sql)?;
+    /// issuer_id, card_id, operation_id, body, attempts, created_at.
+    type Leased = (String, String, String, String, i64, i64);
     let mut claimed = Vec::with_capacity(ids.len());
     for id in ids {
-        let record = conn
+        let (issuer, card_id, operation_id, body, attempts, created_at): Leased = conn
             .prepare_cached(
                 "UPDATE notifications SET lease_until = ?2 WHERE id = ?1
                  RETURNING issuer_id, card_id, operation_id, body, attempts, created_at",
             )
             .and_then(|mut s| {
                 s.query_row(params![id, now + lease_ms], |r| {
-                    let issuer: String = r.get(0)?;
                     Ok((
-                        issuer,
+                        r.get(0)?,
                         r.get(1)?,
                         r.get(2)?,
                         r.get(3)?,
@@ -456,14 +459,6 @@ pub(super) fn claim_notifications(
                 })
             })
             .map_err(sql)?;
-        let (issuer, card_id, operation_id, body, attempts, created_at): (
-            String,
-            String,
-            String,
-            String,
-            i64,
-            i64,
-        ) = record;
         let issuer_id = IssuerId::parse(&issuer)
             .map_err(|_| StoreError::Other(anyhow::anyhow!("a stored issuerId does not parse")))?;
         claimed.push(NotificationRecord {

@@ -1,0 +1,203 @@
+//! Click to Pay enrolment (contract section 9) and the read of any operation by its id. The
+//! enrolment answers 202 at once; the job worker does the rest. These routes live under
+//! `/banking/v1` but answer errors in the v2 body.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use d1_domain::card::CardId;
+use d1_domain::{Address, FieldError};
+use d1_store::{CardState, EnrolmentStart, StartEnrolment};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{id_error, path, trail_context, CardPath, Checks};
+use crate::clock::rfc3339;
+use crate::context::RequestContext;
+use crate::error::{ApiError, BareErrorBody, ErrorBody};
+use crate::extract::{Caller, JsonBody};
+use crate::state::AppState;
+use crate::wire::json::{parse_object, Obj};
+use crate::wire::pi::{address, AddressDto};
+
+/// The Click to Pay routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/banking/v1/issuers/{issuer_id}/cards/{card_id}/operations:clickToPayEnrolment",
+            post(enrol),
+        )
+        .route(
+            "/banking/v1/issuers/{issuer_id}/operations/{operation_id}",
+            get(operation),
+        )
+}
+
+/// The optional body of an enrolment.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct EnrolmentRequest {
+    /// Where the card is billed; default: the consumer's residency address.
+    pub billing_address: Option<AddressDto>,
+}
+
+/// The accepted enrolment's operation.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationAccepted {
+    pub operation_id: String,
+}
+
+/// An operation as read by its id.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationResponse {
+    pub operation_id: String,
+    #[schema(example = "CLICK_TO_PAY_ENROLMENT")]
+    pub operation: &'static str,
+    #[schema(example = "PENDING")]
+    pub status: &'static str,
+    /// Why it FAILED: `ISSUER_BACKEND_TIMEOUT`, `MISSING_FIELD:email`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_id: Option<String>,
+    pub start_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+}
+
+/// Path parameters naming an operation.
+#[derive(Debug, Deserialize)]
+pub struct OperationPath {
+    pub operation_id: String,
+}
+
+/// The billing address of an enrolment body, checked like a residency address.
+fn billing_address(checks: &mut Checks, body: &JsonBody) -> Result<Option<Address>, ApiError> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let value = parse_object(&body.0)?;
+    let obj = Obj::new(&value, "")?;
+    obj.only(&["billingAddress"])?;
+    let Some(raw) = obj.opt_obj("billingAddress")? else {
+        return Ok(None);
+    };
+    let billing = address(&raw)?.normalised();
+    billing
+        .check_format()
+        .map_err(|e| ApiError::from(e.under("billingAddress")))?;
+    checks.take(billing.check_value().map_err(|e| e.under("billingAddress")))?;
+    Ok(Some(billing))
+}
+
+/// Click to Pay enrolment of a card: 202 with the operation to follow.
+#[utoipa::path(post, path = "/banking/v1/issuers/{issuerId}/cards/{cardId}/operations:clickToPayEnrolment",
+    tag = "click to pay", params(("issuerId" = String, Path), ("cardId" = String, Path)),
+    request_body(content = Option<EnrolmentRequest>),
+    responses((status = 202, body = OperationAccepted), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 500, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn enrol(
+    State(state): State<AppState>,
+    Caller(issuer): Caller,
+    Extension(ctx): Extension<RequestContext>,
+    headers: HeaderMap,
+    params: Result<Path<CardPath>, PathRejection>,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<OperationAccepted>), ApiError> {
+    let raw = path(params)?.card_id;
+    let settings = state
+        .issuer(&issuer)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    let mut checks = Checks::default();
+    let card: Option<CardId> =
+        checks.take(CardId::parse(&raw).map_err(|e| id_error("cardId", e)))?;
+    let trail = trail_context(&mut checks, &ctx, &headers)?;
+    let billing = billing_address(&mut checks, &body)?;
+    checks.finish()?;
+    let card = card.ok_or_else(|| ApiError::internal(&"card id missing after checks"))?;
+    let view = state
+        .store
+        .card(&issuer, &card)
+        .await?
+        .ok_or_else(ApiError::card_not_found)?;
+    if view.state != CardState::Active {
+        return Err(ApiError::invalid_state("the card is not ACTIVE"));
+    }
+    if !settings.click_to_pay {
+        return Err(ApiError::invalid_state(
+            "Click to Pay is not enabled for this issuer",
+        ));
+    }
+    let started = state
+        .store
+        .start_enrolment(StartEnrolment {
+            issuer_id: issuer,
+            card_id: card,
+            billing,
+            trail,
+        })
+        .await?;
+    let operation_id = match started {
+        EnrolmentStart::Started(id) => {
+            state.click_to_pay.wake();
+            id
+        }
+        EnrolmentStart::Existing(id) => id,
+        EnrolmentStart::CardNotFound => return Err(ApiError::card_not_found()),
+        EnrolmentStart::NotActive => return Err(ApiError::invalid_state("the card is not ACTIVE")),
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(OperationAccepted { operation_id }),
+    ))
+}
+
+/// Any operation of the issuer's trail, by its id.
+#[utoipa::path(get, path = "/banking/v1/issuers/{issuerId}/operations/{operationId}",
+    tag = "click to pay", params(("issuerId" = String, Path), ("operationId" = String, Path)),
+    responses((status = 200, body = OperationResponse), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
+              (status = 404, body = ErrorBody), (status = 500, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn operation(
+    State(state): State<AppState>,
+    Caller(issuer): Caller,
+    Extension(ctx): Extension<RequestContext>,
+    headers: HeaderMap,
+    params: Result<Path<OperationPath>, PathRejection>,
+) -> Result<Json<OperationResponse>, ApiError> {
+    let raw = path(params)?.operation_id;
+    let mut checks = Checks::default();
+    let well_formed = !raw.is_empty()
+        && raw.len() <= 64
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        checks.take::<()>(Err(FieldError::format(
+            "operationId",
+            "must be 1 to 64 letters, digits, _ or -",
+        )))?;
+    }
+    trail_context(&mut checks, &ctx, &headers)?;
+    checks.finish()?;
+    let op = state
+        .store
+        .operation(&issuer, &raw)
+        .await?
+        .ok_or_else(ApiError::operation_not_found)?;
+    Ok(Json(OperationResponse {
+        operation_id: op.operation_id,
+        operation: op.operation.as_str(),
+        status: op.status.as_str(),
+        reason: op.reason,
+        card_id: op.card_id,
+        start_time: rfc3339(op.start_time),
+        end_time: op.end_time.map(rfc3339),
+    }))
+}
