@@ -9,8 +9,14 @@ mod bad_input;
 #[path = "api/cards.rs"]
 mod cards;
 #[cfg(pg_suite)]
+#[path = "api/clicktopay.rs"]
+mod clicktopay;
+#[cfg(pg_suite)]
 #[path = "api/consumers.rs"]
 mod consumers;
+#[cfg(pg_suite)]
+#[path = "api/fake_backend.rs"]
+mod fake_backend;
 #[cfg(pg_suite)]
 #[path = "api/harness.rs"]
 mod harness;

@@ -68,6 +68,8 @@ pub struct TestApp {
     pub other: TestIssuer,
     pub place: Arc<Place>,
     server: tokio::task::JoinHandle<()>,
+    /// Stops the Click to Pay worker and outbox.
+    stop_jobs: tokio::sync::watch::Sender<bool>,
 }
 
 /// Settings for an issuer onboarded by [`spawn_with`].
@@ -250,8 +252,33 @@ pub async fn boot(
     onboard: bool,
     settings: IssuerSettings,
 ) -> TestApp {
+    boot_with(place, issuer, other, onboard, settings, true).await
+}
+
+/// The configuration tests run with: short timeouts and polls, so that faults show quickly.
+pub fn test_config(place: &Place) -> Config {
+    let mut config = config_for(place);
+    config.issuer_backend.timeout_ms = 700;
+    config.issuer_backend.connect_timeout_ms = 500;
+    config.issuer_backend.retries = 1;
+    config.issuer_backend.backoff_ms = 20;
+    config.issuer_backend.breaker_failures = 3;
+    config.issuer_backend.breaker_open_secs = 1;
+    config.jobs.poll_interval_ms = 50;
+    config
+}
+
+/// [`boot`], with the Click to Pay worker and outbox started or not (`jobs`).
+pub async fn boot_with(
+    place: Arc<Place>,
+    issuer: TestIssuer,
+    other: TestIssuer,
+    onboard: bool,
+    settings: IssuerSettings,
+    jobs: bool,
+) -> TestApp {
     capture_logs();
-    let config = config_for(&place);
+    let config = test_config(&place);
     let opened = bootstrap::open(&config).await.unwrap();
     if onboard {
         for (i, s) in [(&issuer, settings), (&other, IssuerSettings::default())] {
@@ -271,6 +298,10 @@ pub async fn boot(
         }
     }
     let state = AppState::new(opened.store, opened.keyring, config).unwrap();
+    let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    if jobs {
+        state.click_to_pay.start(jobs_stopped).await;
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = app::router(state.clone());
@@ -285,6 +316,7 @@ pub async fn boot(
         other,
         place,
         server,
+        stop_jobs,
     }
 }
 
@@ -412,6 +444,7 @@ impl TestApp {
 
     /// Stops serving and closes the store, as a process exit would.
     pub async fn stop(self) -> (Arc<Place>, TestIssuer, TestIssuer) {
+        let _ = self.stop_jobs.send(true);
         self.server.abort();
         let _ = self.server.await;
         drop(self.state);

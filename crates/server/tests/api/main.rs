@@ -3,7 +3,9 @@
 
 mod bad_input;
 mod cards;
+mod clicktopay;
 mod consumers;
+mod fake_backend;
 mod harness;
 mod privacy;
 mod process;
