@@ -53,6 +53,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     let path = req.uri().path();
     let is_token = path == TOKEN_PATH;
     let v1 = path.starts_with("/banking/v1/");
+    let v1_body = v1 && !is_click_to_pay(path);
     let correlation = req
         .headers()
         .get(&CORRELATION_ID)
@@ -80,7 +81,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         .and_then(|v| v.parse::<u64>().ok());
     let started = Instant::now();
     let mut response = if declared.is_some_and(|n| n > limit as u64) {
-        too_large(is_token, v1, limit)
+        too_large(is_token, v1_body, limit)
     } else {
         let budget = Duration::from_millis(state.config.server.request_timeout_ms);
         match tokio::time::timeout(budget, next.run(req).instrument(span.clone())).await {
@@ -92,7 +93,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     if status == StatusCode::PAYLOAD_TOO_LARGE
         && response.headers().get(header::CONTENT_TYPE).is_none()
     {
-        response = too_large(is_token, v1, limit);
+        response = too_large(is_token, v1_body, limit);
     }
     state.metrics.request(status.as_u16());
     span.in_scope(|| {
@@ -111,6 +112,13 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         headers.insert(REQUEST_ID.clone(), v);
     }
     response
+}
+
+/// Whether a `/banking/v1` path is one of the Click to Pay routes (contract section 9), which
+/// answer in the v2 error body.
+fn is_click_to_pay(path: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    path.ends_with("/operations:clickToPayEnrolment") || segments.get(5) == Some(&"operations")
 }
 
 fn too_large(is_token: bool, v1: bool, limit: usize) -> Response {

@@ -27,7 +27,7 @@ const TOKEN_LIFETIME: u64 = 3600;
 
 /// The consumers file.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ConsumersFile {
     pub issuer_id: String,
     pub client_id: String,

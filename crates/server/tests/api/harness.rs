@@ -169,6 +169,13 @@ impl Place {
         found
     }
 
+    /// [`Self::holding`], from a test without a runtime.
+    pub fn holding_blocking(&self, needle: &[u8]) -> Vec<String> {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(self.holding(needle))
+    }
+
     /// Which of [`Self::resting_data`] hold `needle` (as bytes, or as the hex PostgreSQL
     /// shows byte strings in).
     pub async fn holding(&self, needle: &[u8]) -> Vec<String> {

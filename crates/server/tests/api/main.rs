@@ -7,6 +7,7 @@ mod clicktopay;
 mod consumers;
 mod fake_backend;
 mod harness;
+mod issuer_sim;
 mod privacy;
 mod process;
 mod restart;

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::harness::{fresh_place_blocking, Place};
 
 /// The binary with the place's data directory and database.
-fn command(place: &Place) -> Command {
+pub fn command(place: &Place) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_d1-registry"));
     command
         .arg("--data-dir")
@@ -66,7 +66,7 @@ pub fn terminate(mut server: Child) -> Option<i32> {
     panic!("serve did not exit after SIGTERM");
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
