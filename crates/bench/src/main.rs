@@ -1,12 +1,14 @@
 //! `d1-bench`: drives a release build of d1-registry over HTTP on loopback and, in the same
 //! run, measures the raw database baseline the service is compared to (docs/benchmarks.md).
 //!
-//! Usage: `d1-bench registrations|cards|postgres [--binary PATH] [--connections 32]
-//! [--warmup 3] [--duration 10] [--runs 3] [--cards 150000] [--database-url URL]`. Run it
-//! with `bench/registrations.sh`, `bench/cards.sh` or `bench/postgres.sh`, which build both.
+//! Usage: `d1-bench registrations|cards|postgres|enrolments [--binary PATH] [--connections 32]
+//! [--warmup 3] [--duration 10] [--runs 3] [--cards 150000] [--enrolments 2000]
+//! [--database-url URL]`. Run it with `bench/registrations.sh`, `bench/cards.sh`,
+//! `bench/postgres.sh` or `bench/enrolments.sh`, which build both.
 
 mod baseline;
 mod cards;
+mod enrolments;
 mod load;
 mod postgres;
 mod report;
@@ -28,6 +30,8 @@ pub struct Settings {
     pub cards: usize,
     /// The PostgreSQL database of the `postgres` scenario (it works in scratch schemas).
     pub database_url: Option<String>,
+    /// Enrolments per batch in the `enrolments` scenario.
+    pub enrolments: usize,
 }
 
 fn parse_args() -> anyhow::Result<(String, Settings)> {
@@ -41,6 +45,7 @@ fn parse_args() -> anyhow::Result<(String, Settings)> {
         runs: 3,
         cards: 150_000,
         database_url: std::env::var("D1_BENCH_DATABASE_URL").ok(),
+        enrolments: 2000,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -54,6 +59,7 @@ fn parse_args() -> anyhow::Result<(String, Settings)> {
             "--runs" => settings.runs = value.parse()?,
             "--cards" => settings.cards = value.parse()?,
             "--database-url" => settings.database_url = Some(value),
+            "--enrolments" => settings.enrolments = value.parse()?,
             _ => bail!("unknown flag {flag}"),
         }
     }
@@ -66,8 +72,17 @@ fn main() -> anyhow::Result<()> {
         report::machine();
         return postgres::run(&settings);
     }
+    if scenario == "enrolments" {
+        report::machine();
+        // Enrolments run on SQLite unless --database-url is given explicitly.
+        let settings = Settings {
+            database_url: None,
+            ..settings
+        };
+        return enrolments::run(&settings);
+    }
     if scenario != "registrations" && scenario != "cards" {
-        bail!("unknown scenario {scenario} (known: registrations, cards, postgres)");
+        bail!("unknown scenario {scenario} (known: registrations, cards, postgres, enrolments)");
     }
     report::machine();
     let service = service::Service::start(&settings.binary, None)?;

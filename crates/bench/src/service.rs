@@ -107,6 +107,16 @@ impl Service {
         Ok(Node { addr, child })
     }
 
+    /// Runs a CLI command on the service's data directory and database.
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<()> {
+        run(
+            &self.binary,
+            &self.dir.path().join("data"),
+            self.database_url.as_deref(),
+            args,
+        )
+    }
+
     /// Configures a card product for the bench issuer, through the CLI.
     pub fn add_product(&self, id: &str, scheme: &str, bin: &str) -> anyhow::Result<()> {
         let args = [
