@@ -36,6 +36,14 @@ impl RequestContext {
             .and_then(|c| c.as_ref().ok())
             .cloned()
     }
+
+    /// The correlation id this request answers with: the one sent, else the request id. It is
+    /// passed on to the issuer backend by work the request starts.
+    #[must_use]
+    pub fn effective_correlation(&self) -> String {
+        self.valid_correlation()
+            .map_or_else(|| self.request_id.clone(), |c| c.as_str().to_owned())
+    }
 }
 
 fn parse_correlation(value: &HeaderValue, v1: bool) -> Result<CorrelationId, IdError> {

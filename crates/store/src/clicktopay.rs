@@ -31,6 +31,9 @@ pub struct StartEnrolment {
     /// The enrolment body's billing address, if any.
     pub billing: Option<Address>,
     pub trail: TrailContext,
+    /// The correlation id the request answered with (sent or generated), passed on to the
+    /// issuer backend.
+    pub correlation_id: String,
 }
 
 /// What accepting an enrolment did.

@@ -141,6 +141,7 @@ pub async fn enrol(
             card_id: card,
             billing,
             trail,
+            correlation_id: ctx.effective_correlation(),
         })
         .await?;
     let operation_id = match started {

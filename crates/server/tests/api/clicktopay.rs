@@ -211,6 +211,23 @@ async fn issuer_sourced_pi_is_fetched_with_the_issuers_token_card_and_correlatio
     assert_eq!(seen[0].authorization.as_deref(), Some("Bearer fake-token"));
     assert_eq!(seen[0].correlation_id.as_deref(), Some("corr-card-1"));
 
+    // Without an x-correlation-id, the one the 202 answered with is passed on.
+    register_card(&app, &token, "c2", "card-3", 3).await;
+    let response = app
+        .client
+        .post(enrol_url(&app, "card-3"))
+        .bearer_auth(&token)
+        .json(&billing())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let echoed = response.headers()["x-correlation-id"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    let third = body["operationId"].as_str().unwrap();
+    assert_eq!(finished(&app, &token, third).await["status"], "SUCCESSFUL");
+    assert_eq!(fake.seen()[1].correlation_id.as_deref(), Some(echoed.as_str()));
+
     let entries = trail(&app, &token, "c1").await;
     let kinds: Vec<(&str, &str)> = entries
         .iter()
@@ -252,7 +269,7 @@ async fn issuer_sourced_pi_is_fetched_with_the_issuers_token_card_and_correlatio
         }),
         Some(vec!["card-1".to_owned(), "card-2".to_owned()])
     );
-    wait_for_notifications(&fake, 2).await;
+    wait_for_notifications(&fake, 3).await;
 }
 
 /// Runs one enrolment of an issuer-sourced consumer against a fake answering `answer`, and

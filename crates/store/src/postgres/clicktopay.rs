@@ -150,7 +150,7 @@ pub(super) async fn start_enrolment(
             &operation_id,
             &cmd.card_id.as_str(),
             &billing,
-            &correlation,
+            &cmd.correlation_id,
             &now,
         ],
     )

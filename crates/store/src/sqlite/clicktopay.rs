@@ -142,7 +142,7 @@ pub(super) fn start_enrolment(
             operation_id,
             cmd.card_id.as_str(),
             billing,
-            correlation,
+            cmd.correlation_id,
             now
         ],
     )
