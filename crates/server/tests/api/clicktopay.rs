@@ -222,11 +222,17 @@ async fn issuer_sourced_pi_is_fetched_with_the_issuers_token_card_and_correlatio
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
-    let echoed = response.headers()["x-correlation-id"].to_str().unwrap().to_owned();
+    let echoed = response.headers()["x-correlation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body: Value = response.json().await.unwrap();
     let third = body["operationId"].as_str().unwrap();
     assert_eq!(finished(&app, &token, third).await["status"], "SUCCESSFUL");
-    assert_eq!(fake.seen()[1].correlation_id.as_deref(), Some(echoed.as_str()));
+    assert_eq!(
+        fake.seen()[1].correlation_id.as_deref(),
+        Some(echoed.as_str())
+    );
 
     let entries = trail(&app, &token, "c1").await;
     let kinds: Vec<(&str, &str)> = entries
@@ -730,4 +736,33 @@ async fn notifications_are_retried_until_the_issuer_backend_takes_them() {
             .load(std::sync::atomic::Ordering::SeqCst),
         0
     );
+}
+
+#[tokio::test]
+async fn a_notification_pending_at_a_restart_is_delivered_after_it_once() {
+    let (app, token) = setup(true).await;
+    let fake = FakeBackend::start(Answer::Pi(served_pi())).await;
+    fake.state
+        .notification_failures
+        .store(u32::MAX, std::sync::atomic::Ordering::SeqCst);
+    set_backend(&app, &fake.url, false, 0).await;
+    app.register(&token, "c1", full_pi()).await;
+    register_card(&app, &token, "c1", "card-1", 1).await;
+    let id = start(&app, &token, "card-1", None).await;
+    assert_eq!(finished(&app, &token, &id).await["status"], "SUCCESSFUL");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        fake.notifications().is_empty(),
+        "the issuer backend refuses it so far"
+    );
+    let (place, issuer, other) = app.stop().await;
+
+    fake.state
+        .notification_failures
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    let _again = boot_with(place, issuer, other, false, IssuerSettings::default(), true).await;
+    let notes = wait_for_notifications(&fake, 1).await;
+    assert_eq!(notes[0]["operations"][0]["operationId"], id.as_str());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(fake.notifications().len(), 1, "delivered once");
 }
