@@ -712,3 +712,118 @@ async fn losing_the_database_gives_503_and_500_then_the_node_recovers_by_itself(
     assert_eq!(status, 404, "the refused write was not applied");
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolments_spread_over_two_nodes_each_run_and_notify_once() {
+    use crate::fake_backend::{Answer, FakeBackend, CLIENT_ID, CLIENT_SECRET};
+    let cluster = Cluster::start().await;
+    let fake = FakeBackend::start(Answer::Slow(
+        Duration::from_millis(50),
+        Box::new(Answer::Pi(json!({
+            "language": "de-DE", "firstName": "Ada", "lastName": "Byron", "email": "ada@example.com",
+            "mobilePhoneNumber": {"countryCode": "+49", "phoneNumber": "15112345678"},
+            "residencyAddress": {"line1": "Unter den Linden 1", "city": "Berlin", "countryCode": "DE"}
+        }))),
+    ))
+    .await;
+    let secret = cluster.place.dir.path().join("backend-secret.txt");
+    std::fs::write(&secret, CLIENT_SECRET).unwrap();
+    cluster
+        .cli(&["issuer", "set", "--issuer-id", BANK, "--click-to-pay", "on"])
+        .await;
+    cluster
+        .cli(&[
+            "issuer",
+            "set-backend",
+            "--issuer-id",
+            BANK,
+            "--url",
+            &fake.url,
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret-file",
+            secret.to_str().unwrap(),
+        ])
+        .await;
+    let token = cluster.token(0).await;
+    let jwk = newest_jwk(&cluster).await;
+    for n in 0..20u64 {
+        let body = card_body(&jwk, &format!("c{}", n % 10), &pan(n)).await;
+        let (status, _) = cluster
+            .request(
+                n as usize,
+                reqwest::Method::PUT,
+                &card_path(&format!("card-{n}")),
+                &token,
+                Some(&body),
+                "setup",
+            )
+            .await;
+        assert_eq!(status, 204);
+    }
+    let enrolments = (0..20u64).map(|n| {
+        let (cluster, token) = (&cluster, &token);
+        async move {
+            let path =
+                format!("/banking/v1/issuers/{BANK}/cards/card-{n}/operations:clickToPayEnrolment");
+            let (status, body) = cluster
+                .request(
+                    n as usize,
+                    reqwest::Method::POST,
+                    &path,
+                    token,
+                    None,
+                    &format!("enrol-{n}"),
+                )
+                .await;
+            assert_eq!(status, 202, "{body}");
+            body["operationId"].as_str().unwrap().to_owned()
+        }
+    });
+    let ids = futures_util::future::join_all(enrolments).await;
+    for (n, id) in ids.iter().enumerate() {
+        let path = format!("/banking/v1/issuers/{BANK}/operations/{id}");
+        let mut status = Value::Null;
+        for _ in 0..200 {
+            let (_, body) = cluster
+                .request(n + 1, reqwest::Method::GET, &path, &token, None, "poll")
+                .await;
+            status = body["status"].clone();
+            if status != "PENDING" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(status, "SUCCESSFUL", "operation {id}");
+    }
+    for _ in 0..200 {
+        if fake.notifications().len() >= 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut notified: Vec<String> = fake
+        .notifications()
+        .iter()
+        .map(|n| {
+            n["operations"][0]["operationId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    notified.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(notified, expected, "each enrolment notified exactly once");
+    assert!(
+        fake.consumer_calls() <= 20,
+        "at most one fetch per enrolment"
+    );
+    assert_eq!(
+        count(&cluster.place, "SELECT count(*) FROM c2p_jobs").await,
+        0
+    );
+    cluster.stop().await;
+}
