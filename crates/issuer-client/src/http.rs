@@ -193,15 +193,32 @@ impl Inner {
                 )))
             }
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Failure::Retry(send_error(&e)))?;
-        if body.len() > MAX_BODY {
-            return Err(Failure::Final(FetchError::InvalidResponse));
-        }
+        let body = read_bounded(response).await?;
         (self.parse)(&body).ok_or(Failure::Final(FetchError::InvalidResponse))
     }
+}
+
+/// The body, read chunk by chunk so that an endless one is cut at [`MAX_BODY`].
+async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, Failure> {
+    let too_large = Failure::Final(FetchError::InvalidResponse);
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY as u64)
+    {
+        return Err(too_large);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Failure::Retry(send_error(&e)))?
+    {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[async_trait]

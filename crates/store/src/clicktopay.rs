@@ -119,6 +119,9 @@ pub struct ClaimedJob {
     pub card: Option<CardSecret>,
     /// The enrolment body's billing address (ENROL).
     pub billing: Option<Address>,
+    /// The consumer's sealed data did not open (tampered with, or sealed under another key):
+    /// nothing above was opened.
+    pub unreadable: bool,
 }
 
 /// How a job ended.

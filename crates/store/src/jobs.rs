@@ -49,10 +49,12 @@ fn corrupt(what: &str) -> StoreError {
 
 impl JobRow {
     /// Opens what the worker needs: the stored PI, the live card, the billing address. A
-    /// DELETED consumer has nothing left to open.
+    /// DELETED consumer has nothing left to open. Sealed data that does not open marks the job
+    /// `unreadable` instead of failing the claim, so that one bad row cannot hold back the
+    /// queue.
     ///
     /// # Errors
-    /// If an identifier does not parse or sealed data does not open.
+    /// If an identifier does not parse.
     pub fn open(self, vault: &Vault) -> StoreResult<ClaimedJob> {
         let issuer = IssuerId::parse(&self.issuer_id).map_err(|_| corrupt("issuerId"))?;
         let (consumer, _) =
@@ -65,9 +67,9 @@ impl JobRow {
             kind: JobKind::parse(&self.kind),
             issuer_id: issuer,
             consumer_id: consumer,
-            operation_id: self.operation_id,
-            card_id: self.card_id,
-            correlation_id: self.correlation_id,
+            operation_id: self.operation_id.clone(),
+            card_id: self.card_id.clone(),
+            correlation_id: self.correlation_id.clone(),
             attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
             started_at: self.created_at,
             consumer_state: state,
@@ -76,16 +78,27 @@ impl JobRow {
             card_state,
             card: None,
             billing: None,
+            unreadable: false,
         };
-        let (ConsumerState::Active, Some(wrapped)) = (state, &self.wrapped_key) else {
-            return Ok(job);
+        if state == ConsumerState::Active && self.open_secrets(vault, &mut job).is_err() {
+            job.stored_pi = None;
+            job.card = None;
+            job.billing = None;
+            job.unreadable = true;
+        }
+        Ok(job)
+    }
+
+    fn open_secrets(&self, vault: &Vault, job: &mut ClaimedJob) -> StoreResult<()> {
+        let Some(wrapped) = &self.wrapped_key else {
+            return Err(corrupt("data key"));
         };
         let key = vault.open_consumer_key(&job.issuer_id, &job.consumer_id, wrapped)?;
-        if let (PiSource::Stored, Some(sealed)) = (pi_source, &self.pi) {
+        if let (PiSource::Stored, Some(sealed)) = (job.pi_source, &self.pi) {
             job.stored_pi = Some(vault.open_pi(&key, &job.issuer_id, &job.consumer_id, sealed)?);
         }
         if let (Some(card_id), Some(sealed)) = (&job.card_id, &self.card_sealed) {
-            if card_state != Some(CardState::Deleted) {
+            if job.card_state != Some(CardState::Deleted) {
                 job.card = Some(vault.open_card(&key, &job.issuer_id, card_id, sealed)?);
             }
         }
@@ -93,7 +106,7 @@ impl JobRow {
             job.billing =
                 Some(vault.open_billing(&key, &job.issuer_id, &job.consumer_id, sealed)?);
         }
-        Ok(job)
+        Ok(())
     }
 }
 

@@ -153,6 +153,10 @@ impl ClickToPay {
         pi_fetch: &mut Option<PiFetchRecord>,
     ) -> JobOutcome {
         let failed = |reason: &str| JobOutcome::Failed(reason.to_owned());
+        if job.unreadable {
+            tracing::error!("the consumer's sealed data does not open; enrolment failed");
+            return failed("STORED_DATA_UNREADABLE");
+        }
         let (Some(card), Some(card_id)) = (&job.card, &job.card_id) else {
             return failed("CARD_NOT_ACTIVE");
         };
@@ -250,7 +254,10 @@ impl ClickToPay {
     /// Pushes a consumer's change to the directory: its new stored PI, or the removal of its
     /// profile once DELETED. `None` leaves the job to run again later.
     async fn sync(&self, job: &ClaimedJob) -> Option<FinishJob> {
-        let result = if job.consumer_state == ConsumerState::Deleted {
+        let result = if job.unreadable {
+            tracing::error!("the consumer's sealed data does not open; directory sync skipped");
+            Ok(())
+        } else if job.consumer_state == ConsumerState::Deleted {
             self.directory
                 .remove_profile(&job.issuer_id, &job.consumer_id)
                 .await

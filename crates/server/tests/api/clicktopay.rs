@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use crate::fake_backend::{set_backend, Answer, FakeBackend};
 use crate::harness::{
-    assert_error, boot_with, encrypt_for, full_pi, logs, spawn_with, IssuerSettings, TestApp,
-    ISSUER, OTHER_ISSUER,
+    assert_error, boot_with, encrypt_for, full_pi, logs, on_postgres, spawn_with, IssuerSettings,
+    TestApp, ISSUER, OTHER_ISSUER,
 };
 
 /// A Luhn-valid Visa PAN, different for each `n`.
@@ -765,4 +765,32 @@ async fn a_notification_pending_at_a_restart_is_delivered_after_it_once() {
     assert_eq!(notes[0]["operations"][0]["operationId"], id.as_str());
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(fake.notifications().len(), 1, "delivered once");
+}
+
+#[tokio::test]
+async fn sealed_data_that_does_not_open_fails_its_enrolment_and_holds_back_no_other() {
+    let (app, token) = setup(true).await;
+    let fake = FakeBackend::start(Answer::Pi(served_pi())).await;
+    set_backend(&app, &fake.url, false, 0).await;
+    app.register(&token, "c1", full_pi()).await;
+    register_card(&app, &token, "c1", "card-1", 1).await;
+    app.register(&token, "c2", full_pi()).await;
+    register_card(&app, &token, "c2", "card-2", 2).await;
+    let garbage = if on_postgres() {
+        "decode('00112233', 'hex')"
+    } else {
+        "X'00112233'"
+    };
+    app.place
+        .execute(&format!(
+            "UPDATE consumers SET pi = {garbage} WHERE consumer_id = 'c1'"
+        ))
+        .await;
+    let broken = start(&app, &token, "card-1", None).await;
+    let fine = start(&app, &token, "card-2", None).await;
+    assert_eq!(
+        finished(&app, &token, &broken).await["reason"],
+        "STORED_DATA_UNREADABLE"
+    );
+    assert_eq!(finished(&app, &token, &fine).await["status"], "SUCCESSFUL");
 }
