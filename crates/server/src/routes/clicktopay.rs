@@ -35,8 +35,11 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// The optional body of an enrolment.
+// For the OpenAPI document only: the body is read field by field by `billing_address`, so
+// that errors name the field as D1 does.
+/// The optional body of a Click to Pay enrolment.
 #[derive(Debug, ToSchema)]
+#[schema(rename_all = "camelCase")]
 #[allow(dead_code)]
 pub struct EnrolmentRequest {
     /// Where the card is billed; default: the consumer's residency address.
