@@ -509,3 +509,237 @@ mod cards {
         );
     }
 }
+
+mod click_to_pay {
+    use super::*;
+    use d1_domain::card::{CardId, CardProductId, Expiry, Pan};
+    use d1_domain::OperationStatus;
+    use d1_store::{
+        BackendRecord, CardData, Delivery, EnrolmentStart, FinishJob, JobKind, JobOutcome,
+        NewNotification, RegisterCard, StartEnrolment,
+    };
+
+    async fn with_card(store: &dyn Store, card: &str, consumer_id: &str, pan: &str) {
+        let today = time::OffsetDateTime::now_utc().date();
+        store
+            .register_card(RegisterCard {
+                issuer_id: issuer(),
+                card_id: CardId::parse(card).unwrap(),
+                consumer_id: consumer(consumer_id),
+                card_product_id: CardProductId::parse("p1").unwrap(),
+                data: CardData {
+                    pan: Pan::parse(pan, "pan").unwrap(),
+                    expiry: Expiry::months_after(today, 12),
+                    holder: None,
+                },
+                state: None,
+                trail: TrailContext::default(),
+            })
+            .await
+            .unwrap();
+    }
+
+    fn enrol(card: &str) -> StartEnrolment {
+        StartEnrolment {
+            issuer_id: issuer(),
+            card_id: CardId::parse(card).unwrap(),
+            billing: None,
+            trail: TrailContext::default(),
+            correlation_id: "corr-1".into(),
+        }
+    }
+
+    fn finish(id: i64, outcome: JobOutcome, op: &str, card: &str) -> FinishJob {
+        FinishJob {
+            id,
+            outcome,
+            pi_fetch: None,
+            notification: Some(NewNotification {
+                issuer_id: issuer(),
+                card_id: card.into(),
+                operation_id: op.into(),
+                body: format!("{{\"operationId\":\"{op}\"}}"),
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_issuer_backend_needs_an_onboarded_issuer() {
+        let f = fresh().await;
+        let backend = BackendRecord {
+            issuer_id: issuer(),
+            url: "http://127.0.0.1:9".into(),
+            client_id: Some("c".into()),
+            sealed_secret: Some(vec![1, 2, 3]),
+            send_card_id: true,
+            pi_cache_ttl_s: 30,
+        };
+        assert!(matches!(
+            f.store.set_issuer_backend(backend.clone()).await,
+            Err(StoreError::NotFound)
+        ));
+        f.store
+            .add_issuer(NewIssuer {
+                issuer_id: issuer(),
+                pi_storage: PiStorage::Allowed,
+                click_to_pay: true,
+                lookalike_policy: LookalikePolicy::Warn,
+                kid: "k1".into(),
+                public_jwk: "{}".into(),
+            })
+            .await
+            .unwrap();
+        f.store.set_issuer_backend(backend.clone()).await.unwrap();
+        assert_eq!(
+            f.store.issuer_backend(&issuer()).await.unwrap(),
+            Some(backend)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_enrolment_is_leased_once_and_ends_with_one_notification() {
+        let f = fresh().await;
+        with_card(f.store.as_ref(), "k1", "c1", "4111111111111111").await;
+        assert_eq!(
+            f.store.start_enrolment(enrol("nope")).await.unwrap(),
+            EnrolmentStart::CardNotFound
+        );
+        let EnrolmentStart::Started(op) = f.store.start_enrolment(enrol("k1")).await.unwrap()
+        else {
+            panic!("not started");
+        };
+        assert_eq!(
+            f.store.start_enrolment(enrol("k1")).await.unwrap(),
+            EnrolmentStart::Existing(op.clone())
+        );
+        let jobs = f.store.claim_jobs(60_000, 10).await.unwrap();
+        assert_eq!(jobs.len(), 1);
+        let job = &jobs[0];
+        assert_eq!(job.kind, JobKind::Enrol);
+        assert_eq!(job.operation_id.as_deref(), Some(op.as_str()));
+        assert_eq!(job.correlation_id.as_deref(), Some("corr-1"));
+        assert_eq!(job.card.as_ref().unwrap().pan, "4111111111111111");
+        assert!(job.stored_pi.is_none() && !job.unreadable);
+        assert!(
+            f.store.claim_jobs(60_000, 10).await.unwrap().is_empty(),
+            "a leased job is not claimed again"
+        );
+        f.store
+            .finish_job(finish(job.id, JobOutcome::Enrolled, &op, "k1"))
+            .await
+            .unwrap();
+        // A second end of the same job (another node, after its lease ran out) changes nothing.
+        f.store
+            .finish_job(finish(job.id, JobOutcome::Failed("X".into()), &op, "k1"))
+            .await
+            .unwrap();
+        let read = f.store.operation(&issuer(), &op).await.unwrap().unwrap();
+        assert_eq!(read.status, OperationStatus::Successful);
+        assert!(read.end_time.is_some());
+        assert_eq!(
+            f.store.claim_notifications(60_000, 10).await.unwrap().len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn notifications_of_one_card_go_out_in_order() {
+        let f = fresh().await;
+        with_card(f.store.as_ref(), "k1", "c1", "4111111111111111").await;
+        let mut ops = Vec::new();
+        for outcome in [
+            JobOutcome::Failed("ISSUER_BACKEND_ERROR".into()),
+            JobOutcome::Enrolled,
+        ] {
+            let EnrolmentStart::Started(op) = f.store.start_enrolment(enrol("k1")).await.unwrap()
+            else {
+                panic!("not started");
+            };
+            let job = f.store.claim_jobs(60_000, 10).await.unwrap().remove(0);
+            f.store
+                .finish_job(finish(job.id, outcome, &op, "k1"))
+                .await
+                .unwrap();
+            ops.push(op);
+        }
+        let first = f.store.claim_notifications(0, 10).await.unwrap();
+        assert_eq!(first.len(), 1, "the second waits for the first");
+        assert_eq!(first[0].operation_id, ops[0]);
+        f.store
+            .settle_notification(first[0].id, Delivery::Retry(0))
+            .await
+            .unwrap();
+        let again = f.store.claim_notifications(0, 10).await.unwrap();
+        assert_eq!(again[0].operation_id, ops[0]);
+        assert_eq!(again[0].attempts, 1);
+        f.store
+            .settle_notification(again[0].id, Delivery::Delivered)
+            .await
+            .unwrap();
+        let next = f.store.claim_notifications(0, 10).await.unwrap();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].operation_id, ops[1]);
+        f.store
+            .settle_notification(next[0].id, Delivery::Dead)
+            .await
+            .unwrap();
+        assert!(f.store.claim_notifications(0, 10).await.unwrap().is_empty());
+        let dead = f
+            .store
+            .operation(&issuer(), &ops[1])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(dead.reason_code.as_deref(), Some("NOTIFICATION_DEAD"));
+    }
+
+    #[tokio::test]
+    async fn an_update_or_delete_of_an_enrolled_consumer_queues_a_sync_after_its_enrolment() {
+        let f = fresh().await;
+        with_card(f.store.as_ref(), "k1", "c1", "4111111111111111").await;
+        f.store
+            .register_consumer(register("c1", Some(pi("Ada"))))
+            .await
+            .unwrap();
+        let EnrolmentStart::Started(op) = f.store.start_enrolment(enrol("k1")).await.unwrap()
+        else {
+            panic!("not started");
+        };
+        f.store
+            .update_consumer(UpdateConsumer {
+                issuer_id: issuer(),
+                consumer_id: consumer("c1"),
+                pi: pi("Grace"),
+                trail: TrailContext::default(),
+            })
+            .await
+            .unwrap();
+        let jobs = f.store.claim_jobs(60_000, 10).await.unwrap();
+        assert_eq!(jobs.len(), 1, "the sync waits for the enrolment before it");
+        assert_eq!(jobs[0].kind, JobKind::Enrol);
+        f.store
+            .finish_job(finish(jobs[0].id, JobOutcome::Enrolled, &op, "k1"))
+            .await
+            .unwrap();
+        let sync = f.store.claim_jobs(60_000, 10).await.unwrap().remove(0);
+        assert_eq!(sync.kind, JobKind::Sync);
+        assert_eq!(sync.stored_pi, Some(pi("Grace")));
+        f.store
+            .finish_job(FinishJob {
+                id: sync.id,
+                outcome: JobOutcome::Synced,
+                pi_fetch: None,
+                notification: None,
+            })
+            .await
+            .unwrap();
+        f.store.delete_consumer(delete("c1")).await.unwrap();
+        let removal = f.store.claim_jobs(60_000, 10).await.unwrap().remove(0);
+        assert_eq!(removal.kind, JobKind::Sync);
+        assert_eq!(removal.consumer_state, d1_domain::ConsumerState::Deleted);
+        assert!(
+            removal.stored_pi.is_none(),
+            "nothing of a deleted consumer opens"
+        );
+    }
+}
