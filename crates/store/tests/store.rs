@@ -359,7 +359,8 @@ mod cards {
     use d1_domain::card::{CardId, CardProductId, Expiry, Pan};
     use d1_store::{CardData, CardOutcome, CardState, RegisterCard};
 
-    fn card(card_id: &str, consumer_id: &str, pan: &str) -> RegisterCard {
+    /// Register card of `pan` as `card_id` for `consumer_id`, product p1, expiring in a year.
+    pub(super) fn card(card_id: &str, consumer_id: &str, pan: &str) -> RegisterCard {
         let today = time::OffsetDateTime::now_utc().date();
         RegisterCard {
             issuer_id: issuer(),
@@ -512,29 +513,16 @@ mod cards {
 
 mod click_to_pay {
     use super::*;
-    use d1_domain::card::{CardId, CardProductId, Expiry, Pan};
+    use d1_domain::card::CardId;
     use d1_domain::OperationStatus;
     use d1_store::{
-        BackendRecord, CardData, Delivery, EnrolmentStart, FinishJob, JobKind, JobOutcome,
-        NewNotification, RegisterCard, StartEnrolment,
+        BackendRecord, Delivery, EnrolmentStart, FinishJob, JobKind, JobOutcome, NewNotification,
+        StartEnrolment,
     };
 
     async fn with_card(store: &dyn Store, card: &str, consumer_id: &str, pan: &str) {
-        let today = time::OffsetDateTime::now_utc().date();
         store
-            .register_card(RegisterCard {
-                issuer_id: issuer(),
-                card_id: CardId::parse(card).unwrap(),
-                consumer_id: consumer(consumer_id),
-                card_product_id: CardProductId::parse("p1").unwrap(),
-                data: CardData {
-                    pan: Pan::parse(pan, "pan").unwrap(),
-                    expiry: Expiry::months_after(today, 12),
-                    holder: None,
-                },
-                state: None,
-                trail: TrailContext::default(),
-            })
+            .register_card(super::cards::card(card, consumer_id, pan))
             .await
             .unwrap();
     }
