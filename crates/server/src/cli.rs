@@ -93,7 +93,7 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
         /// Share of calls answered 500, 0.0 to 1.0.
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = 0.0, value_parser = share)]
         fail_rate: f64,
     },
 }
@@ -250,6 +250,14 @@ enum ProductCommand {
 enum ConfigCommand {
     /// Print a commented example configuration.
     Example,
+}
+
+/// A share from 0.0 to 1.0 (`--fail-rate`); anything else is bad usage.
+fn share(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err("must be a number from 0.0 to 1.0".into()),
+    }
 }
 
 /// A refusal: printed as one line, exit code 1.
