@@ -113,6 +113,16 @@ impl AppState {
         Ok(found)
     }
 
+    /// An issuer's settings read from the store now, refreshing the cache: for a refusal that
+    /// a setting changed through the CLI a moment ago may lift.
+    ///
+    /// # Errors
+    /// If the store fails.
+    pub async fn issuer_now(&self, issuer: &IssuerId) -> Result<Option<IssuerRecord>, StoreError> {
+        self.issuers.invalidate(issuer);
+        self.issuer(issuer).await
+    }
+
     /// An issuer's settings, cached briefly. Unknown issuers are not cached.
     ///
     /// # Errors

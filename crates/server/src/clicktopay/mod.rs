@@ -36,7 +36,7 @@ pub struct ClickToPay {
     pub metrics: C2pMetrics,
     wake_jobs: Notify,
     wake_outbox: Notify,
-    backends: Cache<IssuerId, Option<Backend>>,
+    backends: Cache<IssuerId, Backend>,
 }
 
 impl ClickToPay {
@@ -92,7 +92,7 @@ impl ClickToPay {
     /// If the store fails or the secret does not open.
     pub async fn backend(&self, issuer: &IssuerId) -> StoreResult<Option<Backend>> {
         if let Some(hit) = self.backends.get(issuer) {
-            return Ok(hit);
+            return Ok(Some(hit));
         }
         let resolved = match self.store.issuer_backend(issuer).await? {
             None => None,
@@ -114,7 +114,11 @@ impl ClickToPay {
                 })
             }
         };
-        self.backends.insert(issuer.clone(), resolved.clone());
+        // An issuer without a backend is not cached, so that `issuer set-backend` takes
+        // effect for the very next job.
+        if let Some(backend) = &resolved {
+            self.backends.insert(issuer.clone(), backend.clone());
+        }
         Ok(resolved)
     }
 }

@@ -132,7 +132,14 @@ pub async fn enrol(
     if view.state != CardState::Active {
         return Err(ApiError::invalid_state("the card is not ACTIVE"));
     }
-    if !settings.click_to_pay {
+    // A refusal from the cache is checked against the database: `issuer set --click-to-pay
+    // on` a moment ago must not wait for the cache to expire.
+    let enabled = settings.click_to_pay
+        || state
+            .issuer_now(&issuer)
+            .await?
+            .is_some_and(|fresh| fresh.click_to_pay);
+    if !enabled {
         return Err(ApiError::invalid_state(
             "Click to Pay is not enabled for this issuer",
         ));

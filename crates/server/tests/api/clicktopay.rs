@@ -794,3 +794,39 @@ async fn sealed_data_that_does_not_open_fails_its_enrolment_and_holds_back_no_ot
     );
     assert_eq!(finished(&app, &token, &fine).await["status"], "SUCCESSFUL");
 }
+
+#[tokio::test]
+async fn settings_changed_a_moment_ago_apply_to_the_next_enrolment() {
+    let (app, token) = setup(false).await;
+    register_card(&app, &token, "c1", "card-1", 1).await;
+    assert_error(
+        enrol(&app, &token, "card-1", None).await,
+        403,
+        "INVALID_STATE",
+        "Click to Pay",
+    )
+    .await;
+    app.state
+        .store
+        .change_issuer(
+            IssuerId::parse(ISSUER).unwrap(),
+            d1_store::IssuerChange {
+                click_to_pay: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    // No backend yet: the enrolment of an issuer-sourced consumer cannot fetch its PI.
+    let id = start(&app, &token, "card-1", Some(billing())).await;
+    assert_eq!(
+        finished(&app, &token, &id).await["reason"],
+        "ISSUER_BACKEND_ERROR"
+    );
+
+    let fake = FakeBackend::start(Answer::Pi(served_pi())).await;
+    set_backend(&app, &fake.url, false, 0).await;
+    register_card(&app, &token, "c1", "card-2", 2).await;
+    let id = start(&app, &token, "card-2", Some(billing())).await;
+    assert_eq!(finished(&app, &token, &id).await["status"], "SUCCESSFUL");
+}
