@@ -2,19 +2,12 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{assert_error, encrypt_for, full_pi, logs, spawn_app, TestApp, ISSUER};
+use crate::harness::{
+    assert_error, encrypt_for, full_pi, future_exp, logs, spawn_app, TestApp, ISSUER,
+};
 use d1_domain::card::Scheme;
 
 const PAN: &str = "4111111111111111";
-
-fn future_exp() -> String {
-    let today = time::OffsetDateTime::now_utc();
-    format!(
-        "{:02}{:02}",
-        u8::from(today.month()),
-        (today.year() + 3) % 100
-    )
-}
 
 async fn setup() -> (TestApp, String) {
     let app = spawn_app().await;

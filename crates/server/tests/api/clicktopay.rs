@@ -9,42 +9,9 @@ use serde_json::{json, Value};
 
 use crate::fake_backend::{set_backend, Answer, FakeBackend};
 use crate::harness::{
-    assert_error, boot_with, encrypt_for, full_pi, logs, on_postgres, spawn_with, IssuerSettings,
-    TestApp, ISSUER, OTHER_ISSUER,
+    assert_error, boot_with, encrypt_for, full_pi, future_exp, logs, on_postgres, spawn_with,
+    test_pan, IssuerSettings, TestApp, ISSUER, OTHER_ISSUER,
 };
-
-/// A Luhn-valid Visa PAN, different for each `n`.
-pub fn pan(n: u32) -> String {
-    let body = format!("411111{n:09}");
-    let sum: u32 = body
-        .chars()
-        .rev()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = c.to_digit(10).unwrap();
-            if i % 2 == 0 {
-                let double = d * 2;
-                if double > 9 {
-                    double - 9
-                } else {
-                    double
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
-
-fn future_exp() -> String {
-    let today = time::OffsetDateTime::now_utc();
-    format!(
-        "{:02}{:02}",
-        u8::from(today.month()),
-        (today.year() + 3) % 100
-    )
-}
 
 /// PI as the issuer backend serves it: the Click to Pay fields, no residency address.
 fn served_pi() -> Value {
@@ -73,8 +40,13 @@ async fn setup(click_to_pay: bool) -> (TestApp, String) {
     (app, token)
 }
 
-async fn register_card(app: &TestApp, token: &str, consumer: &str, card: &str, n: u32) {
-    let jwe = encrypt_for(app, &json!({"pan": pan(n), "exp": future_exp()}), "A256GCM").await;
+async fn register_card(app: &TestApp, token: &str, consumer: &str, card: &str, n: u64) {
+    let jwe = encrypt_for(
+        app,
+        &json!({"pan": test_pan(n), "exp": future_exp()}),
+        "A256GCM",
+    )
+    .await;
     let body =
         json!({"consumerId": consumer, "cardProductId": "visa-classic", "encryptedData": jwe});
     let response = app.put_json(&app.card_url(card), token, &body).await;
@@ -549,7 +521,7 @@ async fn enrolment_refusals_have_their_d1_errors() {
 
     let inactive_jwe = encrypt_for(
         &app,
-        &json!({"pan": pan(2), "exp": future_exp()}),
+        &json!({"pan": test_pan(2), "exp": future_exp()}),
         "A256GCM",
     )
     .await;
@@ -657,7 +629,7 @@ async fn pi_served_by_the_issuer_backend_rests_neither_on_disk_in_clear_nor_in_l
         "Zqxcanaryk",
         "Zqxcanaryk Amelie",
         "15 rue Lepic",
-        &pan(1),
+        &test_pan(1),
     ] {
         assert!(
             app.place.holding(needle.as_bytes()).await.is_empty(),

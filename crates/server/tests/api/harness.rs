@@ -551,3 +551,22 @@ impl TestApp {
         self.url(&format!("/banking/v2/issuers/{ISSUER}/cards/{card}"))
     }
 }
+
+/// A Luhn-valid Visa test PAN (BIN 411111), distinct for each `n`.
+pub fn test_pan(n: u64) -> String {
+    let body = format!("411111{n:09}");
+    (0..10)
+        .map(|d| format!("{body}{d}"))
+        .find(|p| d1_domain::guard::luhn_valid(p))
+        .unwrap()
+}
+
+/// An expiry (`MMYY`) three years from now.
+pub fn future_exp() -> String {
+    let today = time::OffsetDateTime::now_utc();
+    format!(
+        "{:02}{:02}",
+        u8::from(today.month()),
+        (today.year() + 3) % 100
+    )
+}

@@ -11,8 +11,7 @@ use std::time::Duration;
 use d1_crypto::ec::SigningKey;
 use serde_json::{json, Value};
 
-use crate::clicktopay::pan;
-use crate::harness::{encrypt_to, fresh_place_blocking, Place};
+use crate::harness::{encrypt_to, fresh_place_blocking, future_exp, test_pan, Place};
 use crate::process::{bin, command, free_port};
 
 const ISSUER: &str = "BANK000010";
@@ -89,7 +88,7 @@ struct Walk {
 }
 
 impl Walk {
-    fn register_card(&self, card: &str, n: u32) {
+    fn register_card(&self, card: &str, n: u64) {
         let jwks: Value = self
             .http
             .get(format!("{}/.well-known/jwks.json", self.url))
@@ -97,13 +96,10 @@ impl Walk {
             .unwrap()
             .json()
             .unwrap();
-        let exp = format!(
-            "12{:02}",
-            (time::OffsetDateTime::now_utc().year() + 2) % 100
-        );
+        let exp = future_exp();
         let jwe = encrypt_to(
             &jwks["keys"][0],
-            &json!({"pan": pan(n), "exp": exp}),
+            &json!({"pan": test_pan(n), "exp": exp}),
             "A256GCM",
         );
         let body = json!({"consumerId": "c1", "cardProductId": "gold", "encryptedData": jwe});

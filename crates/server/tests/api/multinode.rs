@@ -10,7 +10,7 @@ use d1_crypto::ec::SigningKey;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::harness::{encrypt_to, fresh_place, Place, TestIssuer};
+use crate::harness::{encrypt_to, fresh_place, future_exp, test_pan, Place, TestIssuer};
 use crate::process::{bin, serve, terminate};
 
 const BANK: &str = "BANK000042";
@@ -189,20 +189,6 @@ fn card_path(card: &str) -> String {
     format!("/banking/v2/issuers/{BANK}/cards/{card}")
 }
 
-fn future_exp() -> String {
-    let year = time::OffsetDateTime::now_utc().year() % 100 + 3;
-    format!("12{year:02}")
-}
-
-/// A Visa test PAN with a valid check digit, distinct for each `n`.
-fn pan(n: u64) -> String {
-    let body = format!("411111{n:09}");
-    (0..10)
-        .map(|d| format!("{body}{d}"))
-        .find(|p| d1_domain::guard::luhn_valid(p))
-        .unwrap()
-}
-
 async fn card_body(jwk: &Value, consumer: &str, pan: &str) -> Value {
     let jwe = encrypt_to(jwk, &json!({"pan": pan, "exp": future_exp()}), "A256GCM");
     json!({"consumerId": consumer, "cardProductId": "visa-classic", "encryptedData": jwe})
@@ -242,7 +228,7 @@ async fn tokens_jtis_and_service_keys_are_shared_by_the_nodes() {
     let new = newest_jwk(&cluster).await;
     assert_eq!(new["kid"], rotated.trim());
     for node in 0..2 {
-        let body = card_body(&new, "shared-1", &pan(u64::try_from(node).unwrap())).await;
+        let body = card_body(&new, "shared-1", &test_pan(u64::try_from(node).unwrap())).await;
         let (status, body) = cluster
             .request(
                 node,
@@ -264,7 +250,12 @@ async fn tokens_jtis_and_service_keys_are_shared_by_the_nodes() {
     // The stated bound: nodes read the service keys again at least every 10 s.
     tokio::time::sleep(Duration::from_secs(11)).await;
     for node in 0..2 {
-        let body = card_body(&old, "shared-1", &pan(10 + u64::try_from(node).unwrap())).await;
+        let body = card_body(
+            &old,
+            "shared-1",
+            &test_pan(10 + u64::try_from(node).unwrap()),
+        )
+        .await;
         let (status, body) = cluster
             .request(
                 node,
@@ -336,7 +327,7 @@ async fn concurrent_writes_spread_over_two_nodes_lose_nothing_and_read_the_same(
                             "CARD_REGISTER",
                             reqwest::Method::PUT,
                             card_path(&format!("card-{n}")),
-                            Some(card_body(&jwk, consumer, &pan(n)).await),
+                            Some(card_body(&jwk, consumer, &test_pan(n)).await),
                         ),
                         // Contested: every worker goes for the same few cardIds and PANs.
                         _ => {
@@ -345,7 +336,7 @@ async fn concurrent_writes_spread_over_two_nodes_lose_nothing_and_read_the_same(
                                 "CONTESTED",
                                 reqwest::Method::PUT,
                                 card_path(&format!("contested-{k}")),
-                                Some(card_body(&jwk, consumer, &pan(900_000 + k)).await),
+                                Some(card_body(&jwk, consumer, &test_pan(900_000 + k)).await),
                             )
                         }
                     };
@@ -748,7 +739,7 @@ async fn enrolments_spread_over_two_nodes_each_run_and_notify_once() {
     let token = cluster.token(0).await;
     let jwk = newest_jwk(&cluster).await;
     for n in 0..20u64 {
-        let body = card_body(&jwk, &format!("c{}", n % 10), &pan(n)).await;
+        let body = card_body(&jwk, &format!("c{}", n % 10), &test_pan(n)).await;
         let (status, _) = cluster
             .request(
                 n as usize,
