@@ -43,9 +43,9 @@ pub enum EnrolmentStart {
     Started(String),
     /// The card has a PENDING or SUCCESSFUL enrolment already: its operation id.
     Existing(String),
-    /// No live card with this id.
+    /// No card, live or deleted, has this id.
     CardNotFound,
-    /// The card (or its consumer) is not ACTIVE.
+    /// The card (or its consumer) is not ACTIVE: INACTIVE, or DELETED.
     NotActive,
 }
 

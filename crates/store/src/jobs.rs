@@ -110,7 +110,7 @@ impl JobRow {
     }
 }
 
-/// The live card an enrolment names, and its consumer.
+/// The card an enrolment names, and its consumer.
 pub(crate) struct EnrolTarget {
     pub card_state: CardState,
     pub consumer_ref: i64,
@@ -147,11 +147,12 @@ impl EnrolTarget {
     }
 }
 
-/// The SQL that finds an enrolment's card and consumer; `$1` issuer, `$2` cardId.
+/// The SQL that finds an enrolment's card (the live one, else the last deleted one, as Get
+/// card reads it) and its consumer; `$1` issuer, `$2` cardId.
 pub(crate) const ENROL_TARGET: &str = "SELECT k.state, c.id, c.consumer_id, c.state, c.wrapped_key
      FROM cards k JOIN consumers c ON c.id = k.consumer_ref
-     WHERE k.issuer_id = $1 AND k.card_id = $2 AND k.state <> 'DELETED'
-     ORDER BY k.id DESC LIMIT 1";
+     WHERE k.issuer_id = $1 AND k.card_id = $2
+     ORDER BY k.state = 'DELETED', k.id DESC LIMIT 1";
 
 /// The SQL that finds a card's PENDING or SUCCESSFUL enrolment; `$1` consumer, `$2` cardId.
 pub(crate) const EXISTING_ENROLMENT: &str = "SELECT CAST(operation_id AS TEXT) FROM operations

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use d1_domain::card::CardId;
 use d1_domain::{Address, FieldError};
-use d1_store::{CardState, EnrolmentStart, StartEnrolment};
+use d1_store::{EnrolmentStart, StartEnrolment};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -124,14 +124,6 @@ pub async fn enrol(
     let billing = billing_address(&mut checks, &body)?;
     checks.finish()?;
     let card = card.ok_or_else(|| ApiError::internal(&"card id missing after checks"))?;
-    let view = state
-        .store
-        .card(&issuer, &card)
-        .await?
-        .ok_or_else(ApiError::card_not_found)?;
-    if view.state != CardState::Active {
-        return Err(ApiError::invalid_state("the card is not ACTIVE"));
-    }
     // A refusal from the cache is checked against the database: `issuer set --click-to-pay
     // on` a moment ago must not wait for the cache to expire.
     let enabled = settings.click_to_pay
@@ -140,10 +132,18 @@ pub async fn enrol(
             .await?
             .is_some_and(|fresh| fresh.click_to_pay);
     if !enabled {
+        // Existence comes before state: an unknown card is still a 404.
+        state
+            .store
+            .card(&issuer, &card)
+            .await?
+            .ok_or_else(ApiError::card_not_found)?;
         return Err(ApiError::invalid_state(
             "Click to Pay is not enabled for this issuer",
         ));
     }
+    // The card's existence and state are checked by the store, in the same transaction that
+    // accepts the enrolment.
     let started = state
         .store
         .start_enrolment(StartEnrolment {

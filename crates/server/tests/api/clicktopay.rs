@@ -539,6 +539,22 @@ async fn enrolment_refusals_have_their_d1_errors() {
         "ACTIVE",
     )
     .await;
+
+    let response = app
+        .post_json(
+            &(app.consumer_url("c1") + "/operations/delete"),
+            &token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    assert_error(
+        enrol(&app, &token, "card-1", None).await,
+        403,
+        "INVALID_STATE",
+        "ACTIVE",
+    )
+    .await;
 }
 
 #[tokio::test]
