@@ -339,11 +339,13 @@ async fn the_circuit_breaker_opens_after_repeated_failures_and_closes_again() {
     let (app, token) = setup(true).await;
     let fake = FakeBackend::start(Answer::Status(503)).await;
     set_backend(&app, &fake.url, false, 0).await;
+    // Every card first, so that the circuit's 2 s open window only has enrolments in it.
+    for n in [0, 1, 2, 9, 10] {
+        register_card(&app, &token, &format!("c{n}"), &format!("card-{n}"), n).await;
+    }
     // Three failed calls (each a first try and one retry) open the circuit.
     for n in 0..3 {
-        let card = format!("card-{n}");
-        register_card(&app, &token, &format!("c{n}"), &card, n).await;
-        let id = start(&app, &token, &card, Some(billing())).await;
+        let id = start(&app, &token, &format!("card-{n}"), Some(billing())).await;
         assert_eq!(
             finished(&app, &token, &id).await["reason"],
             "ISSUER_BACKEND_ERROR"
@@ -351,7 +353,6 @@ async fn the_circuit_breaker_opens_after_repeated_failures_and_closes_again() {
     }
     let calls = fake.consumer_calls();
     fake.set(Answer::Pi(served_pi()));
-    register_card(&app, &token, "c9", "card-9", 9).await;
     let refused = start(&app, &token, "card-9", Some(billing())).await;
     assert_eq!(
         finished(&app, &token, &refused).await["reason"],
@@ -363,8 +364,7 @@ async fn the_circuit_breaker_opens_after_repeated_failures_and_closes_again() {
         "an open circuit makes no call"
     );
 
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
-    register_card(&app, &token, "c10", "card-10", 10).await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     let probe = start(&app, &token, "card-10", Some(billing())).await;
     assert_eq!(finished(&app, &token, &probe).await["status"], "SUCCESSFUL");
     assert_eq!(fake.consumer_calls(), calls + 1);

@@ -270,7 +270,7 @@ pub fn test_config(place: &Place) -> Config {
     config.issuer_backend.retries = 1;
     config.issuer_backend.backoff_ms = 20;
     config.issuer_backend.breaker_failures = 3;
-    config.issuer_backend.breaker_open_secs = 1;
+    config.issuer_backend.breaker_open_secs = 2;
     config.jobs.poll_interval_ms = 50;
     config
 }
