@@ -4,7 +4,7 @@
 //! prints a one-line summary of each (ids and status, never PI), and counts what it served on
 //! `GET /sim/stats`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,7 +56,7 @@ struct Stats {
 struct Sim {
     file: ConsumersFile,
     behaviour: Behaviour,
-    tokens: Mutex<HashMap<String, ()>>,
+    tokens: Mutex<HashSet<String>>,
     stats: Stats,
 }
 
@@ -81,7 +81,7 @@ pub fn router(file: ConsumersFile, behaviour: Behaviour) -> Router {
     let sim = Arc::new(Sim {
         file,
         behaviour,
-        tokens: Mutex::new(HashMap::new()),
+        tokens: Mutex::new(HashSet::new()),
         stats: Stats::default(),
     });
     Router::new()
@@ -146,11 +146,7 @@ impl Sim {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        token.is_some_and(|t| {
-            self.tokens
-                .lock()
-                .is_ok_and(|tokens| tokens.contains_key(t))
-        })
+        token.is_some_and(|t| self.tokens.lock().is_ok_and(|tokens| tokens.contains(t)))
     }
 }
 
@@ -198,7 +194,7 @@ async fn token(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> Re
     }
     let token = uuid::Uuid::new_v4().simple().to_string();
     if let Ok(mut tokens) = sim.tokens.lock() {
-        tokens.insert(token.clone(), ());
+        tokens.insert(token.clone());
     }
     let expires_at = crate::clock::rfc3339(
         d1_store::now_ms() + i64::try_from(TOKEN_LIFETIME * 1000).unwrap_or(0),

@@ -39,6 +39,10 @@ fn context(purpose: &str, issuer: &IssuerId, consumer: &ConsumerId) -> Vec<u8> {
     format!("d1/{purpose}/v1|{}|{}", issuer.as_str(), consumer.as_str()).into_bytes()
 }
 
+fn card_context(issuer: &IssuerId, card: &str) -> Vec<u8> {
+    format!("d1/card/v1|{}|{card}", issuer.as_str()).into_bytes()
+}
+
 fn crypto(e: CryptoError) -> StoreError {
     StoreError::Other(anyhow::anyhow!("sealed data did not open: {e}"))
 }
@@ -80,11 +84,8 @@ impl Vault {
         let plain = zeroize::Zeroizing::new(
             serde_json::to_vec(&doc).map_err(|e| StoreError::Other(e.into()))?,
         );
-        key.seal(
-            &plain,
-            format!("d1/card/v1|{}|{}", issuer.as_str(), card.as_str()).as_bytes(),
-        )
-        .map_err(crypto)
+        key.seal(&plain, &card_context(issuer, card.as_str()))
+            .map_err(crypto)
     }
 
     /// The KEK itself, for service keys.
@@ -250,10 +251,7 @@ impl Vault {
         sealed: &[u8],
     ) -> Result<crate::CardSecret, StoreError> {
         let plain = key
-            .open(
-                sealed,
-                format!("d1/card/v1|{}|{card}", issuer.as_str()).as_bytes(),
-            )
+            .open(sealed, &card_context(issuer, card))
             .map_err(crypto)?;
         let doc: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&plain)
             .map_err(|_| StoreError::Other(anyhow::anyhow!("stored card is not readable")))?;

@@ -5,7 +5,6 @@
 //! twice (a crash between the 2xx and its record); its operationId lets the issuer see that.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use d1_store::{Delivery, NotificationRecord};
 use rand::Rng;
@@ -101,6 +100,6 @@ impl ClickToPay {
             .saturating_mul(1 << attempts.min(20))
             .min(cap);
         let pause = rand::thread_rng().gen_range(ceiling / 2..=ceiling);
-        i64::try_from(Duration::from_millis(pause).as_millis()).unwrap_or(i64::MAX)
+        i64::try_from(pause).unwrap_or(i64::MAX)
     }
 }

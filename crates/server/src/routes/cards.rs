@@ -13,7 +13,7 @@ use d1_store::{
 };
 
 use super::{
-    consumer_id, id_error, open_consumer_route, path, trail_context, CardPath, Checks,
+    consumer_id, id_error, open_consumer_route, path, plain_id, trail_context, CardPath, Checks,
     ConsumerPath, Opening,
 };
 use crate::context::RequestContext;
@@ -267,12 +267,7 @@ pub async fn create_card(
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
-            let key = v.to_str().ok().filter(|k| {
-                !k.is_empty()
-                    && k.len() <= 64
-                    && k.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-            });
+            let key = v.to_str().ok().filter(|k| plain_id(k));
             Some(
                 key.ok_or_else(|| {
                     ApiError::format("Idempotency-Key", "must be 1 to 64 letters, digits, _ or -")

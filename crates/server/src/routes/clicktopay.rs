@@ -8,12 +8,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use d1_domain::card::CardId;
-use d1_domain::{Address, FieldError};
+use d1_domain::Address;
 use d1_store::{EnrolmentStart, StartEnrolment};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{id_error, path, trail_context, CardPath, Checks};
+use super::{id_error, path, plain_id, trail_context, CardPath, Checks};
 use crate::clock::rfc3339;
 use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody, ErrorBody};
@@ -183,18 +183,13 @@ pub async fn operation(
     params: Result<Path<OperationPath>, PathRejection>,
 ) -> Result<Json<OperationResponse>, ApiError> {
     let raw = path(params)?.operation_id;
-    let mut checks = Checks::default();
-    let well_formed = !raw.is_empty()
-        && raw.len() <= 64
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !well_formed {
-        checks.take::<()>(Err(FieldError::format(
+    if !plain_id(&raw) {
+        return Err(ApiError::format(
             "operationId",
             "must be 1 to 64 letters, digits, _ or -",
-        )))?;
+        ));
     }
+    let mut checks = Checks::default();
     trail_context(&mut checks, &ctx, &headers)?;
     checks.finish()?;
     let op = state

@@ -82,6 +82,17 @@ impl Checks {
     }
 }
 
+/// Whether `raw` is 1 to 64 letters, digits, `_` or `-`: the shape of the identifiers the
+/// service takes without a domain type (`Idempotency-Key`, `operationId`).
+#[must_use]
+pub fn plain_id(raw: &str) -> bool {
+    !raw.is_empty()
+        && raw.len() <= 64
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Maps an identifier refusal to its field error.
 pub fn id_error(field: &str, e: IdError) -> FieldError {
     match e {
