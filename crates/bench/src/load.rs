@@ -1,18 +1,14 @@
 //! The load: N keep-alive HTTP/1.1 connections, each registering distinct consumers with PI
 //! under random UUIDv4 consumerIds, as fast as answers come back.
 
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
-use hyper::Request;
-use hyper_util::rt::TokioIo;
-
 use crate::service::ISSUER;
+use crate::wire;
 
 /// What one timed run saw.
 #[derive(Debug, Default, Clone)]
@@ -30,27 +26,17 @@ impl RunStats {
     }
 }
 
-fn pi_body(n: u64) -> String {
-    serde_json::json!({"personalInformation": {
-        "language": "en-GB",
-        "firstName": format!("Bench{n}"),
-        "lastName": "Loadtest",
-        "email": format!("bench{n}@example.com"),
-        "mobilePhoneNumber": {"countryCode": "+44", "phoneNumber": "7700900123"},
-        "residencyAddress": {"line1": "1 Bench Street", "city": "London", "zipCode": "EC1A 1BB", "countryCode": "GB"}
-    }})
-    .to_string()
+/// A Register consumer body with PI, distinct per `n`.
+fn write_pi_body(out: &mut Vec<u8>, n: u64) {
+    out.clear();
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        out,
+        r#"{{"personalInformation":{{"language":"en-GB","firstName":"Bench{n}","lastName":"Loadtest","email":"bench{n}@example.com","mobilePhoneNumber":{{"countryCode":"+44","phoneNumber":"7700900123"}},"residencyAddress":{{"line1":"1 Bench Street","city":"London","zipCode":"EC1A 1BB","countryCode":"GB"}}}}}}"#
+    );
 }
 
-async fn connect(addr: &str) -> anyhow::Result<http1::SendRequest<Full<Bytes>>> {
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    Ok(sender)
-}
-
-/// One request on a fresh connection (for the token).
+/// One request on a fresh connection (for the token and set-up calls).
 pub async fn request_once(
     addr: &str,
     method: &str,
@@ -58,17 +44,22 @@ pub async fn request_once(
     content_type: &str,
     body: String,
 ) -> anyhow::Result<(u16, String)> {
-    let mut sender = connect(addr).await?;
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr)
-        .header("content-type", content_type)
-        .body(Full::new(Bytes::from(body)))?;
-    let response = sender.send_request(req).await?;
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await?.to_bytes();
-    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    let mut connection = wire::Connection::open(addr).await?;
+    let mut bytes = Vec::new();
+    wire::request(
+        &mut bytes,
+        method,
+        path,
+        addr,
+        None,
+        content_type,
+        body.as_bytes(),
+    );
+    let answer = connection.exchange(&bytes).await?;
+    Ok((
+        answer.status,
+        String::from_utf8_lossy(&answer.body).into_owned(),
+    ))
 }
 
 /// What the workers send.
@@ -124,32 +115,47 @@ async fn worker(
     work: Work,
     pace: Pace,
 ) -> anyhow::Result<RunStats> {
-    let mut sender = connect(&addr).await?;
+    let mut connection = wire::Connection::open(&addr).await?;
     let mut stats = RunStats::default();
     let auth = format!("Bearer {token}");
+    let mut path = String::new();
+    let mut body = Vec::new();
+    let mut request = Vec::new();
     let mut n = 0u64;
     while Instant::now() < deadline {
         n += 1;
-        let (path, body) = match &work {
-            Work::Registrations => (
-                format!(
+        match &work {
+            Work::Registrations => {
+                path.clear();
+                let _ = write!(
+                    path,
                     "/banking/v2/issuers/{ISSUER}/consumers/{}",
                     uuid::Uuid::new_v4()
-                ),
-                pi_body(n),
-            ),
+                );
+                write_pi_body(&mut body, n);
+                wire::request(
+                    &mut request,
+                    "PUT",
+                    &path,
+                    &addr,
+                    Some(&auth),
+                    "application/json",
+                    &body,
+                );
+            }
             Work::Cards(pool) => match pool.take() {
-                Some((path, body)) => (path.clone(), body.clone()),
+                Some((path, body)) => wire::request(
+                    &mut request,
+                    "PUT",
+                    path,
+                    &addr,
+                    Some(&auth),
+                    "application/json",
+                    body.as_bytes(),
+                ),
                 None => break,
             },
-        };
-        let req = Request::builder()
-            .method("PUT")
-            .uri(path)
-            .header("host", &addr)
-            .header("authorization", &auth)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))?;
+        }
         let started = match pace {
             Pace::Closed => Instant::now(),
             Pace::Every { first, interval } => {
@@ -161,15 +167,12 @@ async fn worker(
                 due
             }
         };
-        sender.ready().await.context("connection closed")?;
-        let response = sender.send_request(req).await?;
-        let status = response.status();
-        response.into_body().collect().await?;
+        let answer = connection.exchange(&request).await?;
         stats
             .latencies_us
             .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
         stats.completed += 1;
-        if !status.is_success() {
+        if !(200..300).contains(&answer.status) {
             stats.non_2xx += 1;
         }
     }
