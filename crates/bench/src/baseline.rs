@@ -27,45 +27,63 @@ fn blob(len: usize) -> Vec<u8> {
     b
 }
 
-/// Pre-fills a fresh table to `rows`, then times `runs` runs of `duration` each.
-pub fn run(rows: u64, duration: Duration, runs: usize) -> anyhow::Result<Vec<RunStats>> {
-    let dir = tempfile::Builder::new().prefix("d1-baseline-").tempdir_in(
-        std::env::var("BENCH_DIR").map_or_else(|_| std::env::temp_dir(), std::path::PathBuf::from),
-    )?;
-    let conn = Connection::open(dir.path().join("baseline.db"))?;
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
-    for migration in MIGRATIONS {
-        conn.execute_batch(migration)?;
-    }
-    let key = blob(61);
-    let pi = blob(1024);
-    conn.execute_batch("BEGIN")?;
-    for i in 0..rows {
-        conn.prepare_cached(UPSERT)?.execute(params![
-            uuid::Uuid::new_v4().to_string(),
-            key,
-            pi,
-            i64::try_from(i)?
-        ])?;
-    }
-    conn.execute_batch("COMMIT")?;
-    let mut all = Vec::new();
-    for _ in 0..runs {
-        let started = Instant::now();
-        let mut stats = RunStats::default();
-        while started.elapsed() < duration {
-            conn.execute_batch("BEGIN")?;
+/// A fresh database with the service's table, pre-filled, ready for timed runs.
+pub struct Baseline {
+    conn: Connection,
+    key: Vec<u8>,
+    pi: Vec<u8>,
+    // Held so the database lives as long as the baseline.
+    _dir: tempfile::TempDir,
+}
+
+impl Baseline {
+    /// Creates the table and pre-fills it to `rows`.
+    pub fn prepare(rows: u64) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("d1-baseline-").tempdir_in(
+            std::env::var("BENCH_DIR")
+                .map_or_else(|_| std::env::temp_dir(), std::path::PathBuf::from),
+        )?;
+        let conn = Connection::open(dir.path().join("baseline.db"))?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+        for migration in MIGRATIONS {
+            conn.execute_batch(migration)?;
+        }
+        let key = blob(61);
+        let pi = blob(1024);
+        conn.execute_batch("BEGIN")?;
+        for i in 0..rows {
             conn.prepare_cached(UPSERT)?.execute(params![
                 uuid::Uuid::new_v4().to_string(),
                 key,
                 pi,
+                i64::try_from(i)?
+            ])?;
+        }
+        conn.execute_batch("COMMIT")?;
+        Ok(Self {
+            conn,
+            key,
+            pi,
+            _dir: dir,
+        })
+    }
+
+    /// Upserts fresh random keys, one transaction each, for `duration`.
+    pub fn run(&self, duration: Duration) -> anyhow::Result<RunStats> {
+        let started = Instant::now();
+        let mut stats = RunStats::default();
+        while started.elapsed() < duration {
+            self.conn.execute_batch("BEGIN")?;
+            self.conn.prepare_cached(UPSERT)?.execute(params![
+                uuid::Uuid::new_v4().to_string(),
+                self.key,
+                self.pi,
                 0
             ])?;
-            conn.execute_batch("COMMIT")?;
+            self.conn.execute_batch("COMMIT")?;
             stats.completed += 1;
         }
         stats.elapsed = started.elapsed();
-        all.push(stats);
+        Ok(stats)
     }
-    Ok(all)
 }
