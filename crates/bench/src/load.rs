@@ -18,11 +18,19 @@ pub struct RunStats {
     pub elapsed: Duration,
     /// Per-request latency in microseconds (empty for the baseline).
     pub latencies_us: Vec<u32>,
+    /// The CPU time the service used during the run, where it was measured.
+    pub service_cpu: Option<Duration>,
 }
 
 impl RunStats {
     pub fn rate(&self) -> f64 {
         self.completed as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The service's CPU time per completed request, in microseconds.
+    pub fn cpu_per_request_us(&self) -> Option<f64> {
+        let cpu = self.service_cpu?;
+        (self.completed > 0).then(|| cpu.as_secs_f64() * 1e6 / self.completed as f64)
     }
 }
 

@@ -101,13 +101,19 @@ fn main() -> anyhow::Result<()> {
     let registrations = load::Work::Registrations;
     let targets = [service.addr.clone()];
     let run = |work: &load::Work, duration| {
-        runtime.block_on(load::run(
+        let cpu_before = service.cpu_time();
+        let mut stats = runtime.block_on(load::run(
             &targets,
             &token,
             settings.connections,
             duration,
             work,
-        ))
+        ))?;
+        stats.service_cpu = service
+            .cpu_time()
+            .zip(cpu_before)
+            .map(|(after, before)| after.saturating_sub(before));
+        anyhow::Ok(stats)
     };
     run(&registrations, settings.warmup)?;
     let rows_before = runtime.block_on(service.consumer_rows())?;
@@ -154,6 +160,6 @@ fn main() -> anyhow::Result<()> {
     }
     drop(service);
     let baseline_summary = report::summarise(&baseline_runs);
-    report::verdict(&service_summary, &baseline_summary);
+    report::verdict(&service_summary, &baseline_summary, &runs, &baseline_runs);
     Ok(())
 }

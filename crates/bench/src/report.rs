@@ -9,6 +9,8 @@ pub struct Summary {
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub non_2xx: u64,
+    /// The median of the runs' service CPU time per request, in microseconds.
+    pub cpu_us: Option<f64>,
 }
 
 pub fn machine() {
@@ -42,12 +44,20 @@ pub fn run_line(what: &str, n: usize, stats: &RunStats) {
         ),
         _ => String::new(),
     };
+    let cpu = stats.cpu_per_request_us().map_or_else(String::new, |us| {
+        format!(", service CPU {us:.0} µs/request")
+    });
     println!(
-        "  {what} run {n}: {:.0}/s ({} in {:.1}s){latency}",
+        "  {what} run {n}: {:.0}/s ({} in {:.1}s){latency}{cpu}",
         stats.rate(),
         stats.completed,
         stats.elapsed.as_secs_f64()
     );
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
 }
 
 pub fn summarise(runs: &[RunStats]) -> Summary {
@@ -65,33 +75,63 @@ pub fn summarise(runs: &[RunStats]) -> Summary {
         p50_ms: percentile(&all, 0.5),
         p99_ms: percentile(&all, 0.99),
         non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
+        cpu_us: median(
+            runs.iter()
+                .filter_map(RunStats::cpu_per_request_us)
+                .collect(),
+        ),
     }
 }
 
-pub fn verdict(service: &Summary, baseline: &Summary) {
-    println!("\nregistrations/s: median {:.0} (min {:.0}, max {:.0}), p50 {:.2} ms, p99 {:.2} ms, non-2xx {}",
-        service.median, service.min, service.max, service.p50_ms.unwrap_or(0.0), service.p99_ms.unwrap_or(0.0), service.non_2xx);
+pub fn verdict(
+    service: &Summary,
+    baseline: &Summary,
+    service_runs: &[RunStats],
+    baseline_runs: &[RunStats],
+) {
+    println!("\nregistrations/s: median {:.0} (min {:.0}, max {:.0}), p50 {:.2} ms, p99 {:.2} ms, non-2xx {}{}",
+        service.median, service.min, service.max, service.p50_ms.unwrap_or(0.0), service.p99_ms.unwrap_or(0.0), service.non_2xx, cpu_note(service));
     println!(
         "baseline upserts/s: median {:.0} (min {:.0}, max {:.0})",
         baseline.median, baseline.min, baseline.max
     );
-    println!("ratio service/baseline: {:.2}x (target >= 1.0x; the service syncs every acknowledged write, the baseline does not)",
-        service.median / baseline.median);
+    let pairs: Vec<f64> = service_runs
+        .iter()
+        .zip(baseline_runs)
+        .map(|(s, b)| s.rate() / b.rate())
+        .collect();
+    let listed: Vec<String> = pairs.iter().map(|r| format!("{r:.2}")).collect();
+    println!(
+        "ratio service/baseline: {:.2}x (target >= 1.0x; the service syncs every acknowledged write, the baseline does not); run by run {}, median {:.2}x",
+        service.median / baseline.median,
+        listed.join(", "),
+        median(pairs).unwrap_or(0.0)
+    );
+}
+
+fn cpu_note(summary: &Summary) -> String {
+    summary
+        .cpu_us
+        .map_or_else(String::new, |us| format!(", service CPU {us:.0} µs each"))
 }
 
 pub fn cards_verdict(cards: &Summary, registrations: &Summary) {
     println!(
-        "\ncards/s: median {:.0} (min {:.0}, max {:.0}), p50 {:.2} ms, p99 {:.2} ms, non-2xx {}",
+        "\ncards/s: median {:.0} (min {:.0}, max {:.0}), p50 {:.2} ms, p99 {:.2} ms, non-2xx {}{}",
         cards.median,
         cards.min,
         cards.max,
         cards.p50_ms.unwrap_or(0.0),
         cards.p99_ms.unwrap_or(0.0),
-        cards.non_2xx
+        cards.non_2xx,
+        cpu_note(cards)
     );
     println!(
-        "registrations/s in the same run: median {:.0} (min {:.0}, max {:.0})",
-        registrations.median, registrations.min, registrations.max
+        "registrations/s in the same run: median {:.0} (min {:.0}, max {:.0}){}",
+        registrations.median,
+        registrations.min,
+        registrations.max,
+        cpu_note(registrations)
     );
     println!(
         "ratio cards/registrations: {:.2}x (target >= 0.5x; each card is a fresh JWE and registers its consumer implicitly)",

@@ -173,6 +173,17 @@ impl Service {
             .to_owned())
     }
 
+    /// The CPU time (user and system, all threads) the service process has used so far.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // The fields after the parenthesised command name; utime and stime are the 12th and
+        // 13th of them, in clock ticks, which Linux reports at 100 per second.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(Duration::from_millis(ticks * 10))
+    }
+
     /// How many consumer rows the service's database holds now.
     pub async fn consumer_rows(&self) -> anyhow::Result<u64> {
         let count = match &self.database_url {
