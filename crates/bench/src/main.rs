@@ -115,10 +115,20 @@ fn main() -> anyhow::Result<()> {
             .map(|(after, before)| after.saturating_sub(before));
         anyhow::Ok(stats)
     };
+    let pool = (scenario == "cards")
+        .then(|| runtime.block_on(cards::prepare(&service, settings.cards)))
+        .transpose()?
+        .map(std::sync::Arc::new);
+    let card_work = pool
+        .as_ref()
+        .map(|pool| load::Work::Cards(std::sync::Arc::clone(pool)));
     run(&registrations, settings.warmup)?;
+    if let Some(work) = &card_work {
+        run(work, settings.warmup)?;
+    }
     let rows_before = runtime.block_on(service.consumer_rows())?;
-    // The baseline's runs alternate with the service's, so a slow spell of a shared machine
-    // falls on both rather than on one of them.
+    // The baseline's runs, and the cards', alternate with the registrations', so a slow spell
+    // of a shared machine falls on both sides of a ratio rather than on one.
     let baseline = (scenario == "registrations")
         .then(|| baseline::Baseline::prepare(rows_before))
         .transpose()?;
@@ -128,7 +138,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
     let mut runs = Vec::new();
-    let mut baseline_runs = Vec::new();
+    let mut other_runs = Vec::new();
     for i in 0..settings.runs {
         let stats = run(&registrations, settings.duration)?;
         report::run_line("registrations", i + 1, &stats);
@@ -136,30 +146,24 @@ fn main() -> anyhow::Result<()> {
         if let Some(baseline) = &baseline {
             let stats = baseline.run(settings.duration)?;
             report::run_line("baseline", i + 1, &stats);
-            baseline_runs.push(stats);
+            other_runs.push(stats);
+        }
+        if let Some(work) = &card_work {
+            let stats = run(work, settings.duration)?;
+            report::run_line("cards", i + 1, &stats);
+            other_runs.push(stats);
         }
     }
     let service_summary = report::summarise(&runs);
-
-    if scenario == "cards" {
-        let pool = std::sync::Arc::new(runtime.block_on(cards::prepare(&service, settings.cards))?);
-        let work = load::Work::Cards(std::sync::Arc::clone(&pool));
-        run(&work, settings.warmup)?;
-        let mut card_runs = Vec::new();
-        for i in 0..settings.runs {
-            let stats = run(&work, settings.duration)?;
-            report::run_line("cards", i + 1, &stats);
-            card_runs.push(stats);
-        }
+    let other_summary = report::summarise(&other_runs);
+    if let Some(pool) = pool {
         if pool.left() == 0 {
             println!("  (the prepared JWEs ran out; pass --cards N for more)");
         }
-        let cards_summary = report::summarise(&card_runs);
-        report::cards_verdict(&cards_summary, &service_summary);
+        report::cards_verdict(&other_summary, &service_summary, &other_runs, &runs);
         return Ok(());
     }
     drop(service);
-    let baseline_summary = report::summarise(&baseline_runs);
-    report::verdict(&service_summary, &baseline_summary, &runs, &baseline_runs);
+    report::verdict(&service_summary, &other_summary, &runs, &other_runs);
     Ok(())
 }

@@ -95,18 +95,22 @@ pub fn verdict(
         "baseline upserts/s: median {:.0} (min {:.0}, max {:.0})",
         baseline.median, baseline.min, baseline.max
     );
-    let pairs: Vec<f64> = service_runs
+    let (listed, pair_median) = pair_ratios(service_runs, baseline_runs);
+    println!(
+        "ratio service/baseline: {:.2}x (target >= 1.0x; the service syncs every acknowledged write, the baseline does not); run by run {listed}, median {pair_median:.2}x",
+        service.median / baseline.median,
+    );
+}
+
+/// The ratios of alternating runs, listed, and their median.
+fn pair_ratios(top: &[RunStats], bottom: &[RunStats]) -> (String, f64) {
+    let pairs: Vec<f64> = top
         .iter()
-        .zip(baseline_runs)
-        .map(|(s, b)| s.rate() / b.rate())
+        .zip(bottom)
+        .map(|(t, b)| t.rate() / b.rate())
         .collect();
     let listed: Vec<String> = pairs.iter().map(|r| format!("{r:.2}")).collect();
-    println!(
-        "ratio service/baseline: {:.2}x (target >= 1.0x; the service syncs every acknowledged write, the baseline does not); run by run {}, median {:.2}x",
-        service.median / baseline.median,
-        listed.join(", "),
-        median(pairs).unwrap_or(0.0)
-    );
+    (listed.join(", "), median(pairs).unwrap_or(0.0))
 }
 
 fn cpu_note(summary: &Summary) -> String {
@@ -115,7 +119,12 @@ fn cpu_note(summary: &Summary) -> String {
         .map_or_else(String::new, |us| format!(", service CPU {us:.0} µs each"))
 }
 
-pub fn cards_verdict(cards: &Summary, registrations: &Summary) {
+pub fn cards_verdict(
+    cards: &Summary,
+    registrations: &Summary,
+    card_runs: &[RunStats],
+    registration_runs: &[RunStats],
+) {
     println!(
         "\ncards/s: median {:.0} (min {:.0}, max {:.0}), p50 {:.2} ms, p99 {:.2} ms, non-2xx {}{}",
         cards.median,
@@ -133,8 +142,9 @@ pub fn cards_verdict(cards: &Summary, registrations: &Summary) {
         registrations.max,
         cpu_note(registrations)
     );
+    let (listed, pair_median) = pair_ratios(card_runs, registration_runs);
     println!(
-        "ratio cards/registrations: {:.2}x (target >= 0.5x; each card is a fresh JWE and registers its consumer implicitly)",
+        "ratio cards/registrations: {:.2}x (target >= 0.5x; each card is a fresh JWE and registers its consumer implicitly); run by run {listed}, median {pair_median:.2}x",
         cards.median / registrations.median
     );
 }
