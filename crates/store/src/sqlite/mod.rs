@@ -198,6 +198,11 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
+        if self.writer.sync_failed() {
+            return Err(StoreError::Other(anyhow::anyhow!(
+                "a WAL sync failed; writes are refused until a restart"
+            )));
+        }
         self.read(|conn, _| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql))
             .await
     }

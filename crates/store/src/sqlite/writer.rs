@@ -17,8 +17,9 @@
 //! every write; measured, they were the largest single cost of the writer.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -49,6 +50,8 @@ struct Job {
 pub(super) struct Writer {
     sender: Mutex<Option<Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Set for good once a WAL sync has failed (see [`sync_loop`]).
+    sync_failed: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -61,10 +64,12 @@ impl Writer {
         checkpointer: Checkpointer,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel::<Job>();
+        let sync_failed = Arc::new(AtomicBool::new(false));
+        let failed = Arc::clone(&sync_failed);
         let thread = std::thread::Builder::new()
             .name("d1-sqlite-writer".into())
             .spawn(move || {
-                let syncer = sync_wal.map(Syncer::start).transpose();
+                let syncer = sync_wal.map(|wal| Syncer::start(wal, failed)).transpose();
                 match syncer {
                     Ok(syncer) => run(&conn, &receiver, syncer.as_ref(), &checkpointer),
                     Err(e) => tracing::error!(error = %e, "could not start the WAL sync thread"),
@@ -74,7 +79,13 @@ impl Writer {
         Ok(Self {
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
+            sync_failed,
         })
+    }
+
+    /// Whether a WAL sync has failed, after which no write is acknowledged until a restart.
+    pub(super) fn sync_failed(&self) -> bool {
+        self.sync_failed.load(Ordering::Acquire)
     }
 
     /// Runs `f` in the next group commit and returns its result once that commit is durable.
@@ -149,11 +160,11 @@ struct Syncer {
 }
 
 impl Syncer {
-    fn start(wal: PathBuf) -> std::io::Result<Self> {
+    fn start(wal: PathBuf, failed: Arc<AtomicBool>) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel::<Vec<Completion>>();
         let thread = std::thread::Builder::new()
             .name("d1-sqlite-sync".into())
-            .spawn(move || sync_loop(&wal, &receiver))?;
+            .spawn(move || sync_loop(&wal, &receiver, &failed))?;
         Ok(Self {
             sender: Some(sender),
             thread: Some(thread),
@@ -179,20 +190,35 @@ impl Drop for Syncer {
     }
 }
 
-fn sync_loop(wal: &std::path::Path, receiver: &Receiver<Vec<Completion>>) {
+/// Once an `fdatasync` has failed, every later sync fails too. After a failed `fdatasync` the
+/// kernel may have dropped the dirty pages and cleared the error, so a later success would not
+/// prove that the WAL holds what it was given; only a restart, which reads the WAL back, does.
+fn sync_loop(wal: &std::path::Path, receiver: &Receiver<Vec<Completion>>, failed: &AtomicBool) {
     while let Ok(mut pending) = receiver.recv() {
         while let Ok(more) = receiver.try_recv() {
             pending.extend(more);
         }
-        // Opened for each sync: the file a path names is the one SQLite writes now.
-        let synced = std::fs::File::open(wal)
-            .and_then(|f| f.sync_data())
-            .map_err(|e| {
-                tracing::error!(error = %e, "syncing the WAL failed");
-                format!("sync failed: {e}")
-            });
+        let synced = if failed.load(Ordering::Acquire) {
+            Err("an earlier WAL sync failed; the service must be restarted".to_owned())
+        } else {
+            sync(wal, failed)
+        };
         finish_all(pending, &synced);
     }
+}
+
+fn sync(wal: &std::path::Path, failed: &AtomicBool) -> Result<(), String> {
+    // Opened for each sync: the file a path names is the one SQLite writes now. Failing to
+    // open it loses nothing, so only a failed sync is for good.
+    let file = std::fs::File::open(wal).map_err(|e| {
+        tracing::error!(error = %e, "opening the WAL to sync it failed");
+        format!("sync failed: {e}")
+    })?;
+    file.sync_data().map_err(|e| {
+        failed.store(true, Ordering::Release);
+        tracing::error!(error = %e, "syncing the WAL failed; writes fail and /readyz answers 503 until a restart");
+        format!("sync failed: {e}")
+    })
 }
 
 fn finish_all(completions: Vec<Completion>, outcome: &Result<(), String>) {
@@ -257,4 +283,45 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) -> (Vec<Completion>, Result<
         })
     };
     (completions, committed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn completion(outcome: &Arc<Mutex<Option<Result<(), String>>>>) -> Completion {
+        let outcome = Arc::clone(outcome);
+        Completion {
+            poisoned: false,
+            finish: Box::new(move |result| {
+                *outcome.lock().unwrap() = Some(result);
+            }),
+        }
+    }
+
+    #[test]
+    fn after_a_failed_sync_no_later_write_is_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = dir.path().join("db-wal");
+        std::fs::write(&wal, b"frames").unwrap();
+        let failed = AtomicBool::new(false);
+
+        // A missing file fails the sync but loses nothing, so later syncs go on.
+        assert!(sync(&dir.path().join("missing"), &failed).is_err());
+        assert!(!failed.load(Ordering::Acquire));
+        assert!(sync(&wal, &failed).is_ok());
+
+        // fdatasync on a character device fails (EINVAL), as it does on a disk error.
+        assert!(sync(std::path::Path::new("/dev/null"), &failed).is_err());
+        assert!(failed.load(Ordering::Acquire));
+
+        // The real WAL would sync now, but the batch is still refused.
+        let (sender, receiver) = mpsc::channel();
+        let outcome = Arc::new(Mutex::new(None));
+        sender.send(vec![completion(&outcome)]).unwrap();
+        drop(sender);
+        sync_loop(&wal, &receiver, &failed);
+        let outcome = outcome.lock().unwrap().take();
+        assert!(matches!(outcome, Some(Err(e)) if e.contains("restarted")));
+    }
 }
