@@ -165,13 +165,7 @@ async fn delete_cascades_and_a_deleted_pan_never_returns() {
         &card_body(&app, "c1", "4111111111111129").await,
     )
     .await;
-    let response = app
-        .client
-        .post(app.consumer_url("c1") + "/operations/delete")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete_consumer(&token, "c1").await;
     assert_eq!(response.status(), 204);
     let card: Value = app
         .get(&app.card_url("card-1"), &token)

@@ -540,13 +540,7 @@ async fn enrolment_refusals_have_their_d1_errors() {
     )
     .await;
 
-    let response = app
-        .post_json(
-            &(app.consumer_url("c1") + "/operations/delete"),
-            &token,
-            &json!({}),
-        )
-        .await;
+    let response = app.delete_consumer(&token, "c1").await;
     assert_eq!(response.status(), 204);
     assert_error(
         enrol(&app, &token, "card-1", None).await,
@@ -603,13 +597,7 @@ async fn stored_pi_updates_reach_the_directory_and_a_delete_removes_the_profile(
         Some("new-address@example.com")
     );
 
-    let response = app
-        .post_json(
-            &(app.consumer_url("c1") + "/operations/delete"),
-            &token,
-            &json!({}),
-        )
-        .await;
+    let response = app.delete_consumer(&token, "c1").await;
     assert_eq!(response.status(), 204);
     for _ in 0..100 {
         if directory_cards(&app, "c1").await.is_none() {

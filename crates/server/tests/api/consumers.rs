@@ -114,13 +114,7 @@ async fn update_gives_404_for_unknown_and_403_for_deleted_consumers() {
         .await;
     assert_error(response, 404, "CONSUMER_NOT_FOUND", "").await;
     app.register(&token, "c1", Value::Null).await;
-    let response = app
-        .client
-        .post(app.consumer_url("c1") + "/operations/delete")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete_consumer(&token, "c1").await;
     assert_eq!(response.status(), 204);
     let response = app
         .post_json(
@@ -144,13 +138,7 @@ async fn update_gives_404_for_unknown_and_403_for_deleted_consumers() {
 async fn delete_is_logical_idempotent_and_removes_the_pi() {
     let app = spawn_app().await;
     let token = app.token().await;
-    let response = app
-        .client
-        .post(app.consumer_url("ghost") + "/operations/delete")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete_consumer(&token, "ghost").await;
     assert_error(response, 404, "CONSUMER_NOT_FOUND", "").await;
     app.register(&token, "c1", full_pi()).await;
     let delete = json!({"reason": "Closed by customer", "reasonCode": "USER_DECISION"});
@@ -220,12 +208,7 @@ async fn a_deleted_consumer_id_registered_again_starts_fresh_and_keeps_its_trail
     let app = spawn_app().await;
     let token = app.token().await;
     app.register(&token, "c1", full_pi()).await;
-    app.client
-        .post(app.consumer_url("c1") + "/operations/delete")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(app.delete_consumer(&token, "c1").await.status(), 204);
     app.register(&token, "c1", Value::Null).await;
     let body: Value = app
         .get(&app.consumer_url("c1"), &token)

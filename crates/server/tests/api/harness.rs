@@ -379,6 +379,16 @@ impl TestApp {
         ))
     }
 
+    /// Delete consumer, without a body.
+    pub async fn delete_consumer(&self, token: &str, consumer: &str) -> reqwest::Response {
+        self.client
+            .post(self.consumer_url(consumer) + "/operations/delete")
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// POSTs a form to the token endpoint.
     pub async fn token_form(&self, pairs: &[(&str, &str)]) -> reqwest::Response {
         self.client

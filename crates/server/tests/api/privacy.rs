@@ -85,13 +85,7 @@ async fn delete_shreds_the_data_key_from_the_database_and_its_wal() {
         !app.place.holding(&wrapped).await.is_empty(),
         "the wrapped key is at rest before the delete"
     );
-    let response = app
-        .client
-        .post(app.consumer_url("shred-me") + "/operations/delete")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete_consumer(&token, "shred-me").await;
     assert_eq!(response.status(), 204);
     // On SQLite the WAL checkpoint runs right after the delete's commit, or shortly after if a
     // reader held it back. On PostgreSQL no row holds it; old row versions wait for VACUUM.
