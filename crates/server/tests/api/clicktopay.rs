@@ -75,6 +75,17 @@ async fn enrol(app: &TestApp, token: &str, card: &str, body: Option<Value>) -> r
     request.send().await.unwrap()
 }
 
+/// Asserts that enrolling `card` is refused with 403 `INVALID_STATE`, saying `why`.
+async fn assert_not_enrollable(app: &TestApp, token: &str, card: &str, why: &str) {
+    assert_error(
+        enrol(app, token, card, None).await,
+        403,
+        "INVALID_STATE",
+        why,
+    )
+    .await;
+}
+
 /// Enrols `card` and returns its operation id.
 async fn start(app: &TestApp, token: &str, card: &str, body: Option<Value>) -> String {
     let response = enrol(app, token, card, body).await;
@@ -416,13 +427,7 @@ async fn enrolment_refusals_have_their_d1_errors() {
     let (app, token) = setup(false).await;
     app.register(&token, "c1", full_pi()).await;
     register_card(&app, &token, "c1", "card-1", 1).await;
-    assert_error(
-        enrol(&app, &token, "card-1", None).await,
-        403,
-        "INVALID_STATE",
-        "Click to Pay",
-    )
-    .await;
+    assert_not_enrollable(&app, &token, "card-1", "Click to Pay").await;
 
     let (app, token) = setup(true).await;
     app.register(&token, "c1", full_pi()).await;
@@ -532,23 +537,11 @@ async fn enrolment_refusals_have_their_d1_errors() {
             .status(),
         204
     );
-    assert_error(
-        enrol(&app, &token, "card-2", None).await,
-        403,
-        "INVALID_STATE",
-        "ACTIVE",
-    )
-    .await;
+    assert_not_enrollable(&app, &token, "card-2", "ACTIVE").await;
 
     let response = app.delete_consumer(&token, "c1").await;
     assert_eq!(response.status(), 204);
-    assert_error(
-        enrol(&app, &token, "card-1", None).await,
-        403,
-        "INVALID_STATE",
-        "ACTIVE",
-    )
-    .await;
+    assert_not_enrollable(&app, &token, "card-1", "ACTIVE").await;
 }
 
 #[tokio::test]
@@ -775,13 +768,7 @@ async fn sealed_data_that_does_not_open_fails_its_enrolment_and_holds_back_no_ot
 async fn settings_changed_a_moment_ago_apply_to_the_next_enrolment() {
     let (app, token) = setup(false).await;
     register_card(&app, &token, "c1", "card-1", 1).await;
-    assert_error(
-        enrol(&app, &token, "card-1", None).await,
-        403,
-        "INVALID_STATE",
-        "Click to Pay",
-    )
-    .await;
+    assert_not_enrollable(&app, &token, "card-1", "Click to Pay").await;
     app.state
         .store
         .change_issuer(
