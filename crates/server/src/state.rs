@@ -12,6 +12,7 @@ use crate::auth::Authenticator;
 use crate::clicktopay::directory::SimulatedDirectory;
 use crate::clicktopay::ClickToPay;
 use crate::config::Config;
+use crate::crypto_pool::CryptoPool;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 
@@ -34,9 +35,8 @@ pub struct Inner {
     pub click_to_pay: Arc<ClickToPay>,
     issuers: Cache<IssuerId, IssuerRecord>,
     products: Cache<(IssuerId, String), ProductRecord>,
-    /// Bounds the CPU-heavy crypto (JWE key agreement) run on the blocking pool to one task
-    /// per core, so a burst of card registrations queues instead of thrashing.
-    pub crypto_slots: tokio::sync::Semaphore,
+    /// Runs the CPU-heavy crypto of a request (JWE key agreement), one thread per core.
+    pub crypto: CryptoPool,
 }
 
 impl std::ops::Deref for AppState {
@@ -79,9 +79,9 @@ impl AppState {
             auth,
             config,
             metrics: Metrics::default(),
-            crypto_slots: tokio::sync::Semaphore::new(
+            crypto: CryptoPool::start(
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
-            ),
+            )?,
             products: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(ISSUER_CACHE_TTL)

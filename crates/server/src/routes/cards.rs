@@ -96,17 +96,12 @@ pub async fn card_data_from_jwe(
         .await
         .map_err(|e| ApiError::internal(&e))?
         .ok_or_else(|| refuse(d1_crypto::jwe::JweError::UnknownKid))?;
-    let _slot = state
-        .crypto_slots
-        .acquire()
+    let plain = state
+        .crypto
+        .run(move || d1_crypto::jwe::parse(&token).and_then(|jwe| jwe.decrypt(&key)))
         .await
-        .map_err(|e| ApiError::internal(&e))?;
-    let plain = tokio::task::spawn_blocking(move || {
-        d1_crypto::jwe::parse(&token).and_then(|jwe| jwe.decrypt(&key))
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?
-    .map_err(refuse)?;
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(refuse)?;
     Ok(card_data(&plain, field)?)
 }
 

@@ -1,0 +1,130 @@
+//! The threads that run request-path public-key crypto (a card's JWE key agreement), off the
+//! async workers.
+//!
+//! One thread per core, each at a lower scheduling priority than the rest of the service.
+//! Card registrations are bound by the single SQLite writer thread. A key agreement costs
+//! about as much CPU as a whole consumer registration, and with the writer at the same
+//! priority, a burst of them kept it waiting for a core a third of the time. At `nice` +10
+//! they still get the whole CPU when it is free.
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+/// How much lower the pool's threads run than the rest of the service (a `nice` increment).
+const NICENESS: i32 = 10;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The pool. Its threads end when it is dropped and their queue is empty.
+pub struct CryptoPool {
+    jobs: Mutex<Sender<Job>>,
+}
+
+/// The pool could not run a job: its threads are gone, or the job panicked.
+#[derive(Debug, thiserror::Error)]
+#[error("the crypto thread pool is unavailable")]
+pub struct PoolGone;
+
+impl CryptoPool {
+    /// Starts `threads` threads (at least one).
+    ///
+    /// # Errors
+    /// If no thread can be started.
+    pub fn start(threads: usize) -> std::io::Result<Self> {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for i in 0..threads.max(1) {
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(format!("d1-crypto-{i}"))
+                .spawn(move || work(&receiver))?;
+        }
+        Ok(Self {
+            jobs: Mutex::new(sender),
+        })
+    }
+
+    /// Runs `f` on a pool thread and waits for its result.
+    ///
+    /// # Errors
+    /// [`PoolGone`] if the pool cannot run it.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, PoolGone>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let (sender, receiver) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            // The caller may have gone (its request was dropped); nothing waits for the result.
+            let _ = sender.send(f());
+        });
+        self.jobs
+            .lock()
+            .map_err(|_| PoolGone)?
+            .send(job)
+            .map_err(|_| PoolGone)?;
+        receiver.await.map_err(|_| PoolGone)
+    }
+}
+
+fn work(receiver: &Mutex<Receiver<Job>>) {
+    lower_priority();
+    loop {
+        // The lock is held only while waiting for the next job, never while running one.
+        let job = match receiver.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        match job {
+            // A panicking job drops its result sender, so its caller hears `PoolGone`; the
+            // thread stays for the next job.
+            Ok(job) => drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))),
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // On Linux, PRIO_PROCESS with a thread id sets that thread's nice value alone. Raising
+    // one's own niceness needs no privilege.
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), NICENESS) {
+        tracing::debug!(error = %e, "could not lower the crypto thread's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_jobs_on_its_threads_and_returns_their_results() {
+        let pool = CryptoPool::start(2).unwrap();
+        let results = futures_util::future::join_all((0..8u32).map(|i| {
+            pool.run(move || {
+                let name = std::thread::current().name().map(str::to_owned);
+                (i * 2, name)
+            })
+        }))
+        .await;
+        for (i, result) in results.into_iter().enumerate() {
+            let (doubled, name) = result.unwrap();
+            assert_eq!(doubled, u32::try_from(i).unwrap() * 2);
+            assert!(name.unwrap().starts_with("d1-crypto-"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_answers_pool_gone_and_the_pool_keeps_serving() {
+        let pool = CryptoPool::start(1).unwrap();
+        let failed = pool.run(|| -> u8 { panic!("boom") }).await;
+        assert!(failed.is_err());
+        assert_eq!(pool.run(|| 7).await.unwrap(), 7);
+    }
+}
