@@ -1,7 +1,7 @@
-//! The PostgreSQL scenario: registrations on one node, then on two nodes taking turns (the
-//! load generator alternates targets, as a round-robin balancer would), the latency at half
-//! the one-node peak, and in the same run the raw pooled single-row upsert on the same
-//! database. Each part works in a scratch schema of its own.
+//! The PostgreSQL scenario: registrations on one node, its runs alternating with those of the
+//! raw pooled single-row upsert on the same database; then the latency at half the one-node
+//! peak; then two nodes taking turns (the load generator alternates targets, as a round-robin
+//! balancer would). Each part works in a scratch schema of its own.
 
 use std::time::{Duration, Instant};
 
@@ -52,39 +52,56 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         settings.runs,
         settings.duration.as_secs()
     );
-    let timed = |targets: &[String], what: &str| -> anyhow::Result<Vec<RunStats>> {
-        let work = load::Work::Registrations;
-        let go = |duration| {
-            runtime.block_on(load::run(
-                targets,
-                &token,
-                settings.connections,
-                duration,
-                &work,
-            ))
-        };
-        go(settings.warmup)?;
-        let mut runs = Vec::new();
-        for i in 0..settings.runs {
-            let stats = go(settings.duration)?;
-            report::run_line(what, i + 1, &stats);
-            runs.push(stats);
-        }
-        Ok(runs)
+    let work = load::Work::Registrations;
+    let go = |targets: &[String], duration| {
+        runtime.block_on(load::run(
+            targets,
+            &token,
+            settings.connections,
+            duration,
+            &work,
+        ))
     };
     let one_node = [service.addr.clone()];
-    let one = report::summarise(&timed(&one_node, "one node")?);
+    go(&one_node, settings.warmup)?;
 
-    let half = one.median / 2.0;
-    let mut paced = Vec::new();
+    // The baseline's runs alternate with the node's, on a table of the size the node's has
+    // reached, so PostgreSQL's background work (checkpoints, autovacuum, writeback) falls on
+    // both sides of the ratio rather than on one.
+    let rows = runtime.block_on(service.consumer_rows())?;
+    println!(
+        "baseline: raw single-row upsert on the same PostgreSQL, {RAW_TASKS} tasks over {RAW_CLIENTS} pooled connections, one transaction per row, synchronous_commit on, 1 KB blob, random UUIDv4 keys, table pre-filled to {rows} rows, its runs alternating with the node's"
+    );
+    let baseline = runtime.block_on(RawBaseline::prepare(&url, rows))?;
+    let (mut one, mut raw) = (Vec::new(), Vec::new());
     for i in 0..settings.runs {
-        let stats = runtime.block_on(load::run_at(
+        let stats = go(&one_node, settings.duration)?;
+        report::run_line("one node", i + 1, &stats);
+        one.push(stats);
+        let stats = runtime.block_on(baseline.run(settings.duration))?;
+        report::run_line("baseline", i + 1, &stats);
+        raw.push(stats);
+    }
+    drop(baseline);
+    let (one_runs, raw_runs) = (one, raw);
+    let (one, raw) = (report::summarise(&one_runs), report::summarise(&raw_runs));
+
+    // Open loop at half the peak, after a warm-up at that rate: the first seconds after the
+    // closed-loop runs still carry their backlog of writeback.
+    let half = one.median / 2.0;
+    let paced_run = |duration| {
+        runtime.block_on(load::run_at(
             &one_node,
             &token,
             settings.connections,
-            settings.duration,
+            duration,
             half,
-        ))?;
+        ))
+    };
+    paced_run(settings.warmup)?;
+    let mut paced = Vec::new();
+    for i in 0..settings.runs {
+        let stats = paced_run(settings.duration)?;
         report::run_line("one node at half its peak", i + 1, &stats);
         paced.push(stats);
     }
@@ -92,20 +109,19 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
 
     let second = service.another_node(2)?;
     let two_nodes = [service.addr.clone(), second.addr.clone()];
-    let two = report::summarise(&timed(&two_nodes, "two nodes")?);
+    go(&two_nodes, settings.warmup)?;
+    let mut two = Vec::new();
+    for i in 0..settings.runs {
+        let stats = go(&two_nodes, settings.duration)?;
+        report::run_line("two nodes", i + 1, &stats);
+        two.push(stats);
+    }
+    let two = report::summarise(&two);
     drop(second);
-    let rows = runtime.block_on(service.consumer_rows())?;
     drop(service);
 
-    println!(
-        "\nbaseline: raw single-row upsert on the same PostgreSQL, {RAW_TASKS} tasks over {RAW_CLIENTS} pooled connections, one transaction per row, synchronous_commit on, 1 KB blob, random UUIDv4 keys, table pre-filled to {rows} rows"
-    );
-    let raw = runtime.block_on(raw_runs(&url, rows, settings.duration, settings.runs))?;
-    for (i, stats) in raw.iter().enumerate() {
-        report::run_line("baseline", i + 1, stats);
-    }
-    let raw = report::summarise(&raw);
     report::postgres_verdict(&one, &two, &paced, half, &raw);
+    report::postgres_pairs(&one_runs, &raw_runs);
     runtime.block_on(scratch::drop_all(&url, "d1b_"))?;
     Ok(())
 }
@@ -117,51 +133,57 @@ fn blob(len: usize) -> Vec<u8> {
 }
 
 /// The raw rate: the service's own consumers table (its migrations, applied by opening a
-/// store on the schema), pre-filled to `rows`, upserted by a pool of connections.
-async fn raw_runs(
-    url: &str,
-    rows: u64,
-    duration: Duration,
-    runs: usize,
-) -> anyhow::Result<Vec<RunStats>> {
-    let raw_url = scratch::create(url, &schema("raw")).await?;
-    let dir = tempfile::tempdir()?;
-    drop(
-        d1_store::open(d1_store::StoreOptions {
-            database_url: raw_url.clone(),
-            kek_file: dir.path().join("kek.key"),
-            durability: d1_store::Durability::Full,
-            read_connections: 1,
-            pool: d1_store::postgres::PoolOptions::default(),
-        })
-        .await?,
-    );
-    let (key, pi) = (blob(61), blob(1024));
-    let filler = scratch::connect(&raw_url).await?;
-    filler
-        .execute(
-            "INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi, created_at, updated_at)
-             SELECT 'BENCH00001', gen_random_uuid()::text, 'ACTIVE', 'STORED', $1, $2, 0, 0
-             FROM generate_series(1, $3)",
-            &[&key, &pi, &i32::try_from(rows)?],
-        )
-        .await?;
-    filler.batch_execute("ANALYZE consumers").await?;
-    let mut clients = Vec::new();
-    for _ in 0..RAW_CLIENTS {
-        let client = scratch::connect(&raw_url).await?;
-        client.batch_execute("SET synchronous_commit = on").await?;
-        let statement = client.prepare(UPSERT).await?;
-        clients.push(std::sync::Arc::new((client, statement)));
+/// store on a schema of its own), pre-filled, upserted by a pool of connections.
+struct RawBaseline {
+    clients: Vec<std::sync::Arc<(tokio_postgres::Client, tokio_postgres::Statement)>>,
+    key: Vec<u8>,
+    pi: Vec<u8>,
+}
+
+impl RawBaseline {
+    /// Creates the schema and fills its table to `rows` rows.
+    async fn prepare(url: &str, rows: u64) -> anyhow::Result<Self> {
+        let raw_url = scratch::create(url, &schema("raw")).await?;
+        let dir = tempfile::tempdir()?;
+        drop(
+            d1_store::open(d1_store::StoreOptions {
+                database_url: raw_url.clone(),
+                kek_file: dir.path().join("kek.key"),
+                durability: d1_store::Durability::Full,
+                read_connections: 1,
+                pool: d1_store::postgres::PoolOptions::default(),
+            })
+            .await?,
+        );
+        let (key, pi) = (blob(61), blob(1024));
+        let filler = scratch::connect(&raw_url).await?;
+        filler
+            .execute(
+                "INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi, created_at, updated_at)
+                 SELECT 'BENCH00001', gen_random_uuid()::text, 'ACTIVE', 'STORED', $1, $2, 0, 0
+                 FROM generate_series(1, $3)",
+                &[&key, &pi, &i32::try_from(rows)?],
+            )
+            .await?;
+        filler.batch_execute("ANALYZE consumers").await?;
+        let mut clients = Vec::new();
+        for _ in 0..RAW_CLIENTS {
+            let client = scratch::connect(&raw_url).await?;
+            client.batch_execute("SET synchronous_commit = on").await?;
+            let statement = client.prepare(UPSERT).await?;
+            clients.push(std::sync::Arc::new((client, statement)));
+        }
+        Ok(Self { clients, key, pi })
     }
-    let mut all = Vec::new();
-    for _ in 0..runs {
+
+    /// One timed run: each task upserts a fresh random key, one transaction per row.
+    async fn run(&self, duration: Duration) -> anyhow::Result<RunStats> {
         let started = Instant::now();
         let deadline = started + duration;
         let tasks: Vec<_> = (0..RAW_TASKS)
             .map(|i| {
-                let pair = std::sync::Arc::clone(&clients[i % RAW_CLIENTS]);
-                let (key, pi) = (key.clone(), pi.clone());
+                let pair = std::sync::Arc::clone(&self.clients[i % RAW_CLIENTS]);
+                let (key, pi) = (self.key.clone(), self.pi.clone());
                 tokio::spawn(async move {
                     let (client, statement) = &*pair;
                     let mut done = 0u64;
@@ -179,7 +201,6 @@ async fn raw_runs(
             stats.completed += task.await??;
         }
         stats.elapsed = started.elapsed();
-        all.push(stats);
+        Ok(stats)
     }
-    Ok(all)
 }

@@ -119,6 +119,12 @@ fn cpu_note(summary: &Summary) -> String {
         .map_or_else(String::new, |us| format!(", service CPU {us:.0} µs each"))
 }
 
+/// The one-node runs against the baseline runs they alternated with.
+pub fn postgres_pairs(one_runs: &[RunStats], raw_runs: &[RunStats]) {
+    let (listed, pair_median) = pair_ratios(one_runs, raw_runs);
+    println!("one node/baseline run by run: {listed}, median {pair_median:.2}x");
+}
+
 pub fn cards_verdict(
     cards: &Summary,
     registrations: &Summary,
