@@ -59,8 +59,11 @@ impl CryptoPool {
     {
         let (sender, receiver) = oneshot::channel();
         let job: Job = Box::new(move || {
-            // The caller may have gone (its request was dropped); nothing waits for the result.
-            let _ = sender.send(f());
+            // A caller that has gone (its request timed out or was dropped while queued) needs
+            // no result: under overload the pool does not spend a core on answers nobody reads.
+            if !sender.is_closed() {
+                let _ = sender.send(f());
+            }
         });
         self.jobs.send(job).map_err(|_| PoolGone)?;
         receiver.await.map_err(|_| PoolGone)
@@ -136,6 +139,36 @@ mod tests {
         let theirs = pool.run(own_niceness).await.unwrap();
         assert_eq!(theirs, (ours + NICENESS_STEPS).min(MAX_NICE));
         assert!(ours == MAX_NICE || theirs > ours);
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_has_gone_is_not_run() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let pool = Arc::new(CryptoPool::start(1).unwrap());
+        let (started, running) = oneshot::channel::<()>();
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let busy = tokio::spawn({
+            let pool = Arc::clone(&pool);
+            async move {
+                pool.run(move || {
+                    started.send(()).unwrap();
+                    blocked.recv().unwrap();
+                })
+                .await
+            }
+        });
+        running.await.unwrap();
+        // The one thread is busy, so this job waits in the queue until its caller gives up.
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        let abandoned = pool.run(move || flag.store(true, Ordering::SeqCst));
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(50), abandoned).await;
+        assert!(waited.is_err());
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        // Queued behind the abandoned job, so that one has been taken by now.
+        assert_eq!(pool.run(|| 1).await.unwrap(), 1);
+        assert!(!ran.load(Ordering::SeqCst));
     }
 
     #[tokio::test]
