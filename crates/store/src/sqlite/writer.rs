@@ -153,22 +153,33 @@ impl Drop for Writer {
     }
 }
 
+/// What every write hears once a WAL sync has failed.
+const AFTER_A_FAILED_SYNC: &str = "an earlier WAL sync failed; the service must be restarted";
+
 /// The thread that makes committed batches durable and then answers their callers.
 struct Syncer {
     sender: Option<Sender<Vec<Completion>>>,
     thread: Option<JoinHandle<()>>,
+    failed: Arc<AtomicBool>,
 }
 
 impl Syncer {
     fn start(wal: PathBuf, failed: Arc<AtomicBool>) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel::<Vec<Completion>>();
+        let shared = Arc::clone(&failed);
         let thread = std::thread::Builder::new()
             .name("d1-sqlite-sync".into())
-            .spawn(move || sync_loop(&wal, &receiver, &failed))?;
+            .spawn(move || sync_loop(&wal, &receiver, &shared))?;
         Ok(Self {
             sender: Some(sender),
             thread: Some(thread),
+            failed,
         })
+    }
+
+    /// Whether a sync has failed (see [`sync_loop`]).
+    fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
     }
 
     /// Hands over a committed batch; if the sync thread is gone, the batch fails.
@@ -199,7 +210,7 @@ fn sync_loop(wal: &std::path::Path, receiver: &Receiver<Vec<Completion>>, failed
             pending.extend(more);
         }
         let synced = if failed.load(Ordering::Acquire) {
-            Err("an earlier WAL sync failed; the service must be restarted".to_owned())
+            Err(AFTER_A_FAILED_SYNC.to_owned())
         } else {
             sync(wal, failed)
         };
@@ -244,6 +255,12 @@ fn run(
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
+        }
+        if syncer.is_some_and(Syncer::failed) {
+            // Refused before it is written: an answer of 500 then means the write is not there.
+            let refused: Vec<Completion> = batch.into_iter().map(|job| (job.run)(None)).collect();
+            finish_all(refused, &Err(AFTER_A_FAILED_SYNC.to_owned()));
+            continue;
         }
         let shreds = batch.iter().any(|j| j.shreds);
         let (completions, committed) = commit_batch(conn, batch);
@@ -323,5 +340,41 @@ mod tests {
         sync_loop(&wal, &receiver, &failed);
         let outcome = outcome.lock().unwrap().take();
         assert!(matches!(outcome, Some(Err(e)) if e.contains("restarted")));
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_sync_later_writes_are_not_made_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (n INTEGER)",
+        )
+        .unwrap();
+        let checkpointer = Checkpointer::start(path.clone()).unwrap();
+        // fdatasync on a character device fails (EINVAL), as it does on a disk error.
+        let writer = Writer::start(conn, Some("/dev/null".into()), checkpointer).unwrap();
+        let insert = |n: i64| {
+            move |conn: &Connection| {
+                conn.execute("INSERT INTO t (n) VALUES (?1)", [n])
+                    .map(|_| ())
+                    .map_err(|e| StoreError::Other(e.into()))
+            }
+        };
+
+        // The first batch is committed before its sync fails; it cannot be taken back.
+        assert!(writer.write(false, insert(1)).await.is_err());
+        assert!(writer.sync_failed());
+        assert!(writer.write(false, insert(2)).await.is_err());
+        writer.close();
+        let rows: Vec<i64> = Connection::open(&path)
+            .unwrap()
+            .prepare("SELECT n FROM t")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, vec![1]);
     }
 }
