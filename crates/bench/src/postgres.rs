@@ -73,23 +73,22 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         "baseline: raw single-row upsert on the same PostgreSQL, {RAW_TASKS} tasks over {RAW_CLIENTS} pooled connections, one transaction per row, synchronous_commit on, 1 KB blob, random UUIDv4 keys, table pre-filled to {rows} rows, its runs alternating with the node's"
     );
     let baseline = runtime.block_on(RawBaseline::prepare(&url, rows))?;
-    let (mut one, mut raw) = (Vec::new(), Vec::new());
+    let (mut one_runs, mut raw_runs) = (Vec::new(), Vec::new());
     for i in 0..settings.runs {
         let stats = go(&one_node, settings.duration)?;
         report::run_line("one node", i + 1, &stats);
-        one.push(stats);
+        one_runs.push(stats);
         let stats = runtime.block_on(baseline.run(settings.duration))?;
         report::run_line("baseline", i + 1, &stats);
-        raw.push(stats);
+        raw_runs.push(stats);
     }
     drop(baseline);
-    let (one_runs, raw_runs) = (one, raw);
     let (one, raw) = (report::summarise(&one_runs), report::summarise(&raw_runs));
 
     // Open loop at half the peak, after a warm-up at that rate: the first seconds after the
     // closed-loop runs still carry their backlog of writeback.
     let half = one.median / 2.0;
-    let paced_run = |duration| {
+    let paced = warmed_runs(settings, "one node at half its peak", |duration| {
         runtime.block_on(load::run_at(
             &one_node,
             &token,
@@ -97,26 +96,11 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
             duration,
             half,
         ))
-    };
-    paced_run(settings.warmup)?;
-    let mut paced = Vec::new();
-    for i in 0..settings.runs {
-        let stats = paced_run(settings.duration)?;
-        report::run_line("one node at half its peak", i + 1, &stats);
-        paced.push(stats);
-    }
-    let paced = report::summarise(&paced);
+    })?;
 
     let second = service.another_node(2)?;
     let two_nodes = [service.addr.clone(), second.addr.clone()];
-    go(&two_nodes, settings.warmup)?;
-    let mut two = Vec::new();
-    for i in 0..settings.runs {
-        let stats = go(&two_nodes, settings.duration)?;
-        report::run_line("two nodes", i + 1, &stats);
-        two.push(stats);
-    }
-    let two = report::summarise(&two);
+    let two = warmed_runs(settings, "two nodes", |duration| go(&two_nodes, duration))?;
     drop(second);
     drop(service);
 
@@ -124,6 +108,22 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     report::postgres_pairs(&one_runs, &raw_runs);
     runtime.block_on(scratch::drop_all(&url, "d1b_"))?;
     Ok(())
+}
+
+/// A warm-up, then the timed runs, each reported as it ends; returns their summary.
+fn warmed_runs(
+    settings: &Settings,
+    what: &str,
+    mut run: impl FnMut(Duration) -> anyhow::Result<RunStats>,
+) -> anyhow::Result<report::Summary> {
+    run(settings.warmup)?;
+    let mut runs = Vec::new();
+    for i in 0..settings.runs {
+        let stats = run(settings.duration)?;
+        report::run_line(what, i + 1, &stats);
+        runs.push(stats);
+    }
+    Ok(report::summarise(&runs))
 }
 
 fn blob(len: usize) -> Vec<u8> {
