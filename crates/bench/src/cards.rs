@@ -1,12 +1,13 @@
 //! Register card requests prepared before the timed window: each a distinct PAN in a fresh
-//! JWE (its own ephemeral key), for a new random consumerId, made with an independent JOSE
-//! library the way an issuer would.
+//! JWE (its own ephemeral key), made with an independent JOSE library the way an issuer would.
+//! Half are for consumers registered (with PI) before the timed window, the usual order of a
+//! bank's calls; half are for new random consumerIds, which the card registers implicitly.
 
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use crate::load::{request_once, CardPool};
+use crate::load::{request_once, write_pi_body, Prepared};
 use crate::service::{Service, ISSUER};
 
 const PRODUCT: &str = "bench-visa";
@@ -20,7 +21,14 @@ fn expiry() -> String {
     )
 }
 
-fn request(jwk: &josekit::jwk::Jwk, n: usize, exp: &str) -> anyhow::Result<(String, String)> {
+/// The requests of one card: its consumer's registration (sent before the timed window when
+/// the consumer is to be known), and the Register card itself.
+struct CardRequests {
+    consumer: (String, String),
+    card: (String, String),
+}
+
+fn request(jwk: &josekit::jwk::Jwk, n: usize, exp: &str) -> anyhow::Result<CardRequests> {
     // A distinct PAN per request: the BIN, the counter, the Luhn digit.
     let mut digits = format!("{n:09}")
         .into_bytes()
@@ -36,18 +44,38 @@ fn request(jwk: &josekit::jwk::Jwk, n: usize, exp: &str) -> anyhow::Result<(Stri
     header.set_key_id(jwk.key_id().context("the JWK has no kid")?);
     let encrypter = josekit::jwe::ECDH_ES.encrypter_from_jwk(jwk)?;
     let jwe = josekit::jwe::serialize_compact(plain.as_bytes(), &header, &encrypter)?;
-    let body = serde_json::json!({"consumerId": uuid::Uuid::new_v4().to_string(), "cardProductId": PRODUCT, "encryptedData": jwe});
-    Ok((
-        format!(
-            "/banking/v2/issuers/{ISSUER}/cards/{}",
-            uuid::Uuid::new_v4().simple()
+    let consumer_id = uuid::Uuid::new_v4().to_string();
+    let mut pi = Vec::new();
+    write_pi_body(&mut pi, n as u64);
+    let body = serde_json::json!({"consumerId": consumer_id, "cardProductId": PRODUCT, "encryptedData": jwe});
+    Ok(CardRequests {
+        consumer: (
+            format!("/banking/v2/issuers/{ISSUER}/consumers/{consumer_id}"),
+            String::from_utf8(pi)?,
         ),
-        body.to_string(),
-    ))
+        card: (
+            format!(
+                "/banking/v2/issuers/{ISSUER}/cards/{}",
+                uuid::Uuid::new_v4().simple()
+            ),
+            body.to_string(),
+        ),
+    })
 }
 
-/// Onboards the product and prepares `count` requests on every core.
-pub async fn prepare(service: &Service, count: usize) -> anyhow::Result<CardPool> {
+/// The prepared requests of the `cards` scenario.
+pub struct Cards {
+    /// Register consumer, with PI, for the consumers of `for_registered`: sent before the
+    /// timed window.
+    pub consumers: Prepared,
+    /// Register card for a consumer registered beforehand.
+    pub for_registered: Prepared,
+    /// Register card for a new consumerId, registered implicitly with the card.
+    pub implicit: Prepared,
+}
+
+/// Onboards the product and prepares `count` card requests of each kind on every core.
+pub async fn prepare(service: &Service, count: usize) -> anyhow::Result<Cards> {
     service.add_product(PRODUCT, "VISA", "400000")?;
     let (status, text) = request_once(
         &service.addr,
@@ -65,12 +93,13 @@ pub async fn prepare(service: &Service, count: usize) -> anyhow::Result<CardPool
     let started = Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let exp = expiry();
-    let chunks: Vec<Vec<(String, String)>> = std::thread::scope(|scope| {
+    let total = count * 2;
+    let chunks: Vec<Vec<CardRequests>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (jwk, exp) = (jwk.clone(), exp.clone());
                 scope.spawn(move || {
-                    (t..count)
+                    (t..total)
                         .step_by(threads)
                         .map(|n| request(&jwk, n, &exp))
                         .collect::<anyhow::Result<Vec<_>>>()
@@ -86,8 +115,21 @@ pub async fn prepare(service: &Service, count: usize) -> anyhow::Result<CardPool
             .collect::<anyhow::Result<Vec<_>>>()
     })?;
     println!(
-        "\nprepared {count} card requests (distinct PANs, fresh JWEs) in {:.1}s",
+        "\nprepared {total} card requests (distinct PANs, fresh JWEs) in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    Ok(CardPool::new(chunks.into_iter().flatten().collect()))
+    let (mut consumers, mut for_registered, mut implicit) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, requests) in chunks.into_iter().flatten().enumerate() {
+        if i % 2 == 0 {
+            consumers.push(requests.consumer);
+            for_registered.push(requests.card);
+        } else {
+            implicit.push(requests.card);
+        }
+    }
+    Ok(Cards {
+        consumers: Prepared::new(consumers),
+        for_registered: Prepared::new(for_registered),
+        implicit: Prepared::new(implicit),
+    })
 }

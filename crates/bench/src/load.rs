@@ -35,7 +35,7 @@ impl RunStats {
 }
 
 /// A Register consumer body with PI, distinct per `n`.
-fn write_pi_body(out: &mut Vec<u8>, n: u64) {
+pub fn write_pi_body(out: &mut Vec<u8>, n: u64) {
     out.clear();
     // Writing into a Vec cannot fail.
     let _ = write!(
@@ -75,17 +75,18 @@ pub async fn request_once(
 pub enum Work {
     /// Register consumer with PI, under random UUIDv4 consumerIds.
     Registrations,
-    /// Register card, each request from a pool of prepared, distinct JWE bodies.
-    Cards(Arc<CardPool>),
+    /// PUT requests from a pool prepared before the timed window (Register card with distinct
+    /// JWEs, or Register consumer for known consumerIds); the workers stop when it runs out.
+    Prepared(Arc<Prepared>),
 }
 
-/// Prepared Register card requests, taken in order; none is sent twice.
-pub struct CardPool {
+/// Prepared PUT requests (path, body), taken in order; none is sent twice.
+pub struct Prepared {
     requests: Vec<(String, String)>,
     next: AtomicUsize,
 }
 
-impl CardPool {
+impl Prepared {
     pub fn new(requests: Vec<(String, String)>) -> Self {
         Self {
             requests,
@@ -151,7 +152,7 @@ async fn worker(
                     &body,
                 );
             }
-            Work::Cards(pool) => match pool.take() {
+            Work::Prepared(pool) => match pool.take() {
                 Some((path, body)) => wire::request(
                     &mut request,
                     "PUT",

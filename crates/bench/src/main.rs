@@ -20,6 +20,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+/// The card runs of the `cards` scenario, in the order they alternate with the registrations.
+const CARD_KINDS: [&str; 2] = [
+    "cards for registered consumers",
+    "cards registering their consumer",
+];
+
 /// Benchmark settings.
 pub struct Settings {
     pub binary: PathBuf,
@@ -27,7 +33,7 @@ pub struct Settings {
     pub warmup: Duration,
     pub duration: Duration,
     pub runs: usize,
-    /// Register card requests prepared for the `cards` scenario.
+    /// Register card requests prepared for each kind of card run of the `cards` scenario.
     pub cards: usize,
     /// The PostgreSQL database of the `postgres` scenario (it works in scratch schemas).
     pub database_url: Option<String>,
@@ -115,15 +121,33 @@ fn main() -> anyhow::Result<()> {
             .map(|(after, before)| after.saturating_sub(before));
         anyhow::Ok(stats)
     };
-    let pool = (scenario == "cards")
+    let cards = (scenario == "cards")
         .then(|| runtime.block_on(cards::prepare(&service, settings.cards)))
-        .transpose()?
-        .map(std::sync::Arc::new);
-    let card_work = pool
-        .as_ref()
-        .map(|pool| load::Work::Cards(std::sync::Arc::clone(pool)));
+        .transpose()?;
+    let card_works = match cards {
+        Some(cards) => {
+            let consumers = load::Work::Prepared(std::sync::Arc::new(cards.consumers));
+            let stats = run(&consumers, Duration::from_secs(24 * 3600))?;
+            if stats.non_2xx > 0 {
+                bail!(
+                    "{} of the cards' consumers were not registered",
+                    stats.non_2xx
+                );
+            }
+            println!(
+                "registered the {} consumers of the cards for registered consumers in {:.1}s",
+                stats.completed,
+                stats.elapsed.as_secs_f64()
+            );
+            vec![
+                load::Work::Prepared(std::sync::Arc::new(cards.for_registered)),
+                load::Work::Prepared(std::sync::Arc::new(cards.implicit)),
+            ]
+        }
+        None => Vec::new(),
+    };
     run(&registrations, settings.warmup)?;
-    if let Some(work) = &card_work {
+    for work in &card_works {
         run(work, settings.warmup)?;
     }
     let rows_before = runtime.block_on(service.consumer_rows())?;
@@ -139,6 +163,7 @@ fn main() -> anyhow::Result<()> {
     }
     let mut runs = Vec::new();
     let mut other_runs = Vec::new();
+    let mut card_runs = vec![Vec::new(); card_works.len()];
     for i in 0..settings.runs {
         let stats = run(&registrations, settings.duration)?;
         report::run_line("registrations", i + 1, &stats);
@@ -148,21 +173,31 @@ fn main() -> anyhow::Result<()> {
             report::run_line("baseline", i + 1, &stats);
             other_runs.push(stats);
         }
-        if let Some(work) = &card_work {
+        for ((work, kind), kind_runs) in card_works.iter().zip(CARD_KINDS).zip(&mut card_runs) {
             let stats = run(work, settings.duration)?;
-            report::run_line("cards", i + 1, &stats);
-            other_runs.push(stats);
+            report::run_line(kind, i + 1, &stats);
+            kind_runs.push(stats);
         }
     }
     let service_summary = report::summarise(&runs);
-    let other_summary = report::summarise(&other_runs);
-    if let Some(pool) = pool {
-        if pool.left() == 0 {
-            println!("  (the prepared JWEs ran out; pass --cards N for more)");
+    if !card_works.is_empty() {
+        for ((work, kind), kind_runs) in card_works.iter().zip(CARD_KINDS).zip(&card_runs) {
+            if let load::Work::Prepared(pool) = work {
+                if pool.left() == 0 {
+                    println!("  ({kind}: the prepared JWEs ran out; pass --cards N for more)");
+                }
+            }
+            report::cards_verdict(
+                kind,
+                &report::summarise(kind_runs),
+                &service_summary,
+                kind_runs,
+                &runs,
+            );
         }
-        report::cards_verdict(&other_summary, &service_summary, &other_runs, &runs);
         return Ok(());
     }
+    let other_summary = report::summarise(&other_runs);
     drop(service);
     report::verdict(&service_summary, &other_summary, &runs, &other_runs);
     Ok(())

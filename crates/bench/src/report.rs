@@ -119,20 +119,32 @@ fn cpu_note(summary: &Summary) -> String {
         .map_or_else(String::new, |us| format!(", service CPU {us:.0} µs each"))
 }
 
+/// The raw upserts' latency at the rate of the node's paced runs.
+pub fn postgres_raw_tail(raw_paced: &Summary, rate: f64) {
+    println!(
+        "baseline raw pooled upserts at {rate:.0}/s: achieved {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+        raw_paced.median,
+        raw_paced.p50_ms.unwrap_or(0.0),
+        raw_paced.p99_ms.unwrap_or(0.0)
+    );
+}
+
 /// The one-node runs against the baseline runs they alternated with.
 pub fn postgres_pairs(one_runs: &[RunStats], raw_runs: &[RunStats]) {
     let (listed, pair_median) = pair_ratios(one_runs, raw_runs);
     println!("one node/baseline run by run: {listed}, median {pair_median:.2}x");
 }
 
+/// One kind of card run against the registration runs it alternated with.
 pub fn cards_verdict(
+    kind: &str,
     cards: &Summary,
     registrations: &Summary,
     card_runs: &[RunStats],
     registration_runs: &[RunStats],
 ) {
     println!(
-        "\ncards/s: median {:.0} (min {:.0}, max {:.0}), p50 {:.2} ms, p99 {:.2} ms, non-2xx {}{}",
+        "\n{kind}/s: median {:.0} (min {:.0}, max {:.0}), p50 {:.2} ms, p99 {:.2} ms, non-2xx {}{}",
         cards.median,
         cards.min,
         cards.max,
@@ -150,7 +162,7 @@ pub fn cards_verdict(
     );
     let (listed, pair_median) = pair_ratios(card_runs, registration_runs);
     println!(
-        "ratio cards/registrations: {:.2}x (target >= 0.5x; each card is a fresh JWE and registers its consumer implicitly); run by run {listed}, median {pair_median:.2}x",
+        "ratio {kind}/registrations: {:.2}x (target >= 0.5x; each card is a fresh JWE); run by run {listed}, median {pair_median:.2}x",
         cards.median / registrations.median
     );
 }
