@@ -1,6 +1,6 @@
 //! The PostgreSQL scenario: registrations on one node, its runs alternating with those of the
 //! raw pooled single-row upsert on the same database; then the latency at half the one-node
-//! peak; then two nodes taking turns (the load generator alternates targets, as a round-robin
+//! peak, its runs alternating with the raw upsert's at the same rate; then two nodes taking turns (the load generator alternates targets, as a round-robin
 //! balancer would). Each part works in a scratch schema of its own.
 
 use std::time::{Duration, Instant};
@@ -78,17 +78,18 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         let stats = go(&one_node, settings.duration)?;
         report::run_line("one node", i + 1, &stats);
         one_runs.push(stats);
-        let stats = runtime.block_on(baseline.run(settings.duration))?;
+        let stats = runtime.block_on(baseline.run(settings.duration, None))?;
         report::run_line("baseline", i + 1, &stats);
         raw_runs.push(stats);
     }
-    drop(baseline);
     let (one, raw) = (report::summarise(&one_runs), report::summarise(&raw_runs));
 
     // Open loop at half the peak, after a warm-up at that rate: the first seconds after the
-    // closed-loop runs still carry their backlog of writeback.
+    // closed-loop runs still carry their backlog of writeback. The raw upserts' runs at the
+    // same rate alternate with the node's: their p99 is the tail the machine's disk and
+    // PostgreSQL give a single-row commit at that load, whatever runs above them.
     let half = one.median / 2.0;
-    let paced = warmed_runs(settings, "one node at half its peak", |duration| {
+    let paced_run = |duration| {
         runtime.block_on(load::run_at(
             &one_node,
             &token,
@@ -96,7 +97,22 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
             duration,
             half,
         ))
-    })?;
+    };
+    paced_run(settings.warmup)?;
+    let (mut paced_runs, mut raw_paced_runs) = (Vec::new(), Vec::new());
+    for i in 0..settings.runs {
+        let stats = paced_run(settings.duration)?;
+        report::run_line("one node at half its peak", i + 1, &stats);
+        paced_runs.push(stats);
+        let stats = runtime.block_on(baseline.run(settings.duration, Some(half)))?;
+        report::run_line("baseline at the same rate", i + 1, &stats);
+        raw_paced_runs.push(stats);
+    }
+    drop(baseline);
+    let (paced, raw_paced) = (
+        report::summarise(&paced_runs),
+        report::summarise(&raw_paced_runs),
+    );
 
     let second = service.another_node(2)?;
     let two_nodes = [service.addr.clone(), second.addr.clone()];
@@ -105,6 +121,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     drop(service);
 
     report::postgres_verdict(&one, &two, &paced, half, &raw);
+    report::postgres_raw_tail(&raw_paced, half);
     report::postgres_pairs(&one_runs, &raw_runs);
     runtime.block_on(scratch::drop_all(&url, "d1b_"))?;
     Ok(())
@@ -176,29 +193,56 @@ impl RawBaseline {
         Ok(Self { clients, key, pi })
     }
 
-    /// One timed run: each task upserts a fresh random key, one transaction per row.
-    async fn run(&self, duration: Duration) -> anyhow::Result<RunStats> {
+    /// One timed run: each task upserts a fresh random key, one transaction per row, as soon
+    /// as the previous one is committed, or at a fixed total `rate` (upserts per second) with
+    /// latency counted from the scheduled time, as the load generator's paced runs count it.
+    async fn run(&self, duration: Duration, rate: Option<f64>) -> anyhow::Result<RunStats> {
         let started = Instant::now();
         let deadline = started + duration;
         let tasks: Vec<_> = (0..RAW_TASKS)
             .map(|i| {
                 let pair = std::sync::Arc::clone(&self.clients[i % RAW_CLIENTS]);
                 let (key, pi) = (self.key.clone(), self.pi.clone());
+                let interval = rate.map(|rate| Duration::from_secs_f64(RAW_TASKS as f64 / rate));
+                // Tasks start staggered, so the total arrives evenly.
+                let first =
+                    interval.map(|every| started + every.mul_f64(i as f64 / RAW_TASKS as f64));
                 tokio::spawn(async move {
                     let (client, statement) = &*pair;
-                    let mut done = 0u64;
-                    while Instant::now() < deadline {
+                    let mut stats = RunStats::default();
+                    let mut due = first;
+                    loop {
+                        let sent = match (&mut due, interval) {
+                            (Some(due), Some(every)) => {
+                                let at = *due;
+                                if at >= deadline {
+                                    break;
+                                }
+                                *due += every;
+                                tokio::time::sleep_until(at.into()).await;
+                                at
+                            }
+                            _ if Instant::now() >= deadline => break,
+                            _ => Instant::now(),
+                        };
                         let id = uuid::Uuid::new_v4().to_string();
                         client.execute(statement, &[&id, &key, &pi, &0i64]).await?;
-                        done += 1;
+                        stats.completed += 1;
+                        if interval.is_some() {
+                            stats.latencies_us.push(
+                                u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX),
+                            );
+                        }
                     }
-                    anyhow::Ok(done)
+                    anyhow::Ok(stats)
                 })
             })
             .collect();
         let mut stats = RunStats::default();
         for task in tasks {
-            stats.completed += task.await??;
+            let task = task.await??;
+            stats.completed += task.completed;
+            stats.latencies_us.extend(task.latencies_us);
         }
         stats.elapsed = started.elapsed();
         Ok(stats)
