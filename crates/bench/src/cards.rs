@@ -3,6 +3,7 @@
 //! Half are for consumers registered (with PI) before the timed window, the usual order of a
 //! bank's calls; half are for new random consumerIds, which the card registers implicitly.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -65,13 +66,19 @@ fn request(jwk: &josekit::jwk::Jwk, n: usize, exp: &str) -> anyhow::Result<CardR
 
 /// The prepared requests of the `cards` scenario.
 pub struct Cards {
-    /// Register consumer, with PI, for the consumers of `for_registered`: sent before the
-    /// timed window.
+    /// Register consumer, with PI, for the consumers of the first kind: sent before the timed
+    /// window.
     pub consumers: Prepared,
-    /// Register card for a consumer registered beforehand.
-    pub for_registered: Prepared,
-    /// Register card for a new consumerId, registered implicitly with the card.
-    pub implicit: Prepared,
+    /// The kinds of card run, in the order they alternate with the registrations.
+    pub kinds: Vec<Kind>,
+}
+
+/// One kind of card run.
+pub struct Kind {
+    pub name: &'static str,
+    /// What its ratio to the registrations is.
+    pub ratio: &'static str,
+    pub requests: Arc<Prepared>,
 }
 
 /// Onboards the product and prepares `count` card requests of each kind on every core.
@@ -129,7 +136,17 @@ pub async fn prepare(service: &Service, count: usize) -> anyhow::Result<Cards> {
     }
     Ok(Cards {
         consumers: Prepared::new(consumers),
-        for_registered: Prepared::new(for_registered),
-        implicit: Prepared::new(implicit),
+        kinds: vec![
+            Kind {
+                name: "cards for registered consumers",
+                ratio: "target >= 0.5x; each card is a fresh JWE",
+                requests: Arc::new(Prepared::new(for_registered)),
+            },
+            Kind {
+                name: "cards registering their consumer",
+                ratio: "each request registers a consumer and a card, from a fresh JWE",
+                requests: Arc::new(Prepared::new(implicit)),
+            },
+        ],
     })
 }

@@ -20,12 +20,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-/// The card runs of the `cards` scenario, in the order they alternate with the registrations.
-const CARD_KINDS: [&str; 2] = [
-    "cards for registered consumers",
-    "cards registering their consumer",
-];
-
 /// Benchmark settings.
 pub struct Settings {
     pub binary: PathBuf,
@@ -124,7 +118,7 @@ fn main() -> anyhow::Result<()> {
     let cards = (scenario == "cards")
         .then(|| runtime.block_on(cards::prepare(&service, settings.cards)))
         .transpose()?;
-    let card_works = match cards {
+    let kinds = match cards {
         Some(cards) => {
             let consumers = load::Work::Prepared(std::sync::Arc::new(cards.consumers));
             let stats = run(&consumers, Duration::from_secs(24 * 3600))?;
@@ -139,16 +133,15 @@ fn main() -> anyhow::Result<()> {
                 stats.completed,
                 stats.elapsed.as_secs_f64()
             );
-            vec![
-                load::Work::Prepared(std::sync::Arc::new(cards.for_registered)),
-                load::Work::Prepared(std::sync::Arc::new(cards.implicit)),
-            ]
+            cards.kinds
         }
         None => Vec::new(),
     };
+    let card_work =
+        |kind: &cards::Kind| load::Work::Prepared(std::sync::Arc::clone(&kind.requests));
     run(&registrations, settings.warmup)?;
-    for work in &card_works {
-        run(work, settings.warmup)?;
+    for kind in &kinds {
+        run(&card_work(kind), settings.warmup)?;
     }
     let rows_before = runtime.block_on(service.consumer_rows())?;
     // The baseline's runs, and the cards', alternate with the registrations', so a slow spell
@@ -163,7 +156,7 @@ fn main() -> anyhow::Result<()> {
     }
     let mut runs = Vec::new();
     let mut other_runs = Vec::new();
-    let mut card_runs = vec![Vec::new(); card_works.len()];
+    let mut card_runs = vec![Vec::new(); kinds.len()];
     for i in 0..settings.runs {
         let stats = run(&registrations, settings.duration)?;
         report::run_line("registrations", i + 1, &stats);
@@ -173,22 +166,24 @@ fn main() -> anyhow::Result<()> {
             report::run_line("baseline", i + 1, &stats);
             other_runs.push(stats);
         }
-        for ((work, kind), kind_runs) in card_works.iter().zip(CARD_KINDS).zip(&mut card_runs) {
-            let stats = run(work, settings.duration)?;
-            report::run_line(kind, i + 1, &stats);
+        for (kind, kind_runs) in kinds.iter().zip(&mut card_runs) {
+            let stats = run(&card_work(kind), settings.duration)?;
+            report::run_line(kind.name, i + 1, &stats);
             kind_runs.push(stats);
         }
     }
     let service_summary = report::summarise(&runs);
-    if !card_works.is_empty() {
-        for ((work, kind), kind_runs) in card_works.iter().zip(CARD_KINDS).zip(&card_runs) {
-            if let load::Work::Prepared(pool) = work {
-                if pool.left() == 0 {
-                    println!("  ({kind}: the prepared JWEs ran out; pass --cards N for more)");
-                }
+    if !kinds.is_empty() {
+        for (kind, kind_runs) in kinds.iter().zip(&card_runs) {
+            if kind.requests.left() == 0 {
+                println!(
+                    "  ({}: the prepared JWEs ran out; pass --cards N for more)",
+                    kind.name
+                );
             }
             report::cards_verdict(
-                kind,
+                kind.name,
+                kind.ratio,
                 &report::summarise(kind_runs),
                 &service_summary,
                 kind_runs,

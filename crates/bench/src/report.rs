@@ -135,9 +135,11 @@ pub fn postgres_pairs(one_runs: &[RunStats], raw_runs: &[RunStats]) {
     println!("one node/baseline run by run: {listed}, median {pair_median:.2}x");
 }
 
-/// One kind of card run against the registration runs it alternated with.
+/// One kind of card run against the registration runs it alternated with; `ratio` says what
+/// its ratio is.
 pub fn cards_verdict(
     kind: &str,
+    ratio: &str,
     cards: &Summary,
     registrations: &Summary,
     card_runs: &[RunStats],
@@ -162,7 +164,7 @@ pub fn cards_verdict(
     );
     let (listed, pair_median) = pair_ratios(card_runs, registration_runs);
     println!(
-        "ratio {kind}/registrations: {:.2}x (target >= 0.5x; each card is a fresh JWE); run by run {listed}, median {pair_median:.2}x",
+        "ratio {kind}/registrations: {:.2}x ({ratio}); run by run {listed}, median {pair_median:.2}x",
         cards.median / registrations.median
     );
 }
