@@ -107,7 +107,7 @@ impl Prepared {
 
 /// When a worker sends: as soon as the previous answer is back, or on a fixed schedule.
 #[derive(Clone, Copy)]
-enum Pace {
+pub enum Pace {
     Closed,
     /// One request every `interval`, starting at `first`; latency counts from the scheduled
     /// time, so a late answer also delays what was due behind it.
@@ -115,6 +115,43 @@ enum Pace {
         first: Instant,
         interval: Duration,
     },
+}
+
+impl Pace {
+    /// The pace of worker `i` of `workers` started together at `started`: closed without a
+    /// `rate`, else its share of the total `rate` (requests per second), the workers staggered
+    /// so that the total arrives evenly.
+    pub fn of_worker(rate: Option<f64>, i: usize, workers: usize, started: Instant) -> Self {
+        match rate {
+            None => Self::Closed,
+            Some(rate) => {
+                let interval = Duration::from_secs_f64(workers as f64 / rate);
+                Self::Every {
+                    first: started + interval.mul_f64(i as f64 / workers as f64),
+                    interval,
+                }
+            }
+        }
+    }
+
+    /// Waits until the worker's `n`th request (counting from 1) is due, and returns the time
+    /// its latency counts from; `None` once that would be at or after `deadline`.
+    pub async fn due(self, n: u64, deadline: Instant) -> Option<Instant> {
+        match self {
+            Self::Closed => {
+                let now = Instant::now();
+                (now < deadline).then_some(now)
+            }
+            Self::Every { first, interval } => {
+                let due = first + interval * u32::try_from(n - 1).unwrap_or(u32::MAX);
+                if due >= deadline {
+                    return None;
+                }
+                tokio::time::sleep_until(due.into()).await;
+                Some(due)
+            }
+        }
+    }
 }
 
 async fn worker(
@@ -131,7 +168,7 @@ async fn worker(
     let mut body = Vec::new();
     let mut request = Vec::new();
     let mut n = 0u64;
-    while Instant::now() < deadline {
+    loop {
         n += 1;
         match &work {
             Work::Registrations => {
@@ -165,16 +202,8 @@ async fn worker(
                 None => break,
             },
         }
-        let started = match pace {
-            Pace::Closed => Instant::now(),
-            Pace::Every { first, interval } => {
-                let due = first + interval * u32::try_from(n - 1).unwrap_or(u32::MAX);
-                if due >= deadline {
-                    break;
-                }
-                tokio::time::sleep_until(due.into()).await;
-                due
-            }
+        let Some(started) = pace.due(n, deadline).await else {
+            break;
         };
         let answer = connection.exchange(&request).await?;
         stats
@@ -224,18 +253,7 @@ async fn run_with(
     let deadline = started + duration;
     let tasks: Vec<_> = (0..connections)
         .map(|i| {
-            let pace = match rate {
-                None => Pace::Closed,
-                Some(rate) => {
-                    let interval = Duration::from_secs_f64(connections as f64 / rate);
-                    // Workers start staggered, so the total arrives evenly.
-                    let offset = interval.mul_f64(i as f64 / connections as f64);
-                    Pace::Every {
-                        first: started + offset,
-                        interval,
-                    }
-                }
-            };
+            let pace = Pace::of_worker(rate, i, connections, started);
             tokio::spawn(worker(
                 targets[i % targets.len()].clone(),
                 token.to_owned(),

@@ -1,7 +1,8 @@
 //! The PostgreSQL scenario: registrations on one node, its runs alternating with those of the
 //! raw pooled single-row upsert on the same database; then the latency at half the one-node
-//! peak, its runs alternating with the raw upsert's at the same rate; then two nodes taking turns (the load generator alternates targets, as a round-robin
-//! balancer would). Each part works in a scratch schema of its own.
+//! peak, its runs alternating with the raw upsert's at the same rate; then two nodes taking
+//! turns (the load generator alternates targets, as a round-robin balancer would). Each part
+//! works in a scratch schema of its own.
 
 use std::time::{Duration, Instant};
 
@@ -73,15 +74,13 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         "baseline: raw single-row upsert on the same PostgreSQL, {RAW_TASKS} tasks over {RAW_CLIENTS} pooled connections, one transaction per row, synchronous_commit on, 1 KB blob, random UUIDv4 keys, table pre-filled to {rows} rows, its runs alternating with the node's"
     );
     let baseline = runtime.block_on(RawBaseline::prepare(&url, rows))?;
-    let (mut one_runs, mut raw_runs) = (Vec::new(), Vec::new());
-    for i in 0..settings.runs {
-        let stats = go(&one_node, settings.duration)?;
-        report::run_line("one node", i + 1, &stats);
-        one_runs.push(stats);
-        let stats = runtime.block_on(baseline.run(settings.duration, None))?;
-        report::run_line("baseline", i + 1, &stats);
-        raw_runs.push(stats);
-    }
+    let (one_runs, raw_runs) = alternating(
+        settings,
+        ("one node", &mut |duration| go(&one_node, duration)),
+        ("baseline", &mut |duration| {
+            runtime.block_on(baseline.run(duration, None))
+        }),
+    )?;
     let (one, raw) = (report::summarise(&one_runs), report::summarise(&raw_runs));
 
     // Open loop at half the peak, after a warm-up at that rate: the first seconds after the
@@ -89,7 +88,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     // same rate alternate with the node's: their p99 is the tail the machine's disk and
     // PostgreSQL give a single-row commit at that load, whatever runs above them.
     let half = one.median / 2.0;
-    let paced_run = |duration| {
+    let mut paced_run = |duration| {
         runtime.block_on(load::run_at(
             &one_node,
             &token,
@@ -99,15 +98,13 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         ))
     };
     paced_run(settings.warmup)?;
-    let (mut paced_runs, mut raw_paced_runs) = (Vec::new(), Vec::new());
-    for i in 0..settings.runs {
-        let stats = paced_run(settings.duration)?;
-        report::run_line("one node at half its peak", i + 1, &stats);
-        paced_runs.push(stats);
-        let stats = runtime.block_on(baseline.run(settings.duration, Some(half)))?;
-        report::run_line("baseline at the same rate", i + 1, &stats);
-        raw_paced_runs.push(stats);
-    }
+    let (paced_runs, raw_paced_runs) = alternating(
+        settings,
+        ("one node at half its peak", &mut paced_run),
+        ("baseline at the same rate", &mut |duration| {
+            runtime.block_on(baseline.run(duration, Some(half)))
+        }),
+    )?;
     drop(baseline);
     let (paced, raw_paced) = (
         report::summarise(&paced_runs),
@@ -125,6 +122,27 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     report::postgres_pairs(&one_runs, &raw_runs);
     runtime.block_on(scratch::drop_all(&url, "d1b_"))?;
     Ok(())
+}
+
+/// A timed run of the given length.
+type Run<'a> = &'a mut dyn FnMut(Duration) -> anyhow::Result<RunStats>;
+
+/// The timed runs of two loads, taking turns, each reported as it ends.
+fn alternating(
+    settings: &Settings,
+    (first_name, first): (&str, Run),
+    (second_name, second): (&str, Run),
+) -> anyhow::Result<(Vec<RunStats>, Vec<RunStats>)> {
+    let (mut firsts, mut seconds) = (Vec::new(), Vec::new());
+    for i in 0..settings.runs {
+        let stats = first(settings.duration)?;
+        report::run_line(first_name, i + 1, &stats);
+        firsts.push(stats);
+        let stats = second(settings.duration)?;
+        report::run_line(second_name, i + 1, &stats);
+        seconds.push(stats);
+    }
+    Ok((firsts, seconds))
 }
 
 /// A warm-up, then the timed runs, each reported as it ends; returns their summary.
@@ -194,8 +212,8 @@ impl RawBaseline {
     }
 
     /// One timed run: each task upserts a fresh random key, one transaction per row, as soon
-    /// as the previous one is committed, or at a fixed total `rate` (upserts per second) with
-    /// latency counted from the scheduled time, as the load generator's paced runs count it.
+    /// as the previous one is committed, or at its share of a total `rate` (upserts per second)
+    /// paced and timed as the load generator's workers are.
     async fn run(&self, duration: Duration, rate: Option<f64>) -> anyhow::Result<RunStats> {
         let started = Instant::now();
         let deadline = started + duration;
@@ -203,36 +221,17 @@ impl RawBaseline {
             .map(|i| {
                 let pair = std::sync::Arc::clone(&self.clients[i % RAW_CLIENTS]);
                 let (key, pi) = (self.key.clone(), self.pi.clone());
-                let interval = rate.map(|rate| Duration::from_secs_f64(RAW_TASKS as f64 / rate));
-                // Tasks start staggered, so the total arrives evenly.
-                let first =
-                    interval.map(|every| started + every.mul_f64(i as f64 / RAW_TASKS as f64));
+                let pace = load::Pace::of_worker(rate, i, RAW_TASKS, started);
                 tokio::spawn(async move {
                     let (client, statement) = &*pair;
                     let mut stats = RunStats::default();
-                    let mut due = first;
-                    loop {
-                        let sent = match (&mut due, interval) {
-                            (Some(due), Some(every)) => {
-                                let at = *due;
-                                if at >= deadline {
-                                    break;
-                                }
-                                *due += every;
-                                tokio::time::sleep_until(at.into()).await;
-                                at
-                            }
-                            _ if Instant::now() >= deadline => break,
-                            _ => Instant::now(),
-                        };
+                    while let Some(sent) = pace.due(stats.completed + 1, deadline).await {
                         let id = uuid::Uuid::new_v4().to_string();
                         client.execute(statement, &[&id, &key, &pi, &0i64]).await?;
                         stats.completed += 1;
-                        if interval.is_some() {
-                            stats.latencies_us.push(
-                                u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX),
-                            );
-                        }
+                        stats
+                            .latencies_us
+                            .push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
                     }
                     anyhow::Ok(stats)
                 })

@@ -192,8 +192,12 @@ pub fn postgres_verdict(one: &Summary, two: &Summary, paced: &Summary, half: f64
         paced.non_2xx
     );
     println!(
-        "baseline raw pooled upserts/s: median {:.0} (min {:.0}, max {:.0})",
-        raw.median, raw.min, raw.max
+        "baseline raw pooled upserts/s: median {:.0} (min {:.0}, max {:.0}), p50 {:.2} ms, p99 {:.2} ms",
+        raw.median,
+        raw.min,
+        raw.max,
+        raw.p50_ms.unwrap_or(0.0),
+        raw.p99_ms.unwrap_or(0.0)
     );
     println!(
         "ratio one node/baseline: {:.2}x (target >= 0.8x); two nodes/baseline: {:.2}x",
