@@ -7,6 +7,7 @@ use deadpool_postgres::Object;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_click_to_pay.sql"),
+    include_str!("../../migrations/postgres/0003_trail_without_foreign_key.sql"),
 ];
 
 /// The advisory lock key: "d1-registry" in ASCII, so it does not clash with other services
