@@ -1,5 +1,6 @@
 //! The load: N keep-alive HTTP/1.1 connections, each registering distinct consumers with PI
-//! under random UUIDv4 consumerIds, as fast as answers come back.
+//! under random UUIDv4 consumerIds, or sending requests prepared beforehand, as fast as
+//! answers come back or on a fixed schedule.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -168,7 +169,7 @@ async fn worker(
     let mut body = Vec::new();
     let mut request = Vec::new();
     let mut n = 0u64;
-    loop {
+    while Instant::now() < deadline {
         n += 1;
         match &work {
             Work::Registrations => {
