@@ -22,10 +22,10 @@ fn expiry() -> String {
     )
 }
 
-/// The requests of one card: its consumer's registration (sent before the timed window when
-/// the consumer is to be known), and the Register card itself.
+/// The requests of one card: the Register card itself and, for a card of a consumer to be
+/// registered beforehand (even `n`), that consumer's registration.
 struct CardRequests {
-    consumer: (String, String),
+    consumer: Option<(String, String)>,
     card: (String, String),
 }
 
@@ -46,14 +46,19 @@ fn request(jwk: &josekit::jwk::Jwk, n: usize, exp: &str) -> anyhow::Result<CardR
     let encrypter = josekit::jwe::ECDH_ES.encrypter_from_jwk(jwk)?;
     let jwe = josekit::jwe::serialize_compact(plain.as_bytes(), &header, &encrypter)?;
     let consumer_id = uuid::Uuid::new_v4().to_string();
-    let mut pi = Vec::new();
-    write_pi_body(&mut pi, n as u64);
-    let body = serde_json::json!({"consumerId": consumer_id, "cardProductId": PRODUCT, "encryptedData": jwe});
-    Ok(CardRequests {
-        consumer: (
+    let consumer = if n.is_multiple_of(2) {
+        let mut pi = Vec::new();
+        write_pi_body(&mut pi, n as u64);
+        Some((
             format!("/banking/v2/issuers/{ISSUER}/consumers/{consumer_id}"),
             String::from_utf8(pi)?,
-        ),
+        ))
+    } else {
+        None
+    };
+    let body = serde_json::json!({"consumerId": consumer_id, "cardProductId": PRODUCT, "encryptedData": jwe});
+    Ok(CardRequests {
+        consumer,
         card: (
             format!(
                 "/banking/v2/issuers/{ISSUER}/cards/{}",
@@ -126,9 +131,9 @@ pub async fn prepare(service: &Service, count: usize) -> anyhow::Result<Cards> {
         started.elapsed().as_secs_f64()
     );
     let (mut consumers, mut for_registered, mut implicit) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, requests) in chunks.into_iter().flatten().enumerate() {
-        if i % 2 == 0 {
-            consumers.push(requests.consumer);
+    for requests in chunks.into_iter().flatten() {
+        if let Some(consumer) = requests.consumer {
+            consumers.push(consumer);
             for_registered.push(requests.card);
         } else {
             implicit.push(requests.card);

@@ -117,8 +117,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     drop(second);
     drop(service);
 
-    report::postgres_verdict(&one, &two, &paced, half, &raw);
-    report::postgres_raw_tail(&raw_paced, half);
+    report::postgres_verdict(&one, &two, &paced, half, &raw, &raw_paced);
     report::postgres_pairs(&one_runs, &raw_runs);
     runtime.block_on(scratch::drop_all(&url, "d1b_"))?;
     Ok(())
