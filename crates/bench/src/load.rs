@@ -137,6 +137,12 @@ impl Pace {
 
     /// Waits until the worker's `n`th request (counting from 1) is due, and returns the time
     /// its latency counts from; `None` once that would be at or after `deadline`.
+    ///
+    /// A worker still waiting for its previous answer when the next request falls due counts
+    /// that wait: the request's latency starts at its scheduled time. A worker that was ahead
+    /// sleeps until the request is due and counts from when it wakes, because tokio's timer
+    /// fires only on whole milliseconds: the time between the schedule and the wake-up, up to
+    /// a millisecond, is the load generator's, not the service's.
     pub async fn due(self, n: u64, deadline: Instant) -> Option<Instant> {
         match self {
             Self::Closed => {
@@ -148,8 +154,11 @@ impl Pace {
                 if due >= deadline {
                     return None;
                 }
+                if Instant::now() >= due {
+                    return Some(due);
+                }
                 tokio::time::sleep_until(due.into()).await;
-                Some(due)
+                Some(Instant::now())
             }
         }
     }
