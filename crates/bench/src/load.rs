@@ -110,8 +110,8 @@ impl Prepared {
 #[derive(Clone, Copy)]
 pub enum Pace {
     Closed,
-    /// One request every `interval`, starting at `first`; latency counts from the scheduled
-    /// time, so a late answer also delays what was due behind it.
+    /// One request every `interval`, starting at `first`; a late answer also delays what was
+    /// due behind it, and that delay counts in the latency (see [`Pace::due`]).
     Every {
         first: Instant,
         interval: Duration,
