@@ -818,3 +818,64 @@ async fn enrolments_spread_over_two_nodes_each_run_and_notify_once() {
     );
     cluster.stop().await;
 }
+
+/// A database at schema version 2, as a release before the trail lost its foreign key left
+/// it, is brought to version 3 by `migrate`: the trail's key goes, the cards' key stays.
+#[tokio::test]
+async fn a_schema_at_version_2_is_upgraded_and_the_trail_loses_only_its_own_key() {
+    let place = fresh_place().await;
+    let client = d1_store::postgres::scratch::connect(&place.database_url)
+        .await
+        .unwrap();
+    client
+        .batch_execute(include_str!(
+            "../../../store/migrations/postgres/0001_init.sql"
+        ))
+        .await
+        .unwrap();
+    client
+        .batch_execute(include_str!(
+            "../../../store/migrations/postgres/0002_click_to_pay.sql"
+        ))
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE schema_migrations (
+                 version    INTEGER PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             );
+             INSERT INTO schema_migrations (version) VALUES (1), (2);",
+        )
+        .await
+        .unwrap();
+    let keys =
+        "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace \
+                WHERE n.nspname = current_schema() AND c.conname = ";
+    let trail_key = format!("{keys}'operations_consumer_ref_fkey'");
+    let card_key = format!("{keys}'cards_consumer_ref_fkey'");
+    assert_eq!(
+        count(&place, &trail_key).await,
+        1,
+        "version 2 has the trail's key"
+    );
+
+    let migrated = blocking({
+        let place = Arc::clone(&place);
+        move || bin(&place, &["migrate"])
+    })
+    .await;
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let version = "SELECT max(version)::bigint FROM schema_migrations";
+    assert_eq!(count(&place, version).await, 3);
+    assert_eq!(
+        count(&place, &trail_key).await,
+        0,
+        "the trail's key is gone"
+    );
+    assert_eq!(count(&place, &card_key).await, 1, "the cards' key stays");
+}
