@@ -169,14 +169,20 @@ pub fn postgres_verdict(
     raw: &Summary,
     raw_paced: &Summary,
 ) {
+    let latency = |s: &Summary| {
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms",
+            s.p50_ms.unwrap_or(0.0),
+            s.p99_ms.unwrap_or(0.0)
+        )
+    };
     let line = |what: &str, s: &Summary| {
         println!(
-            "{what}: median {:.0}/s (min {:.0}, max {:.0}), p50 {:.2} ms, p99 {:.2} ms, non-2xx {}",
+            "{what}: median {:.0}/s (min {:.0}, max {:.0}), {}, non-2xx {}",
             s.median,
             s.min,
             s.max,
-            s.p50_ms.unwrap_or(0.0),
-            s.p99_ms.unwrap_or(0.0),
+            latency(s),
             s.non_2xx
         );
     };
@@ -184,19 +190,17 @@ pub fn postgres_verdict(
     line("one node", one);
     line("two nodes, round-robin", two);
     println!(
-        "one node at {half:.0}/s (half its peak): achieved {:.0}/s, p50 {:.2} ms, p99 {:.2} ms (target p99 <= 10 ms), non-2xx {}",
+        "one node at {half:.0}/s (half its peak): achieved {:.0}/s, {} (target p99 <= 10 ms), non-2xx {}",
         paced.median,
-        paced.p50_ms.unwrap_or(0.0),
-        paced.p99_ms.unwrap_or(0.0),
+        latency(paced),
         paced.non_2xx
     );
     println!(
-        "baseline raw pooled upserts/s: median {:.0} (min {:.0}, max {:.0}), p50 {:.2} ms, p99 {:.2} ms",
+        "baseline raw pooled upserts/s: median {:.0} (min {:.0}, max {:.0}), {}",
         raw.median,
         raw.min,
         raw.max,
-        raw.p50_ms.unwrap_or(0.0),
-        raw.p99_ms.unwrap_or(0.0)
+        latency(raw)
     );
     println!(
         "ratio one node/baseline: {:.2}x (target >= 0.8x); two nodes/baseline: {:.2}x",
@@ -204,9 +208,8 @@ pub fn postgres_verdict(
         two.median / raw.median
     );
     println!(
-        "baseline raw pooled upserts at {half:.0}/s: achieved {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+        "baseline raw pooled upserts at {half:.0}/s: achieved {:.0}/s, {}",
         raw_paced.median,
-        raw_paced.p50_ms.unwrap_or(0.0),
-        raw_paced.p99_ms.unwrap_or(0.0)
+        latency(raw_paced)
     );
 }
