@@ -1,12 +1,12 @@
 //! Extractors that keep D1's order of checks: the caller's token and issuer first (401),
 //! then the media type (415) and size (413) of the body; formats and values are the
-//! handlers' next steps.
+//! handlers' next steps, the body's through [`JsonBody::read`].
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
-use d1_domain::IssuerId;
+use d1_domain::{FieldError, IssuerId};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -50,6 +50,14 @@ impl JsonBody {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.0.iter().all(u8::is_ascii_whitespace)
+    }
+
+    /// Reads the body as its route's serde type, D1's way (see [`crate::wire::json`]).
+    ///
+    /// # Errors
+    /// `FIELD_INVALID_FORMAT` naming the first field in error.
+    pub fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, FieldError> {
+        crate::wire::json::read(&self.0)
     }
 }
 

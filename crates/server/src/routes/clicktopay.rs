@@ -13,14 +13,15 @@ use d1_store::{EnrolmentStart, StartEnrolment};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{id_error, path, plain_id, trail_context, CardPath, Checks};
+use super::{id_error, path, plain_id, trail_context, CardPath};
 use crate::clock::rfc3339;
 use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody, ErrorBody};
 use crate::extract::{Caller, JsonBody};
 use crate::state::AppState;
-use crate::wire::json::{parse_object, Obj};
-use crate::wire::pi::{address, AddressDto};
+use crate::wire::checks::{check, Checked, Finish};
+use crate::wire::json;
+use crate::wire::pi::AddressDto;
 
 /// The Click to Pay routes.
 pub fn router() -> Router<AppState> {
@@ -35,14 +36,12 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-// For the OpenAPI document only: the body is read field by field by `billing_address`, so
-// that errors name the field as D1 does.
 /// The optional body of a Click to Pay enrolment.
-#[derive(Debug, ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnrolmentRequest {
     /// Where the card is billed; default: the consumer's residency address.
+    #[serde(default, deserialize_with = "json::opt_object")]
     pub billing_address: Option<AddressDto>,
 }
 
@@ -79,22 +78,19 @@ pub struct OperationPath {
 }
 
 /// The billing address of an enrolment body, checked like a residency address.
-fn billing_address(checks: &mut Checks, body: &JsonBody) -> Result<Option<Address>, ApiError> {
+fn billing_address(body: &JsonBody) -> Result<Checked<Option<Address>>, ApiError> {
     if body.is_empty() {
-        return Ok(None);
+        return Ok(Checked::ok(None));
     }
-    let value = parse_object(&body.0)?;
-    let obj = Obj::new(&value, "")?;
-    obj.only(&["billingAddress"])?;
-    let Some(raw) = obj.opt_obj("billingAddress")? else {
-        return Ok(None);
+    let Some(raw) = body.read::<EnrolmentRequest>()?.billing_address else {
+        return Ok(Checked::ok(None));
     };
-    let billing = address(&raw)?.normalised();
+    let billing = Address::from(raw).normalised();
     billing
         .check_format()
-        .map_err(|e| ApiError::from(e.under("billingAddress")))?;
-    checks.take(billing.check_value().map_err(|e| e.under("billingAddress")))?;
-    Ok(Some(billing))
+        .map_err(|e| e.under("billingAddress"))?;
+    let checked = check(billing.check_value().map_err(|e| e.under("billingAddress")))?;
+    Ok(checked.map(|()| Some(billing)))
 }
 
 /// Click to Pay enrolment of a card: 202 with the operation to follow.
@@ -117,13 +113,10 @@ pub async fn enrol(
         .issuer(&issuer)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    let mut checks = Checks::default();
-    let card: Option<CardId> =
-        checks.take(CardId::parse(&raw).map_err(|e| id_error("cardId", e)))?;
-    let trail = trail_context(&mut checks, &ctx, &headers)?;
-    let billing = billing_address(&mut checks, &body)?;
-    checks.finish()?;
-    let card = card.ok_or_else(|| ApiError::internal(&"card id missing after checks"))?;
+    let card = check(CardId::parse(&raw).map_err(|e| id_error("cardId", e)))?;
+    let trail = trail_context(&ctx, &headers)?;
+    let billing = billing_address(&body)?;
+    let (card, trail, billing) = (card, trail, billing).finish()?;
     // A refusal from the cache is checked against the database: `issuer set --click-to-pay
     // on` a moment ago must not wait for the cache to expire.
     let enabled = settings.click_to_pay
@@ -189,9 +182,7 @@ pub async fn operation(
             "must be 1 to 64 letters, digits, _ or -",
         ));
     }
-    let mut checks = Checks::default();
-    trail_context(&mut checks, &ctx, &headers)?;
-    checks.finish()?;
+    trail_context(&ctx, &headers)?.finish()?;
     let op = state
         .store
         .operation(&issuer, &raw)

@@ -13,19 +13,17 @@ use d1_store::{
 use serde::Deserialize;
 
 use super::{
-    open_consumer_route, open_consumer_route_with, path, trail_context, Checks, ConsumerPath,
-    Opening,
+    open_consumer_route, open_consumer_route_with, path, trail_context, ConsumerPath, Opening,
 };
 use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody, ErrorBody};
 use crate::extract::{Caller, JsonBody};
 use crate::state::AppState;
+use crate::wire::checks::{Checked, Finish};
 use crate::wire::consumer::{
     ConsumerResponse, DeleteConsumerRequest, OperationsResponse, RegisterConsumerRequest,
     UpdateConsumerRequest,
 };
-use crate::wire::json::{parse_object, Obj};
-use crate::wire::pi;
 
 /// The v2 consumer routes.
 pub fn router() -> Router<AppState> {
@@ -88,27 +86,16 @@ pub async fn register(
     let raw = path(params)?.consumer_id;
     let Opening {
         settings,
-        mut checks,
         consumer,
         trail,
     } = open_consumer_route(&state, &issuer, &raw, &ctx, &headers).await?;
-    let mut pi = None;
-    if !body.is_empty() {
-        let value = parse_object(&body.0)?;
-        let obj = Obj::new(&value, "")?;
-        obj.only(&["personalInformation"])?;
-        if let Some(pi_obj) = obj.opt_obj("personalInformation")? {
-            pi = checks.take(pi::read(&pi_obj))?;
-        }
-    }
-    if let Some(pi) = &pi {
-        if let Err(e) = pi_allowed(&settings, pi) {
-            checks.value(e);
-        }
-    }
-    checks.finish()?;
-    let consumer_id =
-        consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
+    let pi = if body.is_empty() {
+        Checked::ok(None)
+    } else {
+        body.read::<RegisterConsumerRequest>()?.parse()?
+    };
+    let pi = pi.and_value(|pi| pi.as_ref().map_or(Ok(()), |pi| pi_allowed(&settings, pi)));
+    let (consumer_id, trail, pi) = (consumer, trail, pi).finish()?;
     state
         .store
         .register_consumer(RegisterConsumer {
@@ -141,26 +128,17 @@ pub async fn update(
     let raw = path(params)?.consumer_id;
     let Opening {
         settings,
-        mut checks,
         consumer,
         trail,
     } = open_consumer_route(&state, &issuer, &raw, &ctx, &headers).await?;
     if body.is_empty() {
         return Err(ApiError::format("personalInformation", "is required"));
     }
-    let value = parse_object(&body.0)?;
-    let obj = Obj::new(&value, "")?;
-    obj.only(&["personalInformation"])?;
-    let pi = checks.take(pi::read(&obj.req_obj("personalInformation")?))?;
-    if let Some(pi) = &pi {
-        if let Err(e) = pi_allowed(&settings, pi) {
-            checks.value(e);
-        }
-    }
-    checks.finish()?;
-    let (Some(consumer_id), Some(pi)) = (consumer, pi) else {
-        return Err(ApiError::internal(&"update input missing after checks"));
-    };
+    let pi = body
+        .read::<UpdateConsumerRequest>()?
+        .parse()?
+        .and_value(|pi| pi_allowed(&settings, pi));
+    let (consumer_id, trail, pi) = (consumer, trail, pi).finish()?;
     match state
         .store
         .update_consumer(UpdateConsumer {
@@ -195,7 +173,7 @@ pub async fn delete(
     body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
     let raw = path(params)?.consumer_id;
-    let trail = |checks: &mut Checks| trail_context(checks, &ctx, &headers);
+    let trail = || trail_context(&ctx, &headers);
     delete_consumer(&state, issuer, &raw, trail, &body).await
 }
 
@@ -207,29 +185,18 @@ pub async fn delete_consumer(
     state: &AppState,
     issuer: IssuerId,
     raw_consumer: &str,
-    trail: impl FnOnce(&mut Checks) -> Result<d1_store::TrailContext, ApiError>,
+    trail: impl FnOnce() -> Result<Checked<d1_store::TrailContext>, ApiError>,
     body: &JsonBody,
 ) -> Result<StatusCode, ApiError> {
     let Opening {
-        mut checks,
-        consumer,
-        trail,
-        ..
+        consumer, trail, ..
     } = open_consumer_route_with(state, &issuer, raw_consumer, trail).await?;
     let reason = if body.is_empty() {
-        Some(DeleteReason::default())
+        Checked::ok(DeleteReason::default())
     } else {
-        let value = parse_object(&body.0)?;
-        let obj = Obj::new(&value, "")?;
-        obj.only(&["reason", "reasonCode"])?;
-        let text = obj.opt_str("reason")?;
-        let code = obj.opt_str("reasonCode")?;
-        checks.take(DeleteReason::parse(text, code.as_deref()))?
+        body.read::<DeleteConsumerRequest>()?.parse()?
     };
-    checks.finish()?;
-    let (Some(consumer_id), Some(reason)) = (consumer, reason) else {
-        return Err(ApiError::internal(&"delete input missing after checks"));
-    };
+    let (consumer_id, trail, reason) = (consumer, trail, reason).finish()?;
     let cmd = DeleteConsumer {
         issuer_id: issuer,
         consumer_id,
@@ -259,11 +226,9 @@ pub async fn get_consumer(
 ) -> Result<Json<ConsumerResponse>, ApiError> {
     let raw = path(params)?.consumer_id;
     let Opening {
-        checks, consumer, ..
+        consumer, trail, ..
     } = open_consumer_route(&state, &issuer, &raw, &ctx, &headers).await?;
-    checks.finish()?;
-    let consumer_id =
-        consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
+    let (consumer_id, _) = (consumer, trail).finish()?;
     let view = state
         .store
         .consumer(&issuer, &consumer_id)
@@ -298,7 +263,7 @@ pub async fn operations(
 ) -> Result<Json<OperationsResponse>, ApiError> {
     let raw = path(params)?.consumer_id;
     let Opening {
-        checks, consumer, ..
+        consumer, trail, ..
     } = open_consumer_route(&state, &issuer, &raw, &ctx, &headers).await?;
     let Query(query) =
         query.map_err(|_| ApiError::format("query", "is not a valid query string"))?;
@@ -319,9 +284,7 @@ pub async fn operations(
                 .ok_or_else(|| ApiError::format("cursor", "is not a cursor from this API"))?,
         ),
     };
-    checks.finish()?;
-    let consumer_id =
-        consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
+    let (consumer_id, _) = (consumer, trail).finish()?;
     let page = state
         .store
         .operations(&issuer, &consumer_id, limit, before)

@@ -12,15 +12,15 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::Path;
 use axum::http::HeaderMap;
 use d1_domain::guard::IdShape;
-use d1_domain::{
-    ConsumerId, FieldError, FieldErrorKind, IdError, IssuerId, LookalikePolicy, UserId,
-};
+use d1_domain::{ConsumerId, FieldError, IdError, IssuerId, LookalikePolicy, UserId};
 use d1_store::{IssuerRecord, TrailContext};
 use serde::Deserialize;
 
 use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::state::AppState;
+pub use crate::wire::checks::id_error;
+use crate::wire::checks::{check, Checked};
 
 /// Path parameters naming a consumer.
 #[derive(Debug, Deserialize)]
@@ -45,43 +45,6 @@ pub fn path<T>(params: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
         .map_err(|_| ApiError::format("path", "is not a valid path"))
 }
 
-/// Runs a request's checks in D1's order: a format error answers at once, while the first
-/// value error waits until every format check has passed.
-#[derive(Default)]
-pub struct Checks {
-    deferred: Option<FieldError>,
-}
-
-impl Checks {
-    /// Takes one check's result: the value, or `None` with a value error kept for later.
-    ///
-    /// # Errors
-    /// A format error, at once.
-    pub fn take<T>(&mut self, result: Result<T, FieldError>) -> Result<Option<T>, ApiError> {
-        match result {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.kind == FieldErrorKind::Format => Err(e.into()),
-            Err(e) => {
-                self.deferred.get_or_insert(e);
-                Ok(None)
-            }
-        }
-    }
-
-    /// Records a value error found after the format checks.
-    pub fn value(&mut self, error: FieldError) {
-        self.deferred.get_or_insert(error);
-    }
-
-    /// Ends the format phase.
-    ///
-    /// # Errors
-    /// The first value error recorded.
-    pub fn finish(self) -> Result<(), ApiError> {
-        self.deferred.map_or(Ok(()), |e| Err(e.into()))
-    }
-}
-
 /// Whether `raw` is 1 to 64 letters, digits, `_` or `-`: the shape of the identifiers the
 /// service takes without a domain type (`Idempotency-Key`, `operationId`).
 #[must_use]
@@ -91,14 +54,6 @@ pub fn plain_id(raw: &str) -> bool {
         && raw
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// Maps an identifier refusal to its field error.
-pub fn id_error(field: &str, e: IdError) -> FieldError {
-    match e {
-        IdError::Format => FieldError::format(field, "does not match the identifier pattern"),
-        IdError::Pan => FieldError::value(field, "must not carry a card number"),
-    }
 }
 
 /// Parses a consumerId from the path and applies the personal-data guard.
@@ -130,41 +85,48 @@ pub fn consumer_id(
     }
 }
 
-/// Reads the trail headers (`x-correlation-id`, `x-user-id`) into checks.
+/// Reads the trail headers (`x-correlation-id`, `x-user-id`).
 ///
 /// # Errors
-/// A format error of either header.
+/// A format error of either header; a value error is kept in the [`Checked`].
 pub fn trail_context(
-    checks: &mut Checks,
     ctx: &RequestContext,
     headers: &HeaderMap,
-) -> Result<TrailContext, ApiError> {
-    if let Some(Err(e)) = &ctx.correlation {
-        checks.take::<()>(Err(id_error("x-correlation-id", *e)))?;
-    }
+) -> Result<Checked<TrailContext>, ApiError> {
+    let correlation = correlation(ctx)?;
     let user_id = match headers.get("x-user-id") {
-        None => None,
+        None => Checked::ok(None),
         Some(v) => {
             let parsed = v
                 .to_str()
                 .map_err(|_| IdError::Format)
                 .and_then(UserId::parse);
-            checks.take(parsed.map_err(|e| id_error("x-user-id", e)))?
+            check(parsed.map(Some).map_err(|e| id_error("x-user-id", e)))?
         }
     };
-    Ok(TrailContext {
+    Ok(correlation.and(user_id).map(|((), user_id)| TrailContext {
         correlation_id: ctx.valid_correlation(),
         user_id,
-    })
+    }))
+}
+
+/// Checks the `x-correlation-id` header, which the request context has already read.
+///
+/// # Errors
+/// A format error; a value error is kept in the [`Checked`].
+pub fn correlation(ctx: &RequestContext) -> Result<Checked<()>, ApiError> {
+    match &ctx.correlation {
+        Some(Err(e)) => Ok(check(Err(id_error("x-correlation-id", *e)))?),
+        _ => Ok(Checked::ok(())),
+    }
 }
 
 /// What every route naming a consumer in its path checks first: the issuer's settings, the
-/// consumerId (a format error at once, a value error kept in `checks`) and the trail headers.
+/// consumerId (a format error at once, a value error kept) and the trail headers.
 pub struct Opening {
     pub settings: IssuerRecord,
-    pub checks: Checks,
-    pub consumer: Option<ConsumerId>,
-    pub trail: TrailContext,
+    pub consumer: Checked<ConsumerId>,
+    pub trail: Checked<TrailContext>,
 }
 
 /// Runs the opening checks of a consumer route.
@@ -178,10 +140,7 @@ pub async fn open_consumer_route(
     ctx: &RequestContext,
     headers: &HeaderMap,
 ) -> Result<Opening, ApiError> {
-    open_consumer_route_with(state, issuer, raw_consumer, |checks| {
-        trail_context(checks, ctx, headers)
-    })
-    .await
+    open_consumer_route_with(state, issuer, raw_consumer, || trail_context(ctx, headers)).await
 }
 
 /// [`open_consumer_route`] with the API version's own reading of the trail headers (v1 has
@@ -193,18 +152,16 @@ pub async fn open_consumer_route_with(
     state: &AppState,
     issuer: &IssuerId,
     raw_consumer: &str,
-    read_trail: impl FnOnce(&mut Checks) -> Result<TrailContext, ApiError>,
+    read_trail: impl FnOnce() -> Result<Checked<TrailContext>, ApiError>,
 ) -> Result<Opening, ApiError> {
     let settings = state
         .issuer(issuer)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    let mut checks = Checks::default();
-    let consumer = checks.take(consumer_id(state, raw_consumer, settings.lookalike_policy))?;
-    let trail = read_trail(&mut checks)?;
+    let consumer = check(consumer_id(state, raw_consumer, settings.lookalike_policy))?;
+    let trail = read_trail()?;
     Ok(Opening {
         settings,
-        checks,
         consumer,
         trail,
     })

@@ -9,19 +9,19 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
-use d1_domain::card::{CardId, CardProductId};
-use d1_domain::{FieldError, IdError};
+use d1_domain::FieldError;
 use d1_store::{CardOutcome, CardSpec, RegisterCards, RegisterConsumer, TrailContext};
 
-use super::cards::{card_data_from_jwe, find_card, state_value};
+use super::cards::{card_data_from_jwe, find_card};
 use super::consumers::delete_consumer;
-use super::{id_error, open_consumer_route_with, path, CardPath, Checks, ConsumerPath, Opening};
+use super::{correlation, open_consumer_route_with, path, CardPath, ConsumerPath, Opening};
 use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody};
 use crate::extract::{Caller, JsonBody};
 use crate::state::AppState;
-use crate::wire::card::CardResponse;
-use crate::wire::json::{parse_object, Obj};
+use crate::wire::card::{CardResponse, V1CardsRequest};
+use crate::wire::checks::{Checked, Finish};
+use crate::wire::consumer::{DeleteConsumerRequest, V1RegisterConsumerRequest};
 
 /// The most cards one v1 call may register. Its route has its own body limit
 /// (`server.batch_body_limit_bytes`, 256 KiB) sized for 100 encrypted cards; a far larger
@@ -50,14 +50,11 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The v1 trail: the correlation id only.
-fn trail(checks: &mut Checks, ctx: &RequestContext) -> Result<TrailContext, ApiError> {
-    if let Some(Err(e)) = &ctx.correlation {
-        checks.take::<()>(Err(id_error("x-correlation-id", *e)))?;
-    }
-    Ok(TrailContext {
+fn trail(ctx: &RequestContext) -> Result<Checked<TrailContext>, ApiError> {
+    Ok(correlation(ctx)?.map(|()| TrailContext {
         correlation_id: ctx.valid_correlation(),
         user_id: None,
-    })
+    }))
 }
 
 fn body(body: Result<JsonBody, ApiError>) -> Result<JsonBody, ApiError> {
@@ -67,6 +64,7 @@ fn body(body: Result<JsonBody, ApiError>) -> Result<JsonBody, ApiError> {
 /// Register consumer (v1): no PI; `state` is deprecated and ignored.
 #[utoipa::path(put, path = "/banking/v1/issuers/{issuerId}/consumers/{consumerId}", tag = "v1",
     params(("issuerId" = String, Path), ("consumerId" = String, Path)),
+    request_body(content = V1RegisterConsumerRequest, description = "optional"),
     responses((status = 204, description = "registered"), (status = 400, body = BareErrorBody), (status = 401, body = BareErrorBody)),
     security(("bearer" = [])))]
 pub async fn register(
@@ -80,21 +78,13 @@ pub async fn register(
         let raw = body(raw)?;
         let consumer = path(params)?.consumer_id;
         let Opening {
-            checks,
-            consumer,
-            trail,
-            ..
-        } = open_consumer_route_with(&state, &issuer, &consumer, |checks| trail(checks, &ctx))
-            .await?;
+            consumer, trail, ..
+        } = open_consumer_route_with(&state, &issuer, &consumer, || trail(&ctx)).await?;
         if !raw.is_empty() {
-            let value = parse_object(&raw.0)?;
-            let obj = Obj::new(&value, "")?;
-            obj.only(&["state"])?;
-            obj.opt_str("state")?;
+            // `state` is deprecated: its type is checked, its value ignored.
+            raw.read::<V1RegisterConsumerRequest>()?;
         }
-        checks.finish()?;
-        let consumer_id =
-            consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
+        let (consumer_id, trail) = (consumer, trail).finish()?;
         state
             .store
             .register_consumer(RegisterConsumer {
@@ -110,61 +100,10 @@ pub async fn register(
     .map_err(ApiError::v1)
 }
 
-/// One card of the batch, read and format-checked.
-struct RawCard {
-    card_id: Option<CardId>,
-    product: Option<CardProductId>,
-    encrypted: String,
-    state: Option<Option<d1_store::CardState>>,
-}
-
-fn read_card(
-    item: &serde_json::Value,
-    index: usize,
-    checks: &mut Checks,
-) -> Result<RawCard, ApiError> {
-    let path = format!("cards[{index}]");
-    let obj = Obj::new(item, &path)?;
-    obj.only(&[
-        "cardId",
-        "accountId",
-        "cardProductId",
-        "state",
-        "encryptedData",
-    ])?;
-    let named = |field: &str| format!("{path}.{field}");
-    let card_id = checks
-        .take(CardId::parse(&obj.req_str("cardId")?).map_err(|e| id_error(&named("cardId"), e)))?;
-    if let Some(account) = obj.opt_str("accountId")? {
-        checks.take(account_id(&account).map_err(|e| id_error(&named("accountId"), e)))?;
-    }
-    let product = checks.take(
-        CardProductId::parse(&obj.req_str("cardProductId")?)
-            .map_err(|e| id_error(&named("cardProductId"), e)),
-    )?;
-    let encrypted = obj.req_str("encryptedData")?;
-    if encrypted.split('.').count() != 5 {
-        return Err(ApiError::format(
-            &named("encryptedData"),
-            "is not a five-part compact JWE",
-        ));
-    }
-    let state = checks.take(state_value(obj.opt_str("state")?, &named("state")))?;
-    Ok(RawCard {
-        card_id,
-        product,
-        encrypted,
-        state,
-    })
-}
-
-fn account_id(value: &str) -> Result<(), IdError> {
-    d1_domain::ConsumerId::parse(value).map(|_| ())
-}
-
 /// Register consumer with cards (v1): all or nothing, at most [`MAX_CARDS`] cards.
 #[utoipa::path(put, path = "/banking/v1/issuers/{issuerId}/consumers/{consumerId}/cards", tag = "v1",
     params(("issuerId" = String, Path), ("consumerId" = String, Path)),
+    request_body = V1CardsRequest,
     responses((status = 204, description = "registered with every card"), (status = 400, body = BareErrorBody),
               (status = 401, body = BareErrorBody), (status = 409, body = BareErrorBody), (status = 413, body = BareErrorBody)),
     security(("bearer" = [])))]
@@ -179,59 +118,54 @@ pub async fn register_with_cards(
         let raw = body(raw)?;
         let consumer = path(params)?.consumer_id;
         let Opening {
-            mut checks,
-            consumer,
-            trail,
-            ..
-        } = open_consumer_route_with(&state, &issuer, &consumer, |checks| trail(checks, &ctx))
-            .await?;
-        let value = parse_object(&raw.0)?;
-        let obj = Obj::new(&value, "")?;
-        obj.only(&["cards"])?;
-        let items = match value.get("cards") {
-            Some(serde_json::Value::Array(items)) => items,
-            _ => return Err(ApiError::format("cards", "must be an array of cards")),
-        };
-        let cards = items
-            .iter()
+            consumer, trail, ..
+        } = open_consumer_route_with(&state, &issuer, &consumer, || trail(&ctx)).await?;
+        let request = raw.read::<V1CardsRequest>()?;
+        let count = request.cards.len();
+        let cards = request
+            .cards
+            .into_iter()
             .enumerate()
-            .map(|(i, item)| read_card(item, i, &mut checks))
-            .collect::<Result<Vec<_>, _>>()?;
-        if cards.is_empty() || cards.len() > MAX_CARDS {
-            checks.value(FieldError::value("cards", "must hold 1 to 100 cards"));
-        }
-        let mut seen = HashSet::new();
-        if cards
-            .iter()
-            .filter_map(|c| c.card_id.as_ref())
-            .any(|id| !seen.insert(id.as_str().to_owned()))
-        {
-            checks.value(FieldError::value("cards", "a cardId appears twice"));
-        }
-        checks.finish()?;
-        let consumer_id =
-            consumer.ok_or_else(|| ApiError::internal(&"consumer id missing after checks"))?;
+            .map(|(i, card)| card.parse(i))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .collect::<Checked<Vec<_>>>()
+            .and_value(|_| {
+                if count == 0 || count > MAX_CARDS {
+                    Err(FieldError::value("cards", "must hold 1 to 100 cards"))
+                } else {
+                    Ok(())
+                }
+            })
+            .and_value(|cards| {
+                let mut seen = HashSet::new();
+                if cards.iter().all(|c| seen.insert(c.card_id.as_str())) {
+                    Ok(())
+                } else {
+                    Err(FieldError::value("cards", "a cardId appears twice"))
+                }
+            });
+        let (consumer_id, trail, cards) = (consumer, trail, cards).finish()?;
         let mut specs = Vec::with_capacity(cards.len());
         for (i, card) in cards.into_iter().enumerate() {
-            let (Some(card_id), Some(product), Some(card_state)) =
-                (card.card_id, card.product, card.state)
-            else {
-                return Err(ApiError::internal(&"card input missing after checks"));
-            };
+            let product = card.card_product_id;
             if state.product(&issuer, &product).await?.is_none() {
                 return Err(ApiError::value(
                     &format!("cards[{i}].cardProductId"),
                     "is not a product of this issuer",
                 ));
             }
-            let data =
-                card_data_from_jwe(&state, card.encrypted, &format!("cards[{i}].encryptedData"))
-                    .await?;
+            let data = card_data_from_jwe(
+                &state,
+                card.encrypted_data,
+                &format!("cards[{i}].encryptedData"),
+            )
+            .await?;
             specs.push(CardSpec {
-                card_id,
+                card_id: card.card_id,
                 card_product_id: product,
                 data,
-                state: card_state,
+                state: card.state,
             });
         }
         match state
@@ -257,6 +191,7 @@ pub async fn register_with_cards(
 /// Delete consumer (v1).
 #[utoipa::path(post, path = "/banking/v1/issuers/{issuerId}/consumers/{consumerId}/operations/delete", tag = "v1",
     params(("issuerId" = String, Path), ("consumerId" = String, Path)),
+    request_body(content = DeleteConsumerRequest, description = "optional"),
     responses((status = 204, description = "deleted"), (status = 400, body = BareErrorBody), (status = 401, body = BareErrorBody),
               (status = 404, body = BareErrorBody)),
     security(("bearer" = [])))]
@@ -270,14 +205,7 @@ pub async fn delete(
     async {
         let raw = body(raw)?;
         let consumer = path(params)?.consumer_id;
-        delete_consumer(
-            &state,
-            issuer,
-            &consumer,
-            |checks| trail(checks, &ctx),
-            &raw,
-        )
-        .await
+        delete_consumer(&state, issuer, &consumer, || trail(&ctx), &raw).await
     }
     .await
     .map_err(ApiError::v1)
@@ -297,9 +225,8 @@ pub async fn get_card(
 ) -> Result<Json<CardResponse>, ApiError> {
     async {
         let raw = path(params)?.card_id;
-        let mut checks = Checks::default();
-        trail(&mut checks, &ctx)?;
-        Ok(Json(find_card(&state, &issuer, &raw, checks).await?))
+        let trail = trail(&ctx)?;
+        Ok(Json(find_card(&state, &issuer, &raw, trail).await?))
     }
     .await
     .map_err(ApiError::v1)

@@ -1,36 +1,85 @@
-//! Consumer bodies: the request schemas (for the OpenAPI document; bodies are read by
-//! [`super::json`]) and the responses.
+//! Consumer bodies: the requests (read by [`super::json`], parsed here into domain types, and
+//! described by the same types in the OpenAPI document) and the responses.
 
+use d1_domain::{DeleteReason, FieldError, PersonalInformation};
 use d1_store::{ConsumerView, OperationRecord, OperationsPage};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::checks::{check, Checked};
+use super::json;
 use super::pi::PersonalInformationDto;
 use crate::clock::rfc3339;
 
 /// Body of Register consumer. `personalInformation` is optional.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterConsumerRequest {
+    #[serde(default, deserialize_with = "json::opt_object")]
     pub personal_information: Option<PersonalInformationDto>,
 }
 
+impl RegisterConsumerRequest {
+    /// The PI, if any, after the PI rules.
+    ///
+    /// # Errors
+    /// A format error of the PI; a value error is kept in the [`Checked`].
+    pub fn parse(self) -> Result<Checked<Option<PersonalInformation>>, FieldError> {
+        match self.personal_information {
+            None => Ok(Checked::ok(None)),
+            Some(pi) => check(pi.parse("personalInformation").map(Some)),
+        }
+    }
+}
+
 /// Body of Update consumer: the PI, replaced whole.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateConsumerRequest {
+    #[serde(deserialize_with = "json::object")]
     pub personal_information: PersonalInformationDto,
 }
 
-/// Optional body of Delete consumer.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+impl UpdateConsumerRequest {
+    /// The PI after the PI rules.
+    ///
+    /// # Errors
+    /// A format error of the PI; a value error is kept in the [`Checked`].
+    pub fn parse(self) -> Result<Checked<PersonalInformation>, FieldError> {
+        check(self.personal_information.parse("personalInformation"))
+    }
+}
+
+/// Optional body of Delete consumer (v2 and v1).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeleteConsumerRequest {
     #[schema(pattern = "^[a-zA-Z0-9 ]{1,64}$")]
     pub reason: Option<String>,
     /// `USER_DECISION` or `ISSUER_DECISION` (the default).
     #[schema(example = "ISSUER_DECISION")]
     pub reason_code: Option<String>,
+}
+
+impl DeleteConsumerRequest {
+    /// The reason of the delete.
+    ///
+    /// # Errors
+    /// A `reason` off its pattern; an unknown `reasonCode` is kept in the [`Checked`].
+    pub fn parse(self) -> Result<Checked<DeleteReason>, FieldError> {
+        check(DeleteReason::parse(
+            self.reason,
+            self.reason_code.as_deref(),
+        ))
+    }
+}
+
+/// Body of v1 Register consumer: `state` is deprecated; it is type-checked and ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct V1RegisterConsumerRequest {
+    /// Deprecated and ignored.
+    pub state: Option<String>,
 }
 
 /// A consumer as Get consumer returns it.

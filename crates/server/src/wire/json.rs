@@ -1,144 +1,331 @@
-//! A strict JSON object reader that names the first field in error.
+//! The one reader of JSON bodies: a serde type read through `serde_path_to_error`, every
+//! refusal mapped to `FIELD_INVALID_FORMAT` naming the first field in error by its path.
 //!
-//! Bodies are read from a `serde_json::Value` rather than derived structs so that every
-//! refusal maps to D1's codes exactly: a wrong type, an unknown field or a missing required
-//! field is `FIELD_INVALID_FORMAT` naming the field by its dotted path. `null` counts as
-//! absent for an optional field and as missing for a required one.
+//! Malformed JSON, a wrong type, `null` where a value is due, a missing required field, an
+//! unknown field and a key given twice are all format errors. Serde's messages quote the
+//! refused value (`invalid type: string "4111…"`), so they never leave this module: the error
+//! text is built from the path and the kind of error only, as fixed words.
+//!
+//! Serde's derived structs also accept a JSON array positionally (`["en-US", "Jean"]`); the
+//! body and every nested object are therefore read through [`object`] and its kin, which
+//! accept nothing but a JSON object.
+
+use std::fmt;
+use std::marker::PhantomData;
 
 use d1_domain::FieldError;
-use serde_json::{Map, Value};
+use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_path_to_error::{Path, Segment, Track};
 
-/// Parses a request body as a JSON object; the whole body is named `body` in errors.
+/// What a JSON object is called when a type is refused.
+const AN_OBJECT: &str = "a JSON object";
+/// What an array of JSON objects is called when a type is refused.
+const OBJECTS: &str = "an array of JSON objects";
+
+/// Reads a whole body as a JSON object of type `T`; the body itself is named `body`.
 ///
 /// # Errors
-/// `FIELD_INVALID_FORMAT` for malformed JSON or a non-object.
-pub fn parse_object(bytes: &[u8]) -> Result<Value, FieldError> {
-    let value: Value = serde_json::from_slice(bytes)
+/// `FIELD_INVALID_FORMAT` naming the first field in error, with a text that never repeats
+/// a value.
+pub fn read<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FieldError> {
+    // Syntax first, over the whole text: a body that is not JSON is refused as such even
+    // when a type error comes before the broken part.
+    serde_json::from_slice::<IgnoredAny>(bytes)
         .map_err(|_| FieldError::format("body", "is not valid JSON"))?;
-    if !value.is_object() {
-        return Err(FieldError::format("body", "must be a JSON object"));
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let mut track = Track::new();
+    let read = object(serde_path_to_error::Deserializer::new(
+        &mut json, &mut track,
+    ));
+    match read {
+        Ok(value) => {
+            json.end()
+                .map_err(|_| FieldError::format("body", "is not valid JSON"))?;
+            Ok(value)
+        }
+        Err(e) => Err(refusal(&track.path(), &e)),
     }
-    Ok(value)
 }
 
-/// A JSON object being read, with the path that names its fields.
-pub struct Obj<'a> {
-    map: &'a Map<String, Value>,
-    path: String,
+/// Deserializes a JSON object as `T`, and nothing else: not an array, not `null`.
+///
+/// # Errors
+/// The deserializer's error for any other JSON type.
+pub fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    d.deserialize_map(ObjectVisitor(PhantomData))
 }
 
-impl<'a> Obj<'a> {
-    /// Reads `value` as an object at `path` ("" for the body itself).
-    ///
-    /// # Errors
-    /// `FIELD_INVALID_FORMAT` naming `path` if it is not an object.
-    pub fn new(value: &'a Value, path: &str) -> Result<Self, FieldError> {
-        match value {
-            Value::Object(map) => Ok(Self {
-                map,
-                path: path.to_owned(),
-            }),
-            _ => Err(FieldError::format(
-                if path.is_empty() { "body" } else { path },
-                "must be a JSON object",
-            )),
+/// An optional JSON object: absent or `null` is `None`. For `#[serde(default)]` fields.
+///
+/// # Errors
+/// As [`object`].
+pub fn opt_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    Ok(Option::<Object<T>>::deserialize(d)?.map(|o| o.0))
+}
+
+/// A JSON array of JSON objects.
+///
+/// # Errors
+/// As [`object`], for the array or any item.
+pub fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    d.deserialize_seq(ObjectsVisitor(PhantomData))
+}
+
+/// An optional JSON array of JSON objects: absent or `null` is `None`.
+///
+/// # Errors
+/// As [`objects`].
+pub fn opt_objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Vec<T>>, D::Error> {
+    Ok(Option::<Objects<T>>::deserialize(d)?.map(|o| o.0))
+}
+
+/// An optional field that may be absent but not `null`. For `#[serde(default)]` fields.
+///
+/// # Errors
+/// The deserializer's error for `null` or another type.
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        object(d).map(Self)
+    }
+}
+
+struct Objects<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Objects<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        objects(d).map(Self)
+    }
+}
+
+struct ObjectVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(AN_OBJECT)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        // The map is the path-tracking one, so the fields' paths stay known.
+        T::deserialize(de::value::MapAccessDeserializer::new(map))
+    }
+}
+
+struct ObjectsVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectsVisitor<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(OBJECTS)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(128));
+        while let Some(Object(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(items)
+    }
+}
+
+/// The dotted path of `path` (`cards[0].cardId`), or `body` for the body itself.
+fn dotted(path: &Path) -> String {
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
         }
     }
+    out
+}
 
-    fn name(&self, field: &str) -> String {
-        if self.path.is_empty() {
-            field.to_owned()
+/// The field name serde quotes after `prefix`, if the message is of that kind. Only used for
+/// the kinds whose quoted name is one of our own field names (missing, duplicate).
+fn named<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
+    let rest = message.strip_prefix(prefix)?;
+    let name = &rest[..rest.find('`')?];
+    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(name)
+}
+
+/// The fixed detail for a refused type, from what was expected (a text of our own types,
+/// never of the value: serde writes it last, after `, expected `).
+fn wrong_type(message: &str) -> &'static str {
+    if message.starts_with("invalid type: null,") {
+        return "is required";
+    }
+    let expected = message
+        .rsplit_once(", expected ")
+        .map_or("", |(_, expected)| expected);
+    if expected.starts_with(AN_OBJECT) {
+        "must be a JSON object"
+    } else if expected.starts_with(OBJECTS) {
+        "must be an array of JSON objects"
+    } else if expected.starts_with("a string") {
+        "must be a string"
+    } else if expected.starts_with("a boolean") {
+        "must be a boolean"
+    } else {
+        "has the wrong type"
+    }
+}
+
+/// Maps serde's refusal at `path` to D1's format error; the message is read, never passed on.
+fn refusal(path: &Path, error: &serde_json::Error) -> FieldError {
+    let at = dotted(path);
+    let message = error.to_string();
+    let join = |name: &str| {
+        if at.is_empty() {
+            name.to_owned()
         } else {
-            format!("{}.{field}", self.path)
+            format!("{at}.{name}")
         }
+    };
+    if matches!(
+        error.classify(),
+        serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io
+    ) {
+        return FieldError::format("body", "is not valid JSON");
     }
-
-    /// Refuses the first field, in document order, that is not in `allowed`.
-    ///
-    /// # Errors
-    /// `FIELD_INVALID_FORMAT` naming the unknown field.
-    pub fn only(&self, allowed: &[&str]) -> Result<(), FieldError> {
-        match self.map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(unknown) => Err(FieldError::format(
-                self.name(unknown),
-                "is not a known field",
-            )),
-            None => Ok(()),
-        }
-    }
-
-    /// An optional string.
-    ///
-    /// # Errors
-    /// `FIELD_INVALID_FORMAT` if present with another type.
-    pub fn opt_str(&self, field: &str) -> Result<Option<String>, FieldError> {
-        match self.map.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(FieldError::format(self.name(field), "must be a string")),
-        }
-    }
-
-    /// A required string.
-    ///
-    /// # Errors
-    /// `FIELD_INVALID_FORMAT` if missing, null or of another type.
-    pub fn req_str(&self, field: &str) -> Result<String, FieldError> {
-        self.opt_str(field)?
-            .ok_or_else(|| FieldError::format(self.name(field), "is required"))
-    }
-
-    /// An optional nested object.
-    ///
-    /// # Errors
-    /// `FIELD_INVALID_FORMAT` if present with another type.
-    pub fn opt_obj(&self, field: &str) -> Result<Option<Obj<'a>>, FieldError> {
-        match self.map.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => Obj::new(v, &self.name(field)).map(Some),
-        }
-    }
-
-    /// A required nested object.
-    ///
-    /// # Errors
-    /// `FIELD_INVALID_FORMAT` if missing, null or of another type.
-    pub fn req_obj(&self, field: &str) -> Result<Obj<'a>, FieldError> {
-        self.opt_obj(field)?
-            .ok_or_else(|| FieldError::format(self.name(field), "is required"))
-    }
-
-    /// The path of this object, for errors about it as a whole.
-    #[must_use]
-    pub fn path(&self) -> &str {
-        &self.path
+    let (field, detail) = if let Some(name) = named(&message, "missing field `") {
+        (join(name), "is required")
+    } else if let Some(name) = named(&message, "duplicate field `") {
+        (join(name), "is given more than once")
+    } else if message.starts_with("unknown field `") {
+        (at, "is not a known field")
+    } else if message.starts_with("invalid type: ") {
+        (at, wrong_type(&message))
+    } else {
+        (at, "is not valid")
+    };
+    if field.is_empty() {
+        FieldError::format("body", detail)
+    } else {
+        FieldError::format(field, detail)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use d1_domain::FieldErrorKind;
     use proptest::prelude::*;
 
-    #[test]
-    fn unknown_fields_are_named_in_document_order() {
-        let v = parse_object(br#"{"a": 1, "zz": 2, "b": 3}"#).unwrap();
-        let e = Obj::new(&v, "").unwrap().only(&["a"]).unwrap_err();
-        assert_eq!(e.field, "zz");
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Outer {
+        #[serde(default, deserialize_with = "opt_object")]
+        inner: Option<Inner>,
+        #[serde(default, deserialize_with = "opt_objects")]
+        items: Option<Vec<Inner>>,
+        #[serde(default, deserialize_with = "present")]
+        flag: Option<bool>,
+        name: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Inner {
+        last_name: String,
+        middle: Option<String>,
+    }
+
+    fn refused(body: &str) -> FieldError {
+        let e = read::<Outer>(body.as_bytes()).unwrap_err();
+        assert_eq!(e.kind, FieldErrorKind::Format, "{body}");
+        e
     }
 
     #[test]
-    fn nested_paths_are_dotted_and_types_are_checked() {
-        let v = parse_object(br#"{"o": {"s": 5}}"#).unwrap();
-        let o = Obj::new(&v, "").unwrap().req_obj("o").unwrap();
-        assert_eq!(o.opt_str("s").unwrap_err().field, "o.s");
-        assert_eq!(o.req_str("t").unwrap_err().field, "o.t");
+    fn every_refusal_names_its_field_by_path() {
+        for (body, field) in [
+            (r#"{"inner": {"lastName": "a", "zz": 2}}"#, "inner.zz"),
+            (r#"{"zz": 1, "inner": 5}"#, "zz"),
+            (r#"{"inner": {"lastName": 5}}"#, "inner.lastName"),
+            (r#"{"inner": {}}"#, "inner.lastName"),
+            (r#"{"inner": {"lastName": null}}"#, "inner.lastName"),
+            (
+                r#"{"items": [{"lastName": "a"}, {"lastName": 1}]}"#,
+                "items[1].lastName",
+            ),
+            (r#"{"items": {"lastName": "a"}}"#, "items"),
+            (r#"{"flag": null}"#, "flag"),
+            (r#"{"flag": "yes"}"#, "flag"),
+            (r#"{"inner": ["a", "b"]}"#, "inner"),
+            (r#"["a"]"#, "body"),
+            ("{", "body"),
+            (r#"{"name": 5} trailing"#, "body"),
+            (r#"{"name": 5, "#, "body"),
+        ] {
+            assert_eq!(refused(body).field, field, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_at_any_depth() {
+        let e = refused(r#"{"inner": {"lastName": "First", "lastName": "Second"}}"#);
+        assert_eq!(e.field, "inner.lastName");
+        assert_eq!(refused(r#"{"name": "a", "name": "b"}"#).field, "name");
+        let e = refused(r#"{"items": [{"lastName": "a", "middle": null, "middle": "b"}]}"#);
+        assert_eq!(e.field, "items[0].middle");
+    }
+
+    #[test]
+    fn null_is_absent_for_optional_fields() {
+        let v = read::<Outer>(br#"{"inner": null, "items": null, "name": null}"#).unwrap();
+        assert!(v.inner.is_none() && v.items.is_none() && v.name.is_none() && v.flag.is_none());
+        let v = read::<Outer>(br#"{"inner": {"lastName": "a", "middle": null}, "flag": true}"#)
+            .unwrap();
+        let inner = v.inner.unwrap();
+        assert_eq!((inner.last_name.as_str(), inner.middle), ("a", None));
+        assert_eq!(v.flag, Some(true));
+    }
+
+    #[test]
+    fn refused_values_never_reach_the_text() {
+        for body in [
+            r#"{"name": 4111111111111111}"#,
+            r#"{"inner": "4111111111111111"}"#,
+            r#"{"inner": {"lastName": ["4111111111111111"]}}"#,
+            r#"{"flag": "4111111111111111, expected a JSON object"}"#,
+        ] {
+            let e = refused(body);
+            assert!(!e.to_string().contains("4111"), "{e}");
+        }
     }
 
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = parse_object(&bytes);
+            let _ = read::<Outer>(&bytes);
         }
     }
 }

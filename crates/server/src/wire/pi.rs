@@ -1,36 +1,15 @@
-//! `personalInformation` on the wire: read strictly into the domain type, written back out.
+//! `personalInformation` on the wire: one type for the request, the response and the OpenAPI
+//! document, read by [`super::json`] and parsed into the domain type.
 
 use d1_domain::{Address, FieldError, PersonalInformation, PersonalInformationInput, Phone};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::json::Obj;
-
-const PI_FIELDS: [&str; 9] = [
-    "language",
-    "title",
-    "firstName",
-    "middleName",
-    "lastName",
-    "dateOfBirth",
-    "email",
-    "mobilePhoneNumber",
-    "residencyAddress",
-];
-const PHONE_FIELDS: [&str; 2] = ["countryCode", "phoneNumber"];
-const ADDRESS_FIELDS: [&str; 7] = [
-    "line1",
-    "line2",
-    "line3",
-    "city",
-    "state",
-    "zipCode",
-    "countryCode",
-];
+use super::json;
 
 /// A mobile phone number.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PhoneDto {
     #[schema(example = "+33", pattern = r"^\+?[0-9]{1,3}$")]
     pub country_code: String,
@@ -39,20 +18,20 @@ pub struct PhoneDto {
 }
 
 /// A postal address.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddressDto {
     #[schema(max_length = 128)]
     pub line1: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line2: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line3: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zip_code: Option<String>,
     /// ISO 3166-1 alpha-2.
     #[schema(example = "FR", pattern = "^[A-Z]{2}$")]
@@ -60,94 +39,96 @@ pub struct AddressDto {
 }
 
 /// Personal information of an end user. Unknown fields are refused.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PersonalInformationDto {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "en-US", pattern = "^[a-z]{2}-[a-zA-Z]{2}$")]
     pub language: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 40)]
     pub title: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 128)]
     pub first_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 128)]
     pub middle_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 128)]
     pub last_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "1990-04-01", format = Date)]
     pub date_of_birth: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 254, format = Email)]
     pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "json::opt_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mobile_phone_number: Option<PhoneDto>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "json::opt_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub residency_address: Option<AddressDto>,
 }
 
-fn phone(obj: &Obj<'_>) -> Result<Phone, FieldError> {
-    obj.only(&PHONE_FIELDS)?;
-    Ok(Phone {
-        country_code: obj.req_str("countryCode")?,
-        phone_number: obj.req_str("phoneNumber")?,
-    })
-}
-
-/// Reads an address object (`residencyAddress` or `billingAddress`), types only.
-///
-/// # Errors
-/// `FIELD_INVALID_FORMAT` for unknown fields, wrong types or missing required lines.
-pub fn address(obj: &Obj<'_>) -> Result<Address, FieldError> {
-    obj.only(&ADDRESS_FIELDS)?;
-    Ok(Address {
-        line1: obj.req_str("line1")?,
-        line2: obj.opt_str("line2")?,
-        line3: obj.opt_str("line3")?,
-        city: obj.opt_str("city")?,
-        state: obj.opt_str("state")?,
-        zip_code: obj.opt_str("zipCode")?,
-        country_code: obj.req_str("countryCode")?,
-    })
-}
-
-/// Reads and validates a `personalInformation` object.
-///
-/// # Errors
-/// The first field in error, format before value.
-pub fn read(obj: &Obj<'_>) -> Result<PersonalInformation, FieldError> {
-    obj.only(&PI_FIELDS)?;
-    let input = PersonalInformationInput {
-        language: obj.opt_str("language")?,
-        title: obj.opt_str("title")?,
-        first_name: obj.opt_str("firstName")?,
-        middle_name: obj.opt_str("middleName")?,
-        last_name: obj.opt_str("lastName")?,
-        date_of_birth: obj.opt_str("dateOfBirth")?,
-        email: obj.opt_str("email")?,
-        mobile_phone_number: obj
-            .opt_obj("mobilePhoneNumber")?
-            .map(|o| phone(&o))
-            .transpose()?,
-        residency_address: obj
-            .opt_obj("residencyAddress")?
-            .map(|o| address(&o))
-            .transpose()?,
-    };
-    PersonalInformation::parse(input).map_err(|e| {
-        if e.field == "personalInformation" {
-            FieldError {
-                field: obj.path().to_owned(),
-                ..e
-            }
-        } else {
-            e.under(obj.path())
+impl From<PhoneDto> for Phone {
+    fn from(p: PhoneDto) -> Self {
+        Self {
+            country_code: p.country_code,
+            phone_number: p.phone_number,
         }
-    })
+    }
+}
+
+impl From<AddressDto> for Address {
+    fn from(a: AddressDto) -> Self {
+        Self {
+            line1: a.line1,
+            line2: a.line2,
+            line3: a.line3,
+            city: a.city,
+            state: a.state,
+            zip_code: a.zip_code,
+            country_code: a.country_code,
+        }
+    }
+}
+
+impl PersonalInformationDto {
+    /// Applies the PI rules; errors name their field under `path`
+    /// (`personalInformation.language`).
+    ///
+    /// # Errors
+    /// The first field in error, format before value.
+    pub fn parse(self, path: &str) -> Result<PersonalInformation, FieldError> {
+        let input = PersonalInformationInput {
+            language: self.language,
+            title: self.title,
+            first_name: self.first_name,
+            middle_name: self.middle_name,
+            last_name: self.last_name,
+            date_of_birth: self.date_of_birth,
+            email: self.email,
+            mobile_phone_number: self.mobile_phone_number.map(Phone::from),
+            residency_address: self.residency_address.map(Address::from),
+        };
+        PersonalInformation::parse(input).map_err(|e| {
+            if e.field == "personalInformation" {
+                FieldError {
+                    field: path.to_owned(),
+                    ..e
+                }
+            } else {
+                e.under(path)
+            }
+        })
+    }
 }
 
 impl From<&Address> for AddressDto {
@@ -187,6 +168,21 @@ impl From<&PersonalInformation> for PersonalInformationDto {
 /// follows; `None` if it breaks any.
 #[must_use]
 pub fn consumer_info(bytes: &[u8]) -> Option<PersonalInformation> {
-    let value = super::json::parse_object(bytes).ok()?;
-    read(&Obj::new(&value, "consumerInfo").ok()?).ok()
+    json::read::<PersonalInformationDto>(bytes)
+        .ok()?
+        .parse("consumerInfo")
+        .ok()
 }
+
+// PI never prints: these types are logged nowhere, and a stray `{:?}` must not change that.
+macro_rules! redacted_debug {
+    ($($name:ident),+) => {
+        $(impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        })+
+    };
+}
+
+redacted_debug!(PhoneDto, AddressDto, PersonalInformationDto);

@@ -1,0 +1,81 @@
+//! The v2 card calls (contract section 6): register card (JWE), create card, get card, and a
+//! consumer's cards. Register card registers an unknown consumer implicitly. This module holds
+//! the router and what the v1 card calls share; each call lives in its own file.
+
+mod create;
+mod read;
+mod register;
+
+use axum::routing::{get, post};
+use axum::Router;
+use d1_domain::card::{CardId, Expiry, Pan};
+use d1_domain::FieldError;
+use d1_store::CardData;
+
+pub use create::{__path_create_card, create_card};
+pub use read::{__path_consumer_cards, __path_get_card, consumer_cards, find_card, get_card};
+pub use register::{__path_register_card, register_card};
+
+use super::id_error;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::wire::card::CardPlaintext;
+
+/// The v2 card routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/banking/v2/issuers/{issuer_id}/cards/{card_id}",
+            get(get_card).put(register_card),
+        )
+        .route("/banking/v2/issuers/{issuer_id}/cards", post(create_card))
+        .route(
+            "/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}/cards",
+            get(consumer_cards),
+        )
+}
+
+fn card_id(raw: &str) -> Result<CardId, FieldError> {
+    CardId::parse(raw).map_err(|e| id_error("cardId", e))
+}
+
+/// The plaintext of `encryptedData`: exactly `{"pan", "exp"}`, both strings, each once.
+fn card_data(plain: &[u8], field: &str) -> Result<CardData, FieldError> {
+    let plain = CardPlaintext::read(plain, field)?;
+    let pan = Pan::parse(&plain.pan, field)?;
+    let expiry = Expiry::parse(&plain.exp, time::OffsetDateTime::now_utc().date(), field)?;
+    Ok(CardData {
+        pan,
+        expiry,
+        holder: None,
+    })
+}
+
+/// Decrypts an `encryptedData` JWE off the async workers; refusals name `field`.
+///
+/// # Errors
+/// `FIELD_INVALID_VALUE` naming `field` for any JWE or card-data defect.
+pub async fn card_data_from_jwe(
+    state: &AppState,
+    token: String,
+    field: &str,
+) -> Result<CardData, ApiError> {
+    let refuse = |e: d1_crypto::jwe::JweError| ApiError::value(field, &e.to_string());
+    let kid = d1_crypto::jwe::parse(&token)
+        .map_err(refuse)?
+        .kid()
+        .to_owned();
+    let key = state
+        .keyring
+        .decrypter(state.store.as_ref(), &kid)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| refuse(d1_crypto::jwe::JweError::UnknownKid))?;
+    let plain = state
+        .crypto
+        .run(move || d1_crypto::jwe::parse(&token).and_then(|jwe| jwe.decrypt(&key)))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(refuse)?;
+    Ok(card_data(&plain, field)?)
+}
