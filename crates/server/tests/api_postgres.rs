@@ -6,6 +6,9 @@
 #[path = "api/bad_input.rs"]
 mod bad_input;
 #[cfg(pg_suite)]
+#[path = "api/bodies.rs"]
+mod bodies;
+#[cfg(pg_suite)]
 #[path = "api/cards.rs"]
 mod cards;
 #[cfg(pg_suite)]

@@ -35,6 +35,8 @@ pub struct TokenRequest {
     pub assertion: String,
 }
 
+/// The request's parameters, each given once (RFC 6749 §3.2: parameters MUST NOT be
+/// included more than once), as a form or a JSON object of strings.
 fn params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -46,29 +48,61 @@ fn params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, O
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    if essence == "application/x-www-form-urlencoded" {
-        return serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
-            .map(|pairs| pairs.into_iter().collect())
-            .map_err(|_| OAuthError::invalid_request("the form body cannot be parsed"));
-    }
-    if is_json(content_type) {
-        let value: serde_json::Value = serde_json::from_slice(body)
+    let pairs = if essence == "application/x-www-form-urlencoded" {
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+            .map_err(|_| OAuthError::invalid_request("the form body cannot be parsed"))?
+    } else if is_json(content_type) {
+        let JsonPairs(pairs) = serde_json::from_slice(body)
             .map_err(|_| OAuthError::invalid_request("the JSON body cannot be parsed"))?;
-        let object = value
-            .as_object()
-            .ok_or_else(|| OAuthError::invalid_request("the JSON body must be an object"))?;
-        return object
-            .iter()
+        pairs
+            .into_iter()
             .map(|(k, v)| match v {
-                serde_json::Value::String(s) => Ok((k.clone(), s.clone())),
+                serde_json::Value::String(s) => Ok((k, s)),
                 _ => Err(OAuthError::invalid_request(format!("{k} must be a string"))),
             })
-            .collect();
+            .collect::<Result<_, _>>()?
+    } else {
+        return Err(OAuthError::with_status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/x-www-form-urlencoded or application/json",
+        ));
+    };
+    let mut params = HashMap::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        if params.contains_key(&k) {
+            return Err(OAuthError::invalid_request(format!(
+                "{k} is given more than once"
+            )));
+        }
+        params.insert(k, v);
     }
-    Err(OAuthError::with_status(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "Content-Type must be application/x-www-form-urlencoded or application/json",
-    ))
+    Ok(params)
+}
+
+/// A JSON object's members in order, a key given twice kept twice (a `Value` keeps the last).
+struct JsonPairs(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for JsonPairs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = JsonPairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JsonPairs, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(JsonPairs(pairs))
+            }
+        }
+        d.deserialize_map(Members)
+    }
 }
 
 /// Exchange an assertion for an access token.

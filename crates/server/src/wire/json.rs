@@ -265,34 +265,57 @@ mod tests {
     }
 
     #[test]
-    fn every_refusal_names_its_field_by_path() {
-        for (body, field) in [
-            (r#"{"inner": {"lastName": "a", "zz": 2}}"#, "inner.zz"),
-            (r#"{"zz": 1, "inner": 5}"#, "zz"),
-            (r#"{"inner": {"lastName": 5}}"#, "inner.lastName"),
-            (r#"{"inner": {}}"#, "inner.lastName"),
-            (r#"{"inner": {"lastName": null}}"#, "inner.lastName"),
+    fn every_refusal_names_its_field_by_path_and_its_kind_in_fixed_words() {
+        for (body, field, detail) in [
+            (
+                r#"{"inner": {"lastName": "a", "zz": 2}}"#,
+                "inner.zz",
+                "is not a known field",
+            ),
+            (r#"{"zz": 1, "inner": 5}"#, "zz", "is not a known field"),
+            (
+                r#"{"inner": {"lastName": 5}}"#,
+                "inner.lastName",
+                "must be a string",
+            ),
+            (r#"{"inner": {}}"#, "inner.lastName", "is required"),
+            (
+                r#"{"inner": {"lastName": null}}"#,
+                "inner.lastName",
+                "is required",
+            ),
             (
                 r#"{"items": [{"lastName": "a"}, {"lastName": 1}]}"#,
                 "items[1].lastName",
+                "must be a string",
             ),
-            (r#"{"items": {"lastName": "a"}}"#, "items"),
-            (r#"{"flag": null}"#, "flag"),
-            (r#"{"flag": "yes"}"#, "flag"),
-            (r#"{"inner": ["a", "b"]}"#, "inner"),
-            (r#"["a"]"#, "body"),
-            ("{", "body"),
-            (r#"{"name": 5} trailing"#, "body"),
-            (r#"{"name": 5, "#, "body"),
+            (
+                r#"{"items": {"lastName": "a"}}"#,
+                "items",
+                "must be an array of JSON objects",
+            ),
+            (r#"{"items": [1]}"#, "items[0]", "must be a JSON object"),
+            (r#"{"flag": null}"#, "flag", "is required"),
+            (r#"{"flag": "yes"}"#, "flag", "must be a boolean"),
+            (r#"{"inner": ["a", "b"]}"#, "inner", "must be a JSON object"),
+            (r#"["a"]"#, "body", "must be a JSON object"),
+            ("", "body", "is not valid JSON"),
+            ("{", "body", "is not valid JSON"),
+            (r#"{"name": 5} trailing"#, "body", "is not valid JSON"),
+            (r#"{"name": 5, "#, "body", "is not valid JSON"),
         ] {
-            assert_eq!(refused(body).field, field, "{body}");
+            let e = refused(body);
+            assert_eq!((e.field.as_str(), e.detail), (field, detail), "{body}");
         }
     }
 
     #[test]
     fn a_key_given_twice_is_refused_at_any_depth() {
         let e = refused(r#"{"inner": {"lastName": "First", "lastName": "Second"}}"#);
-        assert_eq!(e.field, "inner.lastName");
+        assert_eq!(
+            (e.field.as_str(), e.detail),
+            ("inner.lastName", "is given more than once")
+        );
         assert_eq!(refused(r#"{"name": "a", "name": "b"}"#).field, "name");
         let e = refused(r#"{"items": [{"lastName": "a", "middle": null, "middle": "b"}]}"#);
         assert_eq!(e.field, "items[0].middle");

@@ -437,6 +437,24 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Sends `body` as written, as JSON: for bodies a `Value` cannot hold (a key twice).
+    pub async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        token: &str,
+        body: String,
+    ) -> reqwest::Response {
+        self.client
+            .request(method, url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, url: &str, token: &str) -> reqwest::Response {
         self.client
             .get(url)
@@ -518,6 +536,26 @@ pub async fn assert_unauthorized(response: reqwest::Response) {
 /// Encrypts `{"pan", "exp"}` (or any payload) to the service's newest JWE key, as an issuer
 /// does, with an independent JOSE library.
 pub async fn encrypt_for(app: &TestApp, payload: &Value, enc: &str) -> String {
+    encrypt_to(&jwe_key(app).await, payload, enc)
+}
+
+/// Encrypts to a given public JWK.
+pub fn encrypt_to(jwk: &Value, payload: &Value, enc: &str) -> String {
+    encrypt_bytes_to(jwk, payload.to_string().as_bytes(), enc)
+}
+
+/// Encrypts a plaintext as given, byte for byte (a JSON `Value` cannot hold a key twice).
+pub fn encrypt_bytes_to(jwk: &Value, plaintext: &[u8], enc: &str) -> String {
+    let jwk = josekit::jwk::Jwk::from_bytes(jwk.to_string().as_bytes()).unwrap();
+    let mut header = josekit::jwe::JweHeader::new();
+    header.set_content_encryption(enc);
+    header.set_key_id(jwk.key_id().unwrap());
+    let encrypter = josekit::jwe::ECDH_ES.encrypter_from_jwk(&jwk).unwrap();
+    josekit::jwe::serialize_compact(plaintext, &header, &encrypter).unwrap()
+}
+
+/// The service's newest public JWE key, as issuers fetch it.
+pub async fn jwe_key(app: &TestApp) -> Value {
     let jwks: Value = app
         .client
         .get(app.url("/.well-known/jwks.json"))
@@ -527,18 +565,7 @@ pub async fn encrypt_for(app: &TestApp, payload: &Value, enc: &str) -> String {
         .json()
         .await
         .unwrap();
-    let key = &jwks["keys"][0];
-    encrypt_to(key, payload, enc)
-}
-
-/// Encrypts to a given public JWK.
-pub fn encrypt_to(jwk: &Value, payload: &Value, enc: &str) -> String {
-    let jwk = josekit::jwk::Jwk::from_bytes(jwk.to_string().as_bytes()).unwrap();
-    let mut header = josekit::jwe::JweHeader::new();
-    header.set_content_encryption(enc);
-    header.set_key_id(jwk.key_id().unwrap());
-    let encrypter = josekit::jwe::ECDH_ES.encrypter_from_jwk(&jwk).unwrap();
-    josekit::jwe::serialize_compact(payload.to_string().as_bytes(), &header, &encrypter).unwrap()
+    jwks["keys"][0].clone()
 }
 
 impl TestApp {

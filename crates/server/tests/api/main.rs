@@ -2,6 +2,7 @@
 //! test, real crypto, driven over HTTP like an issuer backend would.
 
 mod bad_input;
+mod bodies;
 mod cards;
 mod clicktopay;
 mod consumers;

@@ -215,6 +215,35 @@ async fn grant_type_and_parameters_are_checked() {
         response.json::<Value>().await.unwrap()["error"],
         "invalid_request"
     );
+    // A parameter given twice (RFC 6749 §3.2), in a form or a JSON body.
+    let assertion = app.issuer.assertion();
+    let response = app
+        .token_form(&[
+            ("grant_type", GRANT),
+            ("assertion", "not.a.jwt"),
+            ("assertion", &assertion),
+        ])
+        .await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+    let response = app
+        .client
+        .post(app.url("/authz/v1/oauth2/token"))
+        .body(format!(
+            r#"{{"grant_type": "{GRANT}", "assertion": "not.a.jwt", "assertion": "{assertion}"}}"#
+        ))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
     refused(&app, "not.a.jwt", "invalid_grant").await;
 }
 
