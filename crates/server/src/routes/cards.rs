@@ -4,8 +4,7 @@
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use d1_domain::card::{CardId, CardProductId, Expiry, Pan};
 use d1_domain::{FieldError, IssuerId};
 use d1_store::{
@@ -24,19 +23,15 @@ use crate::wire::card::{
     CardResponse, CardsResponse, CreateCardRequest, CreateCardResponse, RegisterCardRequest,
 };
 use crate::wire::json::{parse_object, Obj};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// The v2 card routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/banking/v2/issuers/{issuer_id}/cards/{card_id}",
-            get(get_card).put(register_card),
-        )
-        .route("/banking/v2/issuers/{issuer_id}/cards", post(create_card))
-        .route(
-            "/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}/cards",
-            get(consumer_cards),
-        )
+/// The v2 card routes, relative to `/banking/v2`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_card, register_card))
+        .routes(routes!(create_card))
+        .routes(routes!(consumer_cards))
 }
 
 fn card_id(raw: &str) -> Result<CardId, FieldError> {
@@ -106,7 +101,7 @@ pub async fn card_data_from_jwe(
 }
 
 /// Register card: PAN and expiry arrive as a JWE; an unknown consumer is registered.
-#[utoipa::path(put, path = "/banking/v2/issuers/{issuerId}/cards/{cardId}", tag = "cards",
+#[utoipa::path(put, path = "/issuers/{issuerId}/cards/{cardId}", tag = "cards",
     params(("issuerId" = String, Path), ("cardId" = String, Path), ("x-correlation-id" = Option<String>, Header)),
     request_body = RegisterCardRequest,
     responses((status = 204, description = "registered"), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
@@ -239,7 +234,7 @@ fn accounts(value: Option<&serde_json::Value>) -> Result<Option<serde_json::Valu
 }
 
 /// Create card: we allocate the PAN in the product's BIN range. The consumer must exist.
-#[utoipa::path(post, path = "/banking/v2/issuers/{issuerId}/cards", tag = "cards",
+#[utoipa::path(post, path = "/issuers/{issuerId}/cards", tag = "cards",
     params(("issuerId" = String, Path), ("Idempotency-Key" = Option<String>, Header), ("x-correlation-id" = Option<String>, Header)),
     request_body = CreateCardRequest,
     responses((status = 201, body = CreateCardResponse), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
@@ -361,7 +356,7 @@ pub async fn find_card(
 }
 
 /// Get card. Never the PAN.
-#[utoipa::path(get, path = "/banking/v2/issuers/{issuerId}/cards/{cardId}", tag = "cards",
+#[utoipa::path(get, path = "/issuers/{issuerId}/cards/{cardId}", tag = "cards",
     params(("issuerId" = String, Path), ("cardId" = String, Path)),
     responses((status = 200, body = CardResponse), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
               (status = 404, body = ErrorBody), (status = 500, body = ErrorBody)),
@@ -380,7 +375,7 @@ pub async fn get_card(
 }
 
 /// A consumer's cards, of its current life.
-#[utoipa::path(get, path = "/banking/v2/issuers/{issuerId}/consumers/{consumerId}/cards", tag = "cards",
+#[utoipa::path(get, path = "/issuers/{issuerId}/consumers/{consumerId}/cards", tag = "cards",
     params(("issuerId" = String, Path), ("consumerId" = String, Path)),
     responses((status = 200, body = CardsResponse), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
               (status = 404, body = ErrorBody), (status = 500, body = ErrorBody)),
