@@ -41,10 +41,17 @@ pub fn api(server: &ServerConfig) -> OpenApiRouter<AppState> {
     let v1 = policy(server, Flavor::V1, Dialect::V1, general)
         .apply(routes::v1::router().fallback(|| async { ApiError::no_route() }))
         .merge(
-            policy(server, Flavor::V1, Dialect::V1, server.batch_body_limit_bytes)
-                .apply(routes::v1::batch_router()),
+            policy(
+                server,
+                Flavor::V1,
+                Dialect::V1,
+                server.batch_body_limit_bytes,
+            )
+            .apply(routes::v1::batch_router()),
         )
-        .merge(policy(server, Flavor::V2, Dialect::V1, general).apply(routes::clicktopay::router()));
+        .merge(
+            policy(server, Flavor::V2, Dialect::V1, general).apply(routes::clicktopay::router()),
+        );
     let v2 = policy(server, Flavor::V2, Dialect::V2, general)
         .apply(routes::consumers::router().merge(routes::cards::router()));
     OpenApiRouter::with_openapi(routes::docs::ApiDoc::openapi())

@@ -194,7 +194,9 @@ impl ApiError {
             StatusCode::METHOD_NOT_ALLOWED => Self::method_not_allowed(),
             StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(body_limit),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::unsupported_media_type(),
-            s if s.is_server_error() => Self::internal(&format_args!("a rejection with status {s}")),
+            s if s.is_server_error() => {
+                Self::internal(&format_args!("a rejection with status {s}"))
+            }
             _ => Self::format("request", "could not be read"),
         }
     }
@@ -284,7 +286,8 @@ impl Flavor {
                 return response;
             }
             ApiError::new(status, said.code, said.message.clone())
-        } else if (status.is_client_error() || status.is_server_error()) && !has_json_body(&response)
+        } else if (status.is_client_error() || status.is_server_error())
+            && !has_json_body(&response)
         {
             ApiError::rejection(status, body_limit)
         } else {

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::Json;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 

@@ -76,8 +76,7 @@ pub async fn register(
         consumer,
         trail,
         ..
-    } = open_consumer_route_with(&state, &issuer, &consumer, |checks| trail(checks, &ctx))
-        .await?;
+    } = open_consumer_route_with(&state, &issuer, &consumer, |checks| trail(checks, &ctx)).await?;
     if !raw.is_empty() {
         let value = parse_object(&raw.0)?;
         let obj = Obj::new(&value, "")?;
@@ -171,8 +170,7 @@ pub async fn register_with_cards(
         consumer,
         trail,
         ..
-    } = open_consumer_route_with(&state, &issuer, &consumer, |checks| trail(checks, &ctx))
-        .await?;
+    } = open_consumer_route_with(&state, &issuer, &consumer, |checks| trail(checks, &ctx)).await?;
     let value = parse_object(&raw.0)?;
     let obj = Obj::new(&value, "")?;
     obj.only(&["cards"])?;
@@ -212,9 +210,8 @@ pub async fn register_with_cards(
                 "is not a product of this issuer",
             ));
         }
-        let data =
-            card_data_from_jwe(&state, card.encrypted, &format!("cards[{i}].encryptedData"))
-                .await?;
+        let data = card_data_from_jwe(&state, card.encrypted, &format!("cards[{i}].encryptedData"))
+            .await?;
         specs.push(CardSpec {
             card_id,
             card_product_id: product,
