@@ -206,24 +206,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
-}
 
-impl From<FieldError> for ApiError {
-    fn from(e: FieldError) -> Self {
-        match e.kind {
-            FieldErrorKind::Format => Self::format(&e.field, e.detail),
-            FieldErrorKind::Value => Self::value(&e.field, e.detail),
-        }
-    }
-}
-
-impl From<d1_store::StoreError> for ApiError {
-    fn from(e: d1_store::StoreError) -> Self {
-        Self::internal(&e)
-    }
-}
-
-impl ApiError {
     /// The response in `flavor`'s body.
     #[must_use]
     pub fn render(self, flavor: Flavor) -> Response {
@@ -264,6 +247,21 @@ impl ApiError {
         }
         response.extensions_mut().insert(said);
         response
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        match e.kind {
+            FieldErrorKind::Format => Self::format(&e.field, e.detail),
+            FieldErrorKind::Value => Self::value(&e.field, e.detail),
+        }
+    }
+}
+
+impl From<d1_store::StoreError> for ApiError {
+    fn from(e: d1_store::StoreError) -> Self {
+        Self::internal(&e)
     }
 }
 
