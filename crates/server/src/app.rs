@@ -1,42 +1,71 @@
-//! The router: every route, the fallbacks in D1's error format, and the layers around them.
+//! The router: the route groups, each under its policy (contract section 3: which error body,
+//! which correlation-id pattern, which body limit), and the layers around them all.
 
-use std::any::Any;
+use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
+use crate::config::ServerConfig;
 use crate::context;
-use crate::error::ApiError;
+use crate::error::{ApiError, Flavor};
+use crate::policy::{Dialect, Policy};
 use crate::routes;
 use crate::state::AppState;
 
 /// Builds the whole app on `state`.
 pub fn router(state: AppState) -> Router {
-    let limit = state
-        .config
-        .server
-        .body_limit_bytes
-        .max(state.config.server.batch_body_limit_bytes);
-    Router::new()
-        .merge(routes::token::router())
-        .merge(routes::consumers::router())
-        .merge(routes::cards::router())
-        .merge(routes::v1::router())
-        .merge(routes::clicktopay::router())
-        .merge(routes::health::router())
-        .merge(routes::docs::router())
+    let server = &state.config.server;
+    let (api, doc) = api(server).split_for_parts();
+    let docs = policy(server, Flavor::V2, Dialect::V2, server.body_limit_bytes)
+        .apply(routes::docs::router(doc));
+    api.merge(Router::from(docs))
         .fallback(|| async { ApiError::no_route() })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::internal(&"a layer panicked"))
+        }))
         .layer(from_fn_with_state(state.clone(), context::middleware))
         .with_state(state)
 }
 
-#[allow(clippy::needless_pass_by_value)]
-fn panic_response(_payload: Box<dyn Any + Send + 'static>) -> Response {
-    ApiError::internal(&"a handler panicked").into_response()
+/// Every route of the service but `/openapi.json`, in its group, with the document the routes
+/// make. An unknown route answers 404 in the body of the group whose prefix it is under
+/// (`/banking/v1`), else in the v2 body.
+pub fn api(server: &ServerConfig) -> OpenApiRouter<AppState> {
+    let general = server.body_limit_bytes;
+    // Under /banking/v1, the section 7 routes speak the v1 body and the Click to Pay routes
+    // (section 9) the v2 body; all of them read the v1 correlation-id pattern.
+    let v1 = policy(server, Flavor::V1, Dialect::V1, general)
+        .apply(routes::v1::router().fallback(|| async { ApiError::no_route() }))
+        .merge(
+            policy(
+                server,
+                Flavor::V1,
+                Dialect::V1,
+                server.batch_body_limit_bytes,
+            )
+            .apply(routes::v1::batch_router()),
+        )
+        .merge(
+            policy(server, Flavor::V2, Dialect::V1, general).apply(routes::clicktopay::router()),
+        );
+    let v2 = policy(server, Flavor::V2, Dialect::V2, general)
+        .apply(routes::consumers::router().merge(routes::cards::router()));
+    OpenApiRouter::with_openapi(routes::docs::ApiDoc::openapi())
+        .nest("/banking/v1", v1)
+        .nest("/banking/v2", v2)
+        .merge(policy(server, Flavor::OAuth, Dialect::V2, general).apply(routes::token::router()))
+        .merge(policy(server, Flavor::V2, Dialect::V2, general).apply(routes::health::router()))
+}
+
+fn policy(server: &ServerConfig, flavor: Flavor, dialect: Dialect, body_limit: usize) -> Policy {
+    Policy {
+        flavor,
+        dialect,
+        body_limit,
+        timeout: Duration::from_millis(server.request_timeout_ms),
+    }
 }

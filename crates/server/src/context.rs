@@ -1,17 +1,17 @@
-//! The outermost middleware: request id, correlation id, the request's span and log line,
-//! the early body-size check, the server-side timeout and the response headers.
+//! The outermost middleware: the request id, the request's span and log line, the counters
+//! and the `x-request-id` header. What depends on the route group (the correlation id's
+//! pattern, the body limit, the timeout, the error body) is the group's policy
+//! ([`crate::policy`]).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use d1_domain::{CorrelationId, IdError};
 use tracing::Instrument;
 
-use crate::error::{ApiError, OAuthError};
-use crate::routes::token::TOKEN_PATH;
 use crate::state::AppState;
 
 /// The correlation header.
@@ -19,7 +19,8 @@ pub static CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-i
 /// The request id header we add to every response.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Per-request facts, available to handlers as an extension.
+/// Per-request facts, available to handlers as an extension that the route group's policy
+/// inserts.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub request_id: String,
@@ -46,62 +47,48 @@ impl RequestContext {
     }
 }
 
-fn parse_correlation(value: &HeaderValue, v1: bool) -> Result<CorrelationId, IdError> {
-    let text = value.to_str().map_err(|_| IdError::Format)?;
-    if v1 {
-        CorrelationId::parse_v1(text)
-    } else {
-        CorrelationId::parse_v2(text)
+/// The id of one request, made by [`middleware`] for the response's `x-request-id`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    /// A new random id.
+    #[must_use]
+    pub fn new() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
     }
 }
 
-/// Wraps every request.
+impl Default for RequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Wraps every request. The route group's policy ([`crate::policy`]) reads the correlation
+/// id, records it on the span and echoes it; a request no group answers (an unknown route)
+/// echoes its request id.
 pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let request_id = uuid::Uuid::new_v4().simple().to_string();
-    let path = req.uri().path();
-    let is_token = path == TOKEN_PATH;
-    let v1 = path.starts_with("/banking/v1/");
-    let v1_body = v1 && !is_click_to_pay(path);
-    let correlation = req
-        .headers()
-        .get(&CORRELATION_ID)
-        .map(|v| parse_correlation(v, v1));
-    let echoed = match &correlation {
-        Some(Ok(c)) => c.as_str().to_owned(),
-        _ => request_id.clone(),
-    };
+    let request_id = RequestId::new();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or("-", MatchedPath::as_str)
         .to_owned();
-    let span = tracing::info_span!("request", request_id = %request_id, correlation_id = %echoed, method = %req.method(), route = %route);
-    req.extensions_mut().insert(RequestContext {
-        request_id: request_id.clone(),
-        correlation,
-    });
-
-    let limit = body_limit(&state.config.server, req.uri().path());
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let span = tracing::info_span!("request", request_id = %request_id.0, correlation_id = tracing::field::Empty, method = %req.method(), route = %route);
+    req.extensions_mut().insert(request_id.clone());
     let started = Instant::now();
-    let mut response = if declared.is_some_and(|n| n > limit as u64) {
-        too_large(is_token, v1_body, limit)
-    } else {
-        let budget = Duration::from_millis(state.config.server.request_timeout_ms);
-        match tokio::time::timeout(budget, next.run(req).instrument(span.clone())).await {
-            Ok(response) => response,
-            Err(_) => ApiError::timeout().into_response(),
-        }
-    };
+    let mut response = next.run(req).instrument(span.clone()).await;
     let status = response.status();
-    if status == StatusCode::PAYLOAD_TOO_LARGE
-        && response.headers().get(header::CONTENT_TYPE).is_none()
-    {
-        response = too_large(is_token, v1_body, limit);
+    let headers = response.headers_mut();
+    if !headers.contains_key(&CORRELATION_ID) {
+        span.record("correlation_id", request_id.0.as_str());
+        if let Ok(v) = HeaderValue::from_str(&request_id.0) {
+            headers.insert(CORRELATION_ID.clone(), v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id.0) {
+        headers.insert(REQUEST_ID.clone(), v);
     }
     state.metrics.request(status.as_u16());
     span.in_scope(|| {
@@ -112,43 +99,5 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
             "request"
         );
     });
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&echoed) {
-        headers.insert(CORRELATION_ID.clone(), v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        headers.insert(REQUEST_ID.clone(), v);
-    }
     response
-}
-
-/// Whether a `/banking/v1` path is one of the Click to Pay routes (contract section 9), which
-/// answer in the v2 error body.
-fn is_click_to_pay(path: &str) -> bool {
-    let segments: Vec<&str> = path.split('/').collect();
-    path.ends_with("/operations:clickToPayEnrolment") || segments.get(5) == Some(&"operations")
-}
-
-fn too_large(is_token: bool, v1: bool, limit: usize) -> Response {
-    if is_token {
-        OAuthError::with_status(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body exceeds {limit} bytes"),
-        )
-        .into_response()
-    } else if v1 {
-        ApiError::payload_too_large(limit).v1().into_response()
-    } else {
-        ApiError::payload_too_large(limit).into_response()
-    }
-}
-
-/// The body limit of a path: the v1 card batch may carry up to 100 encrypted cards, more than
-/// the general limit holds.
-pub fn body_limit(config: &crate::config::ServerConfig, path: &str) -> usize {
-    if path.starts_with("/banking/v1/") && path.ends_with("/cards") {
-        config.batch_body_limit_bytes
-    } else {
-        config.body_limit_bytes
-    }
 }

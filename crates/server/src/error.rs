@@ -1,10 +1,14 @@
-//! `ApiError`: every refusal the API gives, rendered as a D1 error body.
+//! `ApiError`: every refusal the API gives, and the error bodies it is rendered in.
 //!
-//! v2 routes answer `{"errorCode", "error"}`; v1 routes `{"error"}`; 401 is always `{"error"}`
-//! with a text starting `AUTHORIZER_UNAUTHORIZED` and never saying why. Internal errors become
-//! a 500 with a generic text and are logged once, here, inside the request's span.
+//! A handler never chooses the body: an `ApiError` renders as the v2 body and keeps what it
+//! said on the response, and the route group's policy ([`crate::policy`]) renders it again in
+//! the group's [`Flavor`]. v2 routes answer `{"errorCode", "error"}`; v1 routes
+//! `{"error": "<CODE>: <text>"}`; the token endpoint the RFC 6749 body. 401 is always
+//! `{"error"}` with a text starting `AUTHORIZER_UNAUTHORIZED` and never saying why. Internal
+//! errors become a 500 with a generic text and are logged once, here, inside the request's
+//! span.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use d1_domain::{FieldError, FieldErrorKind};
@@ -30,11 +34,23 @@ pub struct BareErrorBody {
     pub error: String,
 }
 
-/// Which error body a route speaks.
+/// Which error body a route group speaks (contract section 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
+    /// `{"errorCode", "error"}`: the v2 routes, Click to Pay, the operational routes.
     V2,
+    /// `{"error": "<CODE>: <text>"}`: the v1 routes of contract section 7.
     V1,
+    /// `{"error", "error_description"}` (RFC 6749 §5.2): the token endpoint.
+    OAuth,
+}
+
+/// What an [`ApiError`] said, kept on its response so that the group's policy can render it
+/// in the group's body.
+#[derive(Debug, Clone)]
+struct Said {
+    code: &'static str,
+    message: String,
 }
 
 /// A refusal of the API.
@@ -43,7 +59,6 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    flavor: Flavor,
     retry_after: Option<u64>,
 }
 
@@ -53,7 +68,6 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            flavor: Flavor::V2,
             retry_after: None,
         }
     }
@@ -169,17 +183,70 @@ impl ApiError {
         )
     }
 
-    /// The same error, rendered as a v1 body.
+    /// The refusal that stands for a framework rejection, which has no D1 body: an unknown
+    /// route, a wrong method, a body too large or of another media type, or a path, query or
+    /// body the framework could not read. The framework's own text is never passed on: it may
+    /// quote what was sent.
     #[must_use]
-    pub fn v1(mut self) -> Self {
-        self.flavor = Flavor::V1;
-        self
+    pub fn rejection(status: StatusCode, body_limit: usize) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => Self::no_route(),
+            StatusCode::METHOD_NOT_ALLOWED => Self::method_not_allowed(),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(body_limit),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::unsupported_media_type(),
+            s if s.is_server_error() => {
+                Self::internal(&format_args!("a rejection with status {s}"))
+            }
+            _ => Self::format("request", "could not be read"),
+        }
     }
 
     /// The HTTP status.
     #[must_use]
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// The response in `flavor`'s body.
+    #[must_use]
+    pub fn render(self, flavor: Flavor) -> Response {
+        let said = Said {
+            code: self.code,
+            message: self.message.clone(),
+        };
+        let mut response = match flavor {
+            _ if self.status == StatusCode::UNAUTHORIZED => (
+                self.status,
+                Json(BareErrorBody {
+                    error: self.message,
+                }),
+            )
+                .into_response(),
+            Flavor::V2 => (
+                self.status,
+                Json(ErrorBody {
+                    error_code: self.code,
+                    error: self.message,
+                }),
+            )
+                .into_response(),
+            Flavor::V1 => {
+                let text = if self.message.starts_with(self.code) {
+                    self.message
+                } else {
+                    format!("{}: {}", self.code, self.message)
+                };
+                (self.status, Json(BareErrorBody { error: text })).into_response()
+            }
+            Flavor::OAuth => OAuthError::with_status(self.status, self.message).into_response(),
+        };
+        if let Some(seconds) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response.extensions_mut().insert(said);
+        response
     }
 }
 
@@ -200,33 +267,49 @@ impl From<d1_store::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = if self.status == StatusCode::UNAUTHORIZED || self.flavor == Flavor::V1 {
-            let text =
-                if self.status == StatusCode::UNAUTHORIZED || self.message.starts_with(self.code) {
-                    self.message
-                } else {
-                    format!("{}: {}", self.code, self.message)
-                };
-            (self.status, Json(BareErrorBody { error: text })).into_response()
+        self.render(Flavor::V2)
+    }
+}
+
+impl Flavor {
+    /// `response` as this flavour answers it. A D1 error is rendered again in this body; a
+    /// framework rejection (an error status without a JSON body) becomes its D1 error
+    /// ([`ApiError::rejection`]); anything else passes. Headers such as `Allow` and
+    /// `Retry-After` are kept.
+    #[must_use]
+    pub fn answer(self, response: Response, body_limit: usize) -> Response {
+        let status = response.status();
+        let error = if let Some(said) = response.extensions().get::<Said>() {
+            if self == Self::V2 {
+                return response;
+            }
+            ApiError::new(status, said.code, said.message.clone())
+        } else if (status.is_client_error() || status.is_server_error())
+            && !has_json_body(&response)
+        {
+            ApiError::rejection(status, body_limit)
         } else {
-            (
-                self.status,
-                Json(ErrorBody {
-                    error_code: self.code,
-                    error: self.message,
-                }),
-            )
-                .into_response()
+            return response;
         };
-        if let Some(seconds) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
-                response
-                    .headers_mut()
-                    .insert(axum::http::header::RETRY_AFTER, v);
+        let (parts, _) = response.into_parts();
+        let mut rendered = error.render(self);
+        let headers = rendered.headers_mut();
+        let own: Vec<_> = headers.keys().cloned().collect();
+        for (name, value) in &parts.headers {
+            if !own.contains(name) && name != header::CONTENT_LENGTH {
+                headers.append(name.clone(), value.clone());
             }
         }
-        response
+        rendered
     }
+}
+
+fn has_json_body(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"))
 }
 
 /// The RFC 6749 §5.2 error body of the token endpoint.
@@ -298,10 +381,9 @@ impl IntoResponse for OAuthError {
             }),
         )
             .into_response();
-        response.headers_mut().insert(
-            axum::http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }
 }

@@ -81,7 +81,8 @@ impl FromRequest<AppState> for JsonBody {
             .headers()
             .get(header::CONTENT_TYPE)
             .map(|v| v.to_str().unwrap_or("").to_owned());
-        let limit = crate::context::body_limit(&state.config.server, req.uri().path());
+        let limit = crate::policy::body_limit(req.extensions())
+            .unwrap_or(state.config.server.body_limit_bytes);
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::payload_too_large(limit)
@@ -89,10 +90,6 @@ impl FromRequest<AppState> for JsonBody {
                 ApiError::format("body", "could not be read")
             }
         })?;
-        // The framework's limit is the largest of any route; this route's may be smaller.
-        if bytes.len() > limit {
-            return Err(ApiError::payload_too_large(limit));
-        }
         let body = Self(bytes);
         // An empty body needs no Content-Type.
         if !body.is_empty() && !content_type.as_deref().is_some_and(is_json) {

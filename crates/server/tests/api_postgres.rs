@@ -39,6 +39,9 @@ mod process;
 #[path = "api/restart.rs"]
 mod restart;
 #[cfg(pg_suite)]
+#[path = "api/routing.rs"]
+mod routing;
+#[cfg(pg_suite)]
 #[path = "api/token.rs"]
 mod token;
 #[cfg(pg_suite)]

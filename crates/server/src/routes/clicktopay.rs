@@ -1,19 +1,21 @@
 //! Click to Pay enrolment (contract section 9) and the read of any operation by its id. The
-//! enrolment answers 202 at once; the job worker does the rest. These routes live under
-//! `/banking/v1` but answer errors in the v2 body.
+//! enrolment answers 202 at once; the job worker does the rest. Paths are relative to
+//! `/banking/v1`, where `app.rs` mounts the group with the policy of section 9: errors in the
+//! v2 body.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use d1_domain::card::CardId;
 use d1_domain::Address;
 use d1_store::{EnrolmentStart, StartEnrolment};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{id_error, path, plain_id, trail_context, CardPath};
+use super::{id_error, path, plain_id, trail_context, with_slash_alias, CardPath};
 use crate::clock::rfc3339;
 use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody, ErrorBody};
@@ -24,16 +26,10 @@ use crate::wire::json;
 use crate::wire::pi::AddressDto;
 
 /// The Click to Pay routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/banking/v1/issuers/{issuer_id}/cards/{card_id}/operations:clickToPayEnrolment",
-            post(enrol),
-        )
-        .route(
-            "/banking/v1/issuers/{issuer_id}/operations/{operation_id}",
-            get(operation),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(with_slash_alias(routes!(enrol)))
+        .routes(routes!(operation))
 }
 
 /// The optional body of a Click to Pay enrolment.
@@ -74,6 +70,7 @@ pub struct OperationResponse {
 /// Path parameters naming an operation.
 #[derive(Debug, Deserialize)]
 pub struct OperationPath {
+    #[serde(rename = "operationId")]
     pub operation_id: String,
 }
 
@@ -94,7 +91,7 @@ fn billing_address(body: &JsonBody) -> Result<Checked<Option<Address>>, ApiError
 }
 
 /// Click to Pay enrolment of a card: 202 with the operation to follow.
-#[utoipa::path(post, path = "/banking/v1/issuers/{issuerId}/cards/{cardId}/operations:clickToPayEnrolment",
+#[utoipa::path(post, path = "/issuers/{issuerId}/cards/{cardId}/operations:clickToPayEnrolment",
     tag = "click to pay", params(("issuerId" = String, Path), ("cardId" = String, Path)),
     request_body(content = Option<EnrolmentRequest>),
     responses((status = 202, body = OperationAccepted), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
@@ -163,7 +160,7 @@ pub async fn enrol(
 }
 
 /// Any operation of the issuer's trail, by its id.
-#[utoipa::path(get, path = "/banking/v1/issuers/{issuerId}/operations/{operationId}",
+#[utoipa::path(get, path = "/issuers/{issuerId}/operations/{operationId}",
     tag = "click to pay", params(("issuerId" = String, Path), ("operationId" = String, Path)),
     responses((status = 200, body = OperationResponse), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
               (status = 404, body = ErrorBody), (status = 500, body = ErrorBody)),

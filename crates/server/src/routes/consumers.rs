@@ -1,19 +1,21 @@
 //! The v2 Consumer API (contract section 5): register, update, delete, get, and the
-//! operations trail.
+//! operations trail. Paths are relative to `/banking/v2`, where `app.rs` mounts the group.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use d1_domain::{DeleteReason, FieldError, IssuerId, PersonalInformation};
 use d1_store::{
     ChangeOutcome, DeleteConsumer, IssuerRecord, PiStorage, RegisterConsumer, UpdateConsumer,
 };
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{
-    open_consumer_route, open_consumer_route_with, path, trail_context, ConsumerPath, Opening,
+    open_consumer_route, open_consumer_route_with, path, trail_context, with_slash_alias,
+    ConsumerPath, Opening,
 };
 use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody, ErrorBody};
@@ -26,24 +28,12 @@ use crate::wire::consumer::{
 };
 
 /// The v2 consumer routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}",
-            get(get_consumer).put(register),
-        )
-        .route(
-            "/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}/operations/update",
-            post(update),
-        )
-        .route(
-            "/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}/operations/delete",
-            post(delete),
-        )
-        .route(
-            "/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}/operations",
-            get(operations),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_consumer, register))
+        .routes(with_slash_alias(routes!(update)))
+        .routes(with_slash_alias(routes!(delete)))
+        .routes(routes!(operations))
 }
 
 type PathParams = Result<Path<ConsumerPath>, PathRejection>;
@@ -68,7 +58,7 @@ fn pi_allowed(settings: &IssuerRecord, pi: &PersonalInformation) -> Result<(), F
 }
 
 /// Register consumer.
-#[utoipa::path(put, path = "/banking/v2/issuers/{issuerId}/consumers/{consumerId}", tag = "consumers",
+#[utoipa::path(put, path = "/issuers/{issuerId}/consumers/{consumerId}", tag = "consumers",
     params(("issuerId" = String, Path), ("consumerId" = String, Path),
            ("x-correlation-id" = Option<String>, Header), ("x-user-id" = Option<String>, Header)),
     request_body(content = RegisterConsumerRequest, description = "optional"),
@@ -109,7 +99,7 @@ pub async fn register(
 }
 
 /// Update consumer: replaces the stored PI whole.
-#[utoipa::path(post, path = "/banking/v2/issuers/{issuerId}/consumers/{consumerId}/operations/update", tag = "consumers",
+#[utoipa::path(post, path = "/issuers/{issuerId}/consumers/{consumerId}/operations:update", tag = "consumers",
     params(("issuerId" = String, Path), ("consumerId" = String, Path),
            ("x-correlation-id" = Option<String>, Header), ("x-user-id" = Option<String>, Header)),
     request_body = UpdateConsumerRequest,
@@ -156,7 +146,7 @@ pub async fn update(
 }
 
 /// Delete consumer: logical delete, every card deleted, PI crypto-shredded.
-#[utoipa::path(post, path = "/banking/v2/issuers/{issuerId}/consumers/{consumerId}/operations/delete", tag = "consumers",
+#[utoipa::path(post, path = "/issuers/{issuerId}/consumers/{consumerId}/operations:delete", tag = "consumers",
     params(("issuerId" = String, Path), ("consumerId" = String, Path),
            ("x-correlation-id" = Option<String>, Header), ("x-user-id" = Option<String>, Header)),
     request_body(content = DeleteConsumerRequest, description = "optional"),
@@ -212,7 +202,7 @@ pub async fn delete_consumer(
 }
 
 /// Get consumer. Stored PI only; never fetched from the issuer for this call.
-#[utoipa::path(get, path = "/banking/v2/issuers/{issuerId}/consumers/{consumerId}", tag = "consumers",
+#[utoipa::path(get, path = "/issuers/{issuerId}/consumers/{consumerId}", tag = "consumers",
     params(("issuerId" = String, Path), ("consumerId" = String, Path), ("x-correlation-id" = Option<String>, Header)),
     responses((status = 200, body = ConsumerResponse), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
               (status = 404, body = ErrorBody), (status = 500, body = ErrorBody)),
@@ -248,7 +238,7 @@ pub struct TrailQuery {
 }
 
 /// The operations trail of a consumer, newest first.
-#[utoipa::path(get, path = "/banking/v2/issuers/{issuerId}/consumers/{consumerId}/operations", tag = "consumers",
+#[utoipa::path(get, path = "/issuers/{issuerId}/consumers/{consumerId}/operations", tag = "consumers",
     params(("issuerId" = String, Path), ("consumerId" = String, Path), TrailQuery),
     responses((status = 200, body = OperationsResponse), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
               (status = 404, body = ErrorBody), (status = 500, body = ErrorBody)),

@@ -1,9 +1,12 @@
 //! `/openapi.json`, generated from the route and DTO annotations.
 
+use std::sync::Arc;
+
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
@@ -24,37 +27,23 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI document of the service.
+/// The document's frame: its title and the bearer scheme. The paths come from the routers
+/// (`app::api`), each from its handler's `#[utoipa::path]`.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "d1-registry", description = "End-user registration, wire-compatible with the Thales D1 banking API."),
-    paths(
-        super::token::token,
-        super::consumers::register,
-        super::consumers::update,
-        super::consumers::delete,
-        super::consumers::get_consumer,
-        super::consumers::operations,
-        super::cards::register_card,
-        super::cards::create_card,
-        super::cards::get_card,
-        super::cards::consumer_cards,
-        super::v1::register,
-        super::v1::register_with_cards,
-        super::v1::delete,
-        super::v1::get_card,
-        super::clicktopay::enrol,
-        super::clicktopay::operation,
-        super::health::healthz,
-        super::health::readyz,
-        super::health::metrics,
-        super::health::jwks,
-    ),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
 
-/// The document route.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+/// The route serving `doc`.
+pub fn router(doc: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
+    let doc = Arc::new(doc);
+    OpenApiRouter::new().route(
+        "/openapi.json",
+        get(move || {
+            let doc = Arc::clone(&doc);
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
 }

@@ -1,4 +1,7 @@
-//! The HTTP routes, one module per area, each with its `router()`.
+//! The HTTP routes, one module per area. Each area's `router()` declares its routes once,
+//! with `routes!(handler)`: the route and its entry in `/openapi.json` both come from the
+//! handler's `#[utoipa::path]`. Which policy (error body, body limit) a route runs under is
+//! the group `app.rs` puts it in.
 
 pub mod cards;
 pub mod clicktopay;
@@ -15,6 +18,8 @@ use d1_domain::guard::IdShape;
 use d1_domain::{ConsumerId, FieldError, IdError, IssuerId, LookalikePolicy, UserId};
 use d1_store::{IssuerRecord, TrailContext};
 use serde::Deserialize;
+use utoipa::openapi::path::PathItem;
+use utoipa_axum::router::UtoipaMethodRouter;
 
 use crate::context::RequestContext;
 use crate::error::ApiError;
@@ -25,13 +30,54 @@ use crate::wire::checks::{check, Checked};
 /// Path parameters naming a consumer.
 #[derive(Debug, Deserialize)]
 pub struct ConsumerPath {
+    #[serde(rename = "consumerId")]
     pub consumer_id: String,
 }
 
 /// Path parameters naming a card.
 #[derive(Debug, Deserialize)]
 pub struct CardPath {
+    #[serde(rename = "cardId")]
     pub card_id: String,
+}
+
+/// `routes` answered on the slash form of its operation path too: D1 writes
+/// `operations:NAME`, and every operation route also answers on `operations/NAME` (contract
+/// section 2). The document keeps the colon form and lists the slash form as its alias.
+pub fn with_slash_alias<S>(routes: UtoipaMethodRouter<S>) -> UtoipaMethodRouter<S> {
+    let (schemas, mut paths, router) = routes;
+    let aliases: Vec<(String, PathItem)> = paths
+        .paths
+        .iter()
+        .filter_map(|(path, item)| {
+            let alias = path.replacen("/operations:", "/operations/", 1);
+            (alias != *path).then(|| (alias, alias_item(path, item.clone())))
+        })
+        .collect();
+    paths.paths.extend(aliases);
+    (schemas, paths, router)
+}
+
+fn alias_item(path: &str, mut item: PathItem) -> PathItem {
+    let colon = path.rsplit('/').next().unwrap_or(path);
+    let operations = [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ];
+    for operation in operations.into_iter().flatten() {
+        operation.operation_id = operation
+            .operation_id
+            .take()
+            .map(|id| format!("{id}_slash_alias"));
+        operation.summary = Some(format!("Alias of `…/{colon}`"));
+        operation.description = Some(format!(
+            "The slash form of `…/{colon}`, with the same behaviour (contract section 2)."
+        ));
+    }
+    item
 }
 
 /// The path parameters, or a format error when the path does not decode (bad

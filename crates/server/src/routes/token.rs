@@ -8,8 +8,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::TokenResponse;
 use crate::error::{OAuthError, OAuthErrorBody};
@@ -22,8 +23,8 @@ pub const TOKEN_PATH: &str = "/authz/v1/oauth2/token";
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// The token route.
-pub fn router() -> Router<AppState> {
-    Router::new().route(TOKEN_PATH, post(token))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(token))
 }
 
 /// The form of the token request (also accepted as a JSON object).
@@ -106,7 +107,7 @@ impl<'de> serde::Deserialize<'de> for JsonPairs {
 }
 
 /// Exchange an assertion for an access token.
-#[utoipa::path(post, path = "/authz/v1/oauth2/token", tag = "authorization",
+#[utoipa::path(post, path = TOKEN_PATH, tag = "authorization",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = TokenResponse), (status = 400, body = OAuthErrorBody),
               (status = 413, body = OAuthErrorBody), (status = 415, body = OAuthErrorBody), (status = 500, body = OAuthErrorBody)))]

@@ -1,20 +1,24 @@
 //! The v1 API (contract section 7): register consumer (deprecated `state` ignored), register
-//! consumer with cards (all or nothing), delete consumer, get card. Every refusal but 401 uses
-//! the v1 body `{"error"}`. `x-user-id` is a v2 header and is not read here.
+//! consumer with cards (all or nothing), delete consumer, get card. Paths are relative to
+//! `/banking/v1`, where `app.rs` mounts these routes under the v1 policy: every refusal is
+//! rendered in the v1 body `{"error"}`. `x-user-id` is a v2 header and is not read here.
 
 use std::collections::HashSet;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use d1_domain::FieldError;
 use d1_store::{CardOutcome, CardSpec, RegisterCards, RegisterConsumer, TrailContext};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::cards::{card_data_from_jwe, find_card};
 use super::consumers::delete_consumer;
-use super::{correlation, open_consumer_route_with, path, CardPath, ConsumerPath, Opening};
+use super::{
+    correlation, open_consumer_route_with, path, with_slash_alias, CardPath, ConsumerPath, Opening,
+};
 use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody};
 use crate::extract::{Caller, JsonBody};
@@ -28,25 +32,17 @@ use crate::wire::consumer::{DeleteConsumerRequest, V1RegisterConsumerRequest};
 /// batch is refused as 413 before it is read.
 pub const MAX_CARDS: usize = 100;
 
-/// The v1 routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/banking/v1/issuers/{issuer_id}/consumers/{consumer_id}",
-            put(register),
-        )
-        .route(
-            "/banking/v1/issuers/{issuer_id}/consumers/{consumer_id}/cards",
-            put(register_with_cards),
-        )
-        .route(
-            "/banking/v1/issuers/{issuer_id}/consumers/{consumer_id}/operations/delete",
-            post(delete),
-        )
-        .route(
-            "/banking/v1/issuers/{issuer_id}/cards/{card_id}",
-            get(get_card),
-        )
+/// The v1 routes but the card batch.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(with_slash_alias(routes!(delete)))
+        .routes(routes!(get_card))
+}
+
+/// The card batch, which `app.rs` gives the larger body limit.
+pub fn batch_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(register_with_cards))
 }
 
 /// The v1 trail: the correlation id only.
@@ -57,12 +53,9 @@ fn trail(ctx: &RequestContext) -> Result<Checked<TrailContext>, ApiError> {
     }))
 }
 
-fn body(body: Result<JsonBody, ApiError>) -> Result<JsonBody, ApiError> {
-    body.map_err(ApiError::v1)
-}
-
 /// Register consumer (v1): no PI; `state` is deprecated and ignored.
-#[utoipa::path(put, path = "/banking/v1/issuers/{issuerId}/consumers/{consumerId}", tag = "v1",
+#[utoipa::path(put, path = "/issuers/{issuerId}/consumers/{consumerId}", tag = "v1",
+    operation_id = "v1_register",
     params(("issuerId" = String, Path), ("consumerId" = String, Path)),
     request_body(content = V1RegisterConsumerRequest, description = "optional"),
     responses((status = 204, description = "registered"), (status = 400, body = BareErrorBody), (status = 401, body = BareErrorBody)),
@@ -72,36 +65,32 @@ pub async fn register(
     Caller(issuer): Caller,
     Extension(ctx): Extension<RequestContext>,
     params: Result<Path<ConsumerPath>, PathRejection>,
-    raw: Result<JsonBody, ApiError>,
+    raw: JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    async {
-        let raw = body(raw)?;
-        let consumer = path(params)?.consumer_id;
-        let Opening {
-            consumer, trail, ..
-        } = open_consumer_route_with(&state, &issuer, &consumer, || trail(&ctx)).await?;
-        if !raw.is_empty() {
-            // `state` is deprecated: its type is checked, its value ignored.
-            raw.read::<V1RegisterConsumerRequest>()?;
-        }
-        let (consumer_id, trail) = (consumer, trail).finish()?;
-        state
-            .store
-            .register_consumer(RegisterConsumer {
-                issuer_id: issuer,
-                consumer_id,
-                pi: None,
-                trail,
-            })
-            .await?;
-        Ok(StatusCode::NO_CONTENT)
+    let consumer = path(params)?.consumer_id;
+    let Opening {
+        consumer, trail, ..
+    } = open_consumer_route_with(&state, &issuer, &consumer, || trail(&ctx)).await?;
+    if !raw.is_empty() {
+        // `state` is deprecated: its type is checked, its value ignored.
+        raw.read::<V1RegisterConsumerRequest>()?;
     }
-    .await
-    .map_err(ApiError::v1)
+    let (consumer_id, trail) = (consumer, trail).finish()?;
+    state
+        .store
+        .register_consumer(RegisterConsumer {
+            issuer_id: issuer,
+            consumer_id,
+            pi: None,
+            trail,
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Register consumer with cards (v1): all or nothing, at most [`MAX_CARDS`] cards.
-#[utoipa::path(put, path = "/banking/v1/issuers/{issuerId}/consumers/{consumerId}/cards", tag = "v1",
+#[utoipa::path(put, path = "/issuers/{issuerId}/consumers/{consumerId}/cards", tag = "v1",
+    operation_id = "v1_register_with_cards",
     params(("issuerId" = String, Path), ("consumerId" = String, Path)),
     request_body = V1CardsRequest,
     responses((status = 204, description = "registered with every card"), (status = 400, body = BareErrorBody),
@@ -112,84 +101,80 @@ pub async fn register_with_cards(
     Caller(issuer): Caller,
     Extension(ctx): Extension<RequestContext>,
     params: Result<Path<ConsumerPath>, PathRejection>,
-    raw: Result<JsonBody, ApiError>,
+    raw: JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    async {
-        let raw = body(raw)?;
-        let consumer = path(params)?.consumer_id;
-        let Opening {
-            consumer, trail, ..
-        } = open_consumer_route_with(&state, &issuer, &consumer, || trail(&ctx)).await?;
-        let request = raw.read::<V1CardsRequest>()?;
-        let count = request.cards.len();
-        let cards = request
-            .cards
-            .into_iter()
-            .enumerate()
-            .map(|(i, card)| card.parse(i))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .collect::<Checked<Vec<_>>>()
-            .and_value(|_| {
-                if count == 0 || count > MAX_CARDS {
-                    Err(FieldError::value("cards", "must hold 1 to 100 cards"))
-                } else {
-                    Ok(())
-                }
-            })
-            .and_value(|cards| {
-                let mut seen = HashSet::new();
-                if cards.iter().all(|c| seen.insert(c.card_id.as_str())) {
-                    Ok(())
-                } else {
-                    Err(FieldError::value("cards", "a cardId appears twice"))
-                }
-            });
-        let (consumer_id, trail, cards) = (consumer, trail, cards).finish()?;
-        let mut specs = Vec::with_capacity(cards.len());
-        for (i, card) in cards.into_iter().enumerate() {
-            let product = card.card_product_id;
-            if state.product(&issuer, &product).await?.is_none() {
-                return Err(ApiError::value(
-                    &format!("cards[{i}].cardProductId"),
-                    "is not a product of this issuer",
-                ));
+    let consumer = path(params)?.consumer_id;
+    let Opening {
+        consumer, trail, ..
+    } = open_consumer_route_with(&state, &issuer, &consumer, || trail(&ctx)).await?;
+    let request = raw.read::<V1CardsRequest>()?;
+    let count = request.cards.len();
+    let cards = request
+        .cards
+        .into_iter()
+        .enumerate()
+        .map(|(i, card)| card.parse(i))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .collect::<Checked<Vec<_>>>()
+        .and_value(|_| {
+            if count == 0 || count > MAX_CARDS {
+                Err(FieldError::value("cards", "must hold 1 to 100 cards"))
+            } else {
+                Ok(())
             }
-            let data = card_data_from_jwe(
-                &state,
-                card.encrypted_data,
-                &format!("cards[{i}].encryptedData"),
-            )
-            .await?;
-            specs.push(CardSpec {
-                card_id: card.card_id,
-                card_product_id: product,
-                data,
-                state: card.state,
-            });
+        })
+        .and_value(|cards| {
+            let mut seen = HashSet::new();
+            if cards.iter().all(|c| seen.insert(c.card_id.as_str())) {
+                Ok(())
+            } else {
+                Err(FieldError::value("cards", "a cardId appears twice"))
+            }
+        });
+    let (consumer_id, trail, cards) = (consumer, trail, cards).finish()?;
+    let mut specs = Vec::with_capacity(cards.len());
+    for (i, card) in cards.into_iter().enumerate() {
+        let product = card.card_product_id;
+        if state.product(&issuer, &product).await?.is_none() {
+            return Err(ApiError::value(
+                &format!("cards[{i}].cardProductId"),
+                "is not a product of this issuer",
+            ));
         }
-        match state
-            .store
-            .register_cards(RegisterCards {
-                issuer_id: issuer,
-                consumer_id,
-                cards: specs,
-                trail,
-            })
-            .await?
-        {
-            CardOutcome::Registered { .. } | CardOutcome::Retried => Ok(StatusCode::NO_CONTENT),
-            CardOutcome::Conflict(why) => Err(ApiError::card_conflict(why)),
-            CardOutcome::ConsumerDeleted => Err(ApiError::invalid_state("the consumer is DELETED")),
-            CardOutcome::ConsumerNotFound => Err(ApiError::consumer_not_found()),
-        }
+        let data = card_data_from_jwe(
+            &state,
+            card.encrypted_data,
+            &format!("cards[{i}].encryptedData"),
+        )
+        .await?;
+        specs.push(CardSpec {
+            card_id: card.card_id,
+            card_product_id: product,
+            data,
+            state: card.state,
+        });
     }
-    .await
-    .map_err(ApiError::v1)
+    match state
+        .store
+        .register_cards(RegisterCards {
+            issuer_id: issuer,
+            consumer_id,
+            cards: specs,
+            trail,
+        })
+        .await?
+    {
+        CardOutcome::Registered { .. } | CardOutcome::Retried => Ok(StatusCode::NO_CONTENT),
+        CardOutcome::Conflict(why) => Err(ApiError::card_conflict(why)),
+        CardOutcome::ConsumerDeleted => Err(ApiError::invalid_state("the consumer is DELETED")),
+        CardOutcome::ConsumerNotFound => Err(ApiError::consumer_not_found()),
+    }
 }
 
 /// Delete consumer (v1).
-#[utoipa::path(post, path = "/banking/v1/issuers/{issuerId}/consumers/{consumerId}/operations/delete", tag = "v1",
+#[utoipa::path(post, path = "/issuers/{issuerId}/consumers/{consumerId}/operations:delete", tag = "v1",
+    operation_id = "v1_delete",
     params(("issuerId" = String, Path), ("consumerId" = String, Path)),
     request_body(content = DeleteConsumerRequest, description = "optional"),
     responses((status = 204, description = "deleted"), (status = 400, body = BareErrorBody), (status = 401, body = BareErrorBody),
@@ -200,19 +185,15 @@ pub async fn delete(
     Caller(issuer): Caller,
     Extension(ctx): Extension<RequestContext>,
     params: Result<Path<ConsumerPath>, PathRejection>,
-    raw: Result<JsonBody, ApiError>,
+    raw: JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    async {
-        let raw = body(raw)?;
-        let consumer = path(params)?.consumer_id;
-        delete_consumer(&state, issuer, &consumer, || trail(&ctx), &raw).await
-    }
-    .await
-    .map_err(ApiError::v1)
+    let consumer = path(params)?.consumer_id;
+    delete_consumer(&state, issuer, &consumer, || trail(&ctx), &raw).await
 }
 
 /// Get card (v1).
-#[utoipa::path(get, path = "/banking/v1/issuers/{issuerId}/cards/{cardId}", tag = "v1",
+#[utoipa::path(get, path = "/issuers/{issuerId}/cards/{cardId}", tag = "v1",
+    operation_id = "v1_get_card",
     params(("issuerId" = String, Path), ("cardId" = String, Path)),
     responses((status = 200, body = CardResponse), (status = 400, body = BareErrorBody), (status = 401, body = BareErrorBody),
               (status = 404, body = BareErrorBody)),
@@ -223,11 +204,7 @@ pub async fn get_card(
     Extension(ctx): Extension<RequestContext>,
     params: Result<Path<CardPath>, PathRejection>,
 ) -> Result<Json<CardResponse>, ApiError> {
-    async {
-        let raw = path(params)?.card_id;
-        let trail = trail(&ctx)?;
-        Ok(Json(find_card(&state, &issuer, &raw, trail).await?))
-    }
-    .await
-    .map_err(ApiError::v1)
+    let raw = path(params)?.card_id;
+    let trail = trail(&ctx)?;
+    Ok(Json(find_card(&state, &issuer, &raw, trail).await?))
 }

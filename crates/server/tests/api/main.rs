@@ -12,5 +12,6 @@ mod issuer_sim;
 mod privacy;
 mod process;
 mod restart;
+mod routing;
 mod token;
 mod v1;

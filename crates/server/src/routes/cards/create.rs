@@ -29,7 +29,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 }
 
 /// Create card: we allocate the PAN in the product's BIN range. The consumer must exist.
-#[utoipa::path(post, path = "/banking/v2/issuers/{issuerId}/cards", tag = "cards",
+#[utoipa::path(post, path = "/issuers/{issuerId}/cards", tag = "cards",
     params(("issuerId" = String, Path), ("Idempotency-Key" = Option<String>, Header), ("x-correlation-id" = Option<String>, Header)),
     request_body = CreateCardRequest,
     responses((status = 201, body = CreateCardResponse), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),

@@ -6,8 +6,6 @@ mod create;
 mod read;
 mod register;
 
-use axum::routing::{get, post};
-use axum::Router;
 use d1_domain::card::{CardId, Expiry, Pan};
 use d1_domain::FieldError;
 use d1_store::CardData;
@@ -20,19 +18,15 @@ use super::id_error;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::wire::card::CardPlaintext;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// The v2 card routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/banking/v2/issuers/{issuer_id}/cards/{card_id}",
-            get(get_card).put(register_card),
-        )
-        .route("/banking/v2/issuers/{issuer_id}/cards", post(create_card))
-        .route(
-            "/banking/v2/issuers/{issuer_id}/consumers/{consumer_id}/cards",
-            get(consumer_cards),
-        )
+/// The v2 card routes, relative to `/banking/v2`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_card, register_card))
+        .routes(routes!(create_card))
+        .routes(routes!(consumer_cards))
 }
 
 fn card_id(raw: &str) -> Result<CardId, FieldError> {

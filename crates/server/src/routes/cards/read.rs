@@ -38,7 +38,7 @@ pub async fn find_card<T>(
 }
 
 /// Get card. Never the PAN.
-#[utoipa::path(get, path = "/banking/v2/issuers/{issuerId}/cards/{cardId}", tag = "cards",
+#[utoipa::path(get, path = "/issuers/{issuerId}/cards/{cardId}", tag = "cards",
     params(("issuerId" = String, Path), ("cardId" = String, Path)),
     responses((status = 200, body = CardResponse), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
               (status = 404, body = ErrorBody), (status = 500, body = ErrorBody)),
@@ -56,7 +56,7 @@ pub async fn get_card(
 }
 
 /// A consumer's cards, of its current life.
-#[utoipa::path(get, path = "/banking/v2/issuers/{issuerId}/consumers/{consumerId}/cards", tag = "cards",
+#[utoipa::path(get, path = "/issuers/{issuerId}/consumers/{consumerId}/cards", tag = "cards",
     params(("issuerId" = String, Path), ("consumerId" = String, Path)),
     responses((status = 200, body = CardsResponse), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
               (status = 404, body = ErrorBody), (status = 500, body = ErrorBody)),

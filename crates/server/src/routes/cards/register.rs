@@ -16,7 +16,7 @@ use crate::wire::card::{CardRegistration, RegisterCardRequest};
 use crate::wire::checks::{check, Finish};
 
 /// Register card: PAN and expiry arrive as a JWE; an unknown consumer is registered.
-#[utoipa::path(put, path = "/banking/v2/issuers/{issuerId}/cards/{cardId}", tag = "cards",
+#[utoipa::path(put, path = "/issuers/{issuerId}/cards/{cardId}", tag = "cards",
     params(("issuerId" = String, Path), ("cardId" = String, Path), ("x-correlation-id" = Option<String>, Header)),
     request_body = RegisterCardRequest,
     responses((status = 204, description = "registered"), (status = 400, body = ErrorBody), (status = 401, body = BareErrorBody),
