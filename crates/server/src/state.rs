@@ -79,9 +79,11 @@ impl AppState {
             auth,
             config,
             metrics: Metrics::default(),
-            crypto: CryptoPool::start(
-                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
-            )?,
+            crypto: {
+                let threads =
+                    std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+                CryptoPool::start(threads, threads * crate::crypto_pool::QUEUE_PER_THREAD)?
+            },
             products: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(ISSUER_CACHE_TTL)
