@@ -19,5 +19,6 @@ pub mod routes;
 pub mod serve;
 pub mod sim;
 pub mod state;
+pub mod supervise;
 pub mod telemetry;
 pub mod wire;
