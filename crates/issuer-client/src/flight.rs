@@ -141,7 +141,11 @@ mod tests {
         let again = flights
             .run(key, true, || async { Ok((8, Duration::ZERO)) }.boxed())
             .await;
-        assert_eq!(again.unwrap(), (8, Source::Called), "a zero lifetime keeps nothing");
+        assert_eq!(
+            again.unwrap(),
+            (8, Source::Called),
+            "a zero lifetime keeps nothing"
+        );
     }
 
     #[tokio::test]
@@ -149,7 +153,10 @@ mod tests {
         let flights = Flights::<Key, u32>::new(100);
         let key: Key = ("i".into(), "c".into());
         let ok = || async { Ok((1, Duration::from_secs(60))) }.boxed();
-        assert_eq!(flights.run(key.clone(), true, ok).await.unwrap().1, Source::Called);
+        assert_eq!(
+            flights.run(key.clone(), true, ok).await.unwrap().1,
+            Source::Called
+        );
         let other = || async { Ok((2, Duration::from_secs(60))) }.boxed();
         assert_eq!(
             flights.run(key.clone(), true, other).await.unwrap(),

@@ -141,9 +141,7 @@ impl Inner {
                 }
                 Failure::Unauthorized => {
                     self.breakers.failed(&backend.issuer_id);
-                    return Err(FetchError::Unavailable(
-                        Unavailable::TokenRefusedByBackend,
-                    ));
+                    return Err(FetchError::Unavailable(Unavailable::TokenRefusedByBackend));
                 }
             }
         }

@@ -121,7 +121,9 @@ async fn a_slow_token_endpoint_of_one_issuer_does_not_delay_another() {
     let other = spawn_call(&client, &bank_b, "consumer-2");
     let answered = tokio::time::timeout(Duration::from_secs(2), other).await;
     assert!(
-        answered.expect("issuer B answered while A's token is pending").unwrap(),
+        answered
+            .expect("issuer B answered while A's token is pending")
+            .unwrap(),
         "issuer B's call succeeded"
     );
     assert!(!waiting.is_finished(), "issuer A still waits for its token");

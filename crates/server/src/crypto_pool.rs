@@ -234,7 +234,9 @@ mod tests {
         assert!(answer
             .headers()
             .contains_key(axum::http::header::RETRY_AFTER));
-        let body = axum::body::to_bytes(answer.into_body(), 1024).await.unwrap();
+        let body = axum::body::to_bytes(answer.into_body(), 1024)
+            .await
+            .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["errorCode"], "OVERLOADED");
         assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));

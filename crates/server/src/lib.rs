@@ -3,7 +3,6 @@
 
 pub mod app;
 pub mod auth;
-pub mod backend_cli;
 pub mod bootstrap;
 pub mod cli;
 pub mod clicktopay;

@@ -16,7 +16,6 @@ use crate::crypto_pool::CryptoPool;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 
-
 /// The shared state of the app.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);

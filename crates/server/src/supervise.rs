@@ -68,16 +68,28 @@ pub async fn supervise<F, Fut>(
         let pause_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
         match ended {
             Ok(Ok(())) => {
-                tracing::error!(task = name, restart_in_ms = pause_ms, "background task ended on its own; restarting");
+                tracing::error!(
+                    task = name,
+                    restart_in_ms = pause_ms,
+                    "background task ended on its own; restarting"
+                );
             }
             Ok(Err(e)) => {
                 tracing::error!(task = name, error = %e, restart_in_ms = pause_ms, "background task failed; restarting");
             }
             Err(e) if e.is_panic() => {
-                tracing::error!(task = name, restart_in_ms = pause_ms, "background task panicked; restarting");
+                tracing::error!(
+                    task = name,
+                    restart_in_ms = pause_ms,
+                    "background task panicked; restarting"
+                );
             }
             Err(_) => {
-                tracing::error!(task = name, restart_in_ms = pause_ms, "background task was cancelled; restarting");
+                tracing::error!(
+                    task = name,
+                    restart_in_ms = pause_ms,
+                    "background task was cancelled; restarting"
+                );
             }
         }
         tokio::select! {
@@ -131,7 +143,11 @@ mod tests {
         let supervisor = tokio::spawn(supervise("test-task", stopped.clone(), quick(), {
             let runs = Arc::clone(&runs);
             move || {
-                let (run, up, mut stopped) = (runs.fetch_add(1, Ordering::SeqCst), up.clone(), stopped.clone());
+                let (run, up, mut stopped) = (
+                    runs.fetch_add(1, Ordering::SeqCst),
+                    up.clone(),
+                    stopped.clone(),
+                );
                 async move {
                     match run {
                         0 => panic!("the secret value 4111111111111111"),
@@ -160,7 +176,10 @@ mod tests {
         assert_eq!(restarts.len(), 2, "{log}");
         assert!(restarts[0].contains("panicked") && restarts[0].contains("test-task"));
         assert!(restarts[1].contains("the store failed") && restarts[1].contains("test-task"));
-        assert!(!log.contains("4111111111111111"), "a panic's payload is not logged");
+        assert!(
+            !log.contains("4111111111111111"),
+            "a panic's payload is not logged"
+        );
     }
 
     #[test]

@@ -73,9 +73,12 @@ impl ClickToPay {
         }
         let backoff = Backoff::default();
         let (c2p, stopped) = (Arc::clone(self), stop.clone());
-        tokio::spawn(supervise("click-to-pay-worker", stop.clone(), backoff, move || {
-            worker::run(Arc::clone(&c2p), stopped.clone())
-        }));
+        tokio::spawn(supervise(
+            "click-to-pay-worker",
+            stop.clone(),
+            backoff,
+            move || worker::run(Arc::clone(&c2p), stopped.clone()),
+        ));
         let (c2p, stopped) = (Arc::clone(self), stop.clone());
         tokio::spawn(supervise("notification-outbox", stop, backoff, move || {
             outbox::run(Arc::clone(&c2p), stopped.clone())
