@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::seal::Recipient;
 use crate::service::{Service, ISSUER};
-use crate::Settings;
+use crate::settings::Settings;
 
 const PRODUCT: &str = "bench-c2p";
 /// Concurrent requests of the client, as in the other scenarios.
