@@ -1,15 +1,17 @@
 //! Register card requests prepared before the timed window: each a distinct PAN in a fresh
-//! JWE (its own ephemeral key), made with an independent JOSE library the way an issuer would.
+//! JWE (its own ephemeral key), sealed the way an issuer would (see [`crate::seal`]).
 //! Half are for consumers registered (with PI) before the timed window, the usual order of a
 //! bank's calls; half are for new random consumerIds, which the card registers implicitly.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
-use crate::load::{request_once, write_pi_body, Prepared};
+use crate::load::{write_pi_body, Prepared};
+use crate::seal::Recipient;
 use crate::service::{Service, ISSUER};
+use crate::wire::request_once;
 
 const PRODUCT: &str = "bench-visa";
 
@@ -29,7 +31,7 @@ struct CardRequests {
     card: (String, String),
 }
 
-fn request(jwk: &josekit::jwk::Jwk, n: usize, exp: &str) -> anyhow::Result<CardRequests> {
+fn request(recipient: &Recipient, n: usize, exp: &str) -> anyhow::Result<CardRequests> {
     // A distinct PAN per request: the BIN, the counter, the Luhn digit.
     let mut digits = format!("{n:09}")
         .into_bytes()
@@ -40,11 +42,7 @@ fn request(jwk: &josekit::jwk::Jwk, n: usize, exp: &str) -> anyhow::Result<CardR
         .into_iter();
     let pan = d1_domain::card::Pan::allocate("4000001", 16, &mut || digits.next().unwrap_or(0));
     let plain = serde_json::json!({"pan": pan.digits(), "exp": exp}).to_string();
-    let mut header = josekit::jwe::JweHeader::new();
-    header.set_content_encryption("A256GCM");
-    header.set_key_id(jwk.key_id().context("the JWK has no kid")?);
-    let encrypter = josekit::jwe::ECDH_ES.encrypter_from_jwk(jwk)?;
-    let jwe = josekit::jwe::serialize_compact(plain.as_bytes(), &header, &encrypter)?;
+    let jwe = recipient.seal(&plain)?;
     let consumer_id = uuid::Uuid::new_v4().to_string();
     let consumer = if n.is_multiple_of(2) {
         let mut pi = Vec::new();
@@ -101,7 +99,7 @@ pub async fn prepare(service: &Service, count: usize) -> anyhow::Result<Cards> {
         bail!("jwks answered {status}");
     }
     let jwks: serde_json::Value = serde_json::from_str(&text)?;
-    let jwk = josekit::jwk::Jwk::from_bytes(jwks["keys"][0].to_string().as_bytes())?;
+    let recipient = Recipient::from_jwks(&jwks)?;
     let started = Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let exp = expiry();
@@ -109,11 +107,11 @@ pub async fn prepare(service: &Service, count: usize) -> anyhow::Result<Cards> {
     let chunks: Vec<Vec<CardRequests>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let (jwk, exp) = (jwk.clone(), exp.clone());
+                let (recipient, exp) = (&recipient, &exp);
                 scope.spawn(move || {
                     (t..total)
                         .step_by(threads)
-                        .map(|n| request(&jwk, n, &exp))
+                        .map(|n| request(recipient, n, exp))
                         .collect::<anyhow::Result<Vec<_>>>()
                 })
             })

@@ -15,8 +15,9 @@ use anyhow::{bail, Context};
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
+use crate::seal::Recipient;
 use crate::service::{Service, ISSUER};
-use crate::Settings;
+use crate::settings::Settings;
 
 const PRODUCT: &str = "bench-c2p";
 /// Concurrent requests of the client, as in the other scenarios.
@@ -85,7 +86,7 @@ struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
-    jwk: josekit::jwk::Jwk,
+    recipient: Recipient,
 }
 
 impl Client {
@@ -122,12 +123,8 @@ impl Client {
             "12{:02}",
             (time::OffsetDateTime::now_utc().year() + 3) % 100
         );
-        let mut header = josekit::jwe::JweHeader::new();
-        header.set_content_encryption("A256GCM");
-        header.set_key_id(self.jwk.key_id().context("the JWK has no kid")?);
-        let encrypter = josekit::jwe::ECDH_ES.encrypter_from_jwk(&self.jwk)?;
         let plain = json!({"pan": pan.digits(), "exp": exp}).to_string();
-        let jwe = josekit::jwe::serialize_compact(plain.as_bytes(), &header, &encrypter)?;
+        let jwe = self.recipient.seal(&plain)?;
         Ok(json!({"consumerId": consumer, "cardProductId": PRODUCT, "encryptedData": jwe}))
     }
 
@@ -241,8 +238,8 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         let http = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build()?;
         let base = format!("http://{}", service.addr);
         let jwks: Value = http.get(format!("{base}/.well-known/jwks.json")).send().await?.json().await?;
-        let jwk = josekit::jwk::Jwk::from_bytes(jwks["keys"][0].to_string().as_bytes())?;
-        let client = Client { http: http.clone(), base, token: service.token().await?, jwk };
+        let recipient = Recipient::from_jwks(&jwks)?;
+        let client = Client { http: http.clone(), base, token: service.token().await?, recipient };
         println!(
             "\nClick to Pay enrolments end to end (202 to SUCCESSFUL), {count} per batch, {CONCURRENCY} concurrent requests, issuer-sim with 5 ms latency; the client and the simulator share the machine's cores"
         );

@@ -45,32 +45,6 @@ pub fn write_pi_body(out: &mut Vec<u8>, n: u64) {
     );
 }
 
-/// One request on a fresh connection (for the token and set-up calls).
-pub async fn request_once(
-    addr: &str,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: String,
-) -> anyhow::Result<(u16, String)> {
-    let mut connection = wire::Connection::open(addr).await?;
-    let mut bytes = Vec::new();
-    wire::request(
-        &mut bytes,
-        method,
-        path,
-        addr,
-        None,
-        content_type,
-        body.as_bytes(),
-    );
-    let answer = connection.exchange(&bytes).await?;
-    Ok((
-        answer.status,
-        String::from_utf8_lossy(&answer.body).into_owned(),
-    ))
-}
-
 /// What the workers send.
 #[derive(Clone)]
 pub enum Work {

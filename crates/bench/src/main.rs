@@ -3,7 +3,7 @@
 //!
 //! Usage: `d1-bench registrations|cards|postgres|enrolments [--binary PATH] [--connections 32]
 //! [--warmup 3] [--duration 10] [--runs 3] [--cards 150000] [--enrolments 2000]
-//! [--database-url URL]`. Run it with `bench/registrations.sh`, `bench/cards.sh`,
+//! [--database-url URL]` (`d1-bench --help` says more). Run it with `bench/registrations.sh`, `bench/cards.sh`,
 //! `bench/postgres.sh` or `bench/enrolments.sh`, which build both.
 
 mod baseline;
@@ -12,68 +12,49 @@ mod enrolments;
 mod load;
 mod postgres;
 mod report;
+mod seal;
 mod service;
+mod settings;
 mod wire;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
+use clap::{Parser, ValueEnum};
 
-/// Benchmark settings.
-pub struct Settings {
-    pub binary: PathBuf,
-    pub connections: usize,
-    pub warmup: Duration,
-    pub duration: Duration,
-    pub runs: usize,
-    /// Register card requests prepared for each kind of card run of the `cards` scenario.
-    pub cards: usize,
-    /// The PostgreSQL database of the `postgres` scenario (it works in scratch schemas).
-    pub database_url: Option<String>,
-    /// Enrolments per batch in the `enrolments` scenario.
-    pub enrolments: usize,
+use settings::Settings;
+
+/// d1-bench: load benchmark of d1-registry against a raw database baseline, measured in one run.
+#[derive(Parser)]
+#[command(name = "d1-bench", version, about)]
+struct Cli {
+    /// What to measure.
+    #[arg(value_enum, default_value_t = Scenario::Registrations)]
+    scenario: Scenario,
+    #[command(flatten)]
+    settings: Settings,
 }
 
-fn parse_args() -> anyhow::Result<(String, Settings)> {
-    let mut args = std::env::args().skip(1);
-    let scenario = args.next().unwrap_or_else(|| "registrations".into());
-    let mut settings = Settings {
-        binary: PathBuf::from("target/release/d1-registry"),
-        connections: 32,
-        warmup: Duration::from_secs(3),
-        duration: Duration::from_secs(10),
-        runs: 3,
-        cards: 150_000,
-        database_url: std::env::var("D1_BENCH_DATABASE_URL").ok(),
-        enrolments: 2000,
-    };
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--binary" => settings.binary = PathBuf::from(value),
-            "--connections" => settings.connections = value.parse()?,
-            "--warmup" => settings.warmup = Duration::from_secs(value.parse()?),
-            "--duration" => settings.duration = Duration::from_secs(value.parse()?),
-            "--runs" => settings.runs = value.parse()?,
-            "--cards" => settings.cards = value.parse()?,
-            "--database-url" => settings.database_url = Some(value),
-            "--enrolments" => settings.enrolments = value.parse()?,
-            _ => bail!("unknown flag {flag}"),
-        }
-    }
-    Ok((scenario, settings))
+/// The scenarios, each described in docs/benchmarks.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Register consumer with PI, against the raw SQLite upsert.
+    Registrations,
+    /// Register card, for registered consumers and with the consumer registered inline.
+    Cards,
+    /// Registrations on PostgreSQL, one node against the raw pooled upsert, then two nodes.
+    Postgres,
+    /// Click to Pay enrolments end to end, against an issuer simulator.
+    Enrolments,
 }
 
 fn main() -> anyhow::Result<()> {
-    let (scenario, settings) = parse_args()?;
-    if scenario == "postgres" {
+    let Cli { scenario, settings } = Cli::parse();
+    if scenario == Scenario::Postgres {
         report::machine();
         return postgres::run(&settings);
     }
-    if scenario == "enrolments" {
+    if scenario == Scenario::Enrolments {
         report::machine();
         // Enrolments run on SQLite unless --database-url is given explicitly.
         let settings = Settings {
@@ -81,9 +62,6 @@ fn main() -> anyhow::Result<()> {
             ..settings
         };
         return enrolments::run(&settings);
-    }
-    if scenario != "registrations" && scenario != "cards" {
-        bail!("unknown scenario {scenario} (known: registrations, cards, postgres, enrolments)");
     }
     report::machine();
     let service = service::Service::start(&settings.binary, None)?;
@@ -115,7 +93,7 @@ fn main() -> anyhow::Result<()> {
             .map(|(after, before)| after.saturating_sub(before));
         anyhow::Ok(stats)
     };
-    let cards = (scenario == "cards")
+    let cards = (scenario == Scenario::Cards)
         .then(|| runtime.block_on(cards::prepare(&service, settings.cards)))
         .transpose()?;
     let kinds = match cards {
@@ -146,7 +124,7 @@ fn main() -> anyhow::Result<()> {
     let rows_before = runtime.block_on(service.consumer_rows())?;
     // The baseline's runs, and the cards', alternate with the registrations', so a slow spell
     // of a shared machine falls on both sides of a ratio rather than on one.
-    let baseline = (scenario == "registrations")
+    let baseline = (scenario == Scenario::Registrations)
         .then(|| baseline::Baseline::prepare(rows_before))
         .transpose()?;
     if baseline.is_some() {

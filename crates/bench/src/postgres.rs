@@ -13,7 +13,7 @@ use rand::RngCore;
 use crate::load::{self, RunStats};
 use crate::report;
 use crate::service::Service;
-use crate::Settings;
+use crate::settings::Settings;
 
 /// Connections of the raw baseline: the service's default pool size per node.
 const RAW_CLIENTS: usize = 16;

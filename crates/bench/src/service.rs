@@ -155,7 +155,7 @@ impl Service {
             now,
         )?;
         let body = format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}");
-        let (status, text) = crate::load::request_once(
+        let (status, text) = crate::wire::request_once(
             &self.addr,
             "POST",
             "/authz/v1/oauth2/token",

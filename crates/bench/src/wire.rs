@@ -118,6 +118,32 @@ pub fn request(
     out.extend_from_slice(body);
 }
 
+/// One request on a fresh connection (for the token and set-up calls).
+pub async fn request_once(
+    addr: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: String,
+) -> anyhow::Result<(u16, String)> {
+    let mut connection = Connection::open(addr).await?;
+    let mut bytes = Vec::new();
+    request(
+        &mut bytes,
+        method,
+        path,
+        addr,
+        None,
+        content_type,
+        body.as_bytes(),
+    );
+    let answer = connection.exchange(&bytes).await?;
+    Ok((
+        answer.status,
+        String::from_utf8_lossy(&answer.body).into_owned(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

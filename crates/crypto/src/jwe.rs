@@ -7,6 +7,9 @@
 //! our private key gives Z; the Concat KDF (one SHA-256 round) turns Z into the AES-256 key;
 //! AES-256-GCM opens the ciphertext with the ASCII protected header as associated data.
 //! Cross-tested against an independent JOSE library and fuzzed (see `fuzz/`).
+//!
+//! [`encrypt`] is the sender's side of the same steps, for the API's clients (the load
+//! benchmark, tests); the service itself only decrypts.
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use aws_lc_rs::agreement::{self, ECDH_P256};
@@ -14,8 +17,8 @@ use aws_lc_rs::digest;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::b64url_decode;
-use crate::ec::{jwk_point, AgreementKey, Jwk};
+use crate::ec::{jwk_point, AgreementKey, Jwk, PublicKey};
+use crate::{b64url, b64url_decode, random_bytes, CryptoError};
 
 /// Why a JWE was refused. `Malformed` is a format error for the API; the rest are values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -146,6 +149,57 @@ impl ParsedJwe<'_> {
     }
 }
 
+/// Encrypts `plain` to `to` under `kid` as an issuer does: compact JWE, `alg` ECDH-ES with a
+/// fresh ephemeral key, `enc` A256GCM, no `apu` or `apv`.
+///
+/// # Errors
+/// [`CryptoError::Primitive`] if the random generator or a primitive fails.
+pub fn encrypt(plain: &[u8], to: &PublicKey, kid: &str) -> Result<String, CryptoError> {
+    let ephemeral =
+        agreement::PrivateKey::generate(&ECDH_P256).map_err(|_| CryptoError::Primitive)?;
+    let epk = ephemeral
+        .compute_public_key()
+        .map_err(|_| CryptoError::Primitive)?;
+    let epk = epk.as_ref();
+    let header = serde_json::json!({
+        "alg": "ECDH-ES",
+        "enc": "A256GCM",
+        "kid": kid,
+        "epk": Jwk {
+            kty: "EC".into(),
+            crv: "P-256".into(),
+            x: b64url(&epk[1..33]),
+            y: b64url(&epk[33..]),
+            kid: None,
+            use_: None,
+            alg: None,
+        },
+    });
+    let protected = b64url(header.to_string().as_bytes());
+    let peer = agreement::UnparsedPublicKey::new(&ECDH_P256, to.point());
+    let cek = agreement::agree(&ephemeral, peer, CryptoError::Primitive, |z| {
+        Ok(concat_kdf(z, &[], &[]))
+    })?;
+    let aead = UnboundKey::new(&AES_256_GCM, cek.as_ref())
+        .map(LessSafeKey::new)
+        .map_err(|_| CryptoError::Primitive)?;
+    let iv = random_bytes::<12>()?;
+    let mut sealed = plain.to_vec();
+    let tag = aead
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(iv),
+            Aad::from(protected.as_bytes()),
+            &mut sealed,
+        )
+        .map_err(|_| CryptoError::Primitive)?;
+    Ok(format!(
+        "{protected}..{}.{}.{}",
+        b64url(&iv),
+        b64url(&sealed),
+        b64url(tag.as_ref())
+    ))
+}
+
 fn length_prefixed(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes());
     out.extend_from_slice(data);
@@ -164,4 +218,21 @@ fn concat_kdf(z: &[u8], apu: &[u8], apv: &[u8]) -> Zeroizing<[u8; 32]> {
     let mut out = Zeroizing::new([0u8; 32]);
     out.copy_from_slice(hash.as_ref());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_encrypt_seals_decrypts_to_the_same_bytes_under_its_kid() {
+        let key = AgreementKey::generate().unwrap();
+        let plain = br#"{"pan":"4111111111111111","exp":"1230"}"#;
+        let token = encrypt(plain, key.public_key(), "enc-1").unwrap();
+        let parsed = parse(&token).unwrap();
+        assert_eq!(parsed.kid(), "enc-1");
+        assert_eq!(parsed.decrypt(&key).unwrap().as_slice(), plain);
+        let other = AgreementKey::generate().unwrap();
+        assert_eq!(parsed.decrypt(&other).unwrap_err(), JweError::Decrypt);
+    }
 }

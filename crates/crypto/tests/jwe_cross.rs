@@ -110,3 +110,15 @@ proptest! {
         let _ = jwe::parse(&text);
     }
 }
+
+#[test]
+fn what_our_encrypt_seals_the_reference_library_decrypts() {
+    let key = AgreementKey::generate().unwrap();
+    let plain = br#"{"pan":"4111111111111111","exp":"1230"}"#;
+    let token = jwe::encrypt(plain, key.public_key(), "enc-1").unwrap();
+    let decrypter = ECDH_ES.decrypter_from_der(key.der()).unwrap();
+    let (payload, header) = josekit::jwe::deserialize_compact(&token, &decrypter).unwrap();
+    assert_eq!(payload, plain);
+    assert_eq!(header.key_id(), Some("enc-1"));
+    assert_eq!(header.content_encryption(), Some("A256GCM"));
+}

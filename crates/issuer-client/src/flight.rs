@@ -1,69 +1,78 @@
-//! One call in flight per (issuer, consumer, card): concurrent requests for the same PI share
-//! the first one's call and its answer. And the optional cache of fetched PI, in memory only,
-//! each entry living its issuer's TTL.
+//! Single-flight with a cache: concurrent requests for the same key share the first one's
+//! call and its answer, and a successful answer may be kept for a lifetime the call itself
+//! gives. Used for fetched PI (per issuer, consumer and card) and for issuer tokens (per
+//! issuer and client id). No lock is held while a call runs: the map of calls in flight is
+//! locked only to join, start or retire one.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use d1_domain::PersonalInformation;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 
-use crate::FetchError;
+use crate::{FetchError, Unavailable};
 
-/// What one call is about: issuer, consumer, and the card when it is sent.
-pub(crate) type Key = (String, String, Option<String>);
+/// What a call answers: the value, and how long it may be served from the cache (zero: not
+/// at all).
+pub(crate) type Kept<V> = (V, Duration);
 
-type Call = Shared<BoxFuture<'static, Result<PersonalInformation, FetchError>>>;
+type Call<V> = Shared<BoxFuture<'static, Result<Kept<V>, FetchError>>>;
 
-struct Ttl;
+struct Lifetime;
 
-impl moka::Expiry<Key, (PersonalInformation, Duration)> for Ttl {
-    fn expire_after_create(
-        &self,
-        _key: &Key,
-        value: &(PersonalInformation, Duration),
-        _now: Instant,
-    ) -> Option<Duration> {
+impl<K, V> moka::Expiry<K, Kept<V>> for Lifetime {
+    fn expire_after_create(&self, _key: &K, value: &Kept<V>, _now: Instant) -> Option<Duration> {
         Some(value.1)
     }
 }
 
-/// Calls in flight, and the cache.
-pub(crate) struct Flights {
-    in_flight: Mutex<HashMap<Key, Call>>,
-    cache: moka::sync::Cache<Key, (PersonalInformation, Duration)>,
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// A call made for this request, or joined by it.
+    Called,
+    /// The cache.
+    Cache,
 }
 
-impl Flights {
+/// Calls in flight, and the cache of their answers.
+pub(crate) struct Flights<K, V> {
+    in_flight: Mutex<HashMap<K, Call<V>>>,
+    cache: moka::sync::Cache<K, Kept<V>>,
+}
+
+impl<K, V> Flights<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     pub(crate) fn new(cache_capacity: u64) -> Self {
         Self {
             in_flight: Mutex::new(HashMap::new()),
             cache: moka::sync::Cache::builder()
                 .max_capacity(cache_capacity)
-                .expire_after(Ttl)
+                .expire_after(Lifetime)
                 .build(),
         }
     }
 
-    /// The cached PI for `key`, if any.
-    pub(crate) fn cached(&self, key: &Key) -> Option<PersonalInformation> {
-        self.cache.get(key).map(|(pi, _)| pi)
-    }
-
-    /// Joins the call in flight for `key`, or starts one with `call`. A successful answer is
-    /// cached for `ttl` when it is not zero.
+    /// Answers `key` from the cache when `use_cache`, else joins the call in flight for it, or
+    /// starts one with `call`. The cache is read under the same lock that retires a call, so a
+    /// request never starts a second call for an answer that is just being kept.
     pub(crate) async fn run(
         &self,
-        key: Key,
-        ttl: Duration,
-        call: impl FnOnce() -> BoxFuture<'static, Result<PersonalInformation, FetchError>>,
-    ) -> Result<PersonalInformation, FetchError> {
+        key: K,
+        use_cache: bool,
+        call: impl FnOnce() -> BoxFuture<'static, Result<Kept<V>, FetchError>>,
+    ) -> Result<(V, Source), FetchError> {
         let shared = {
-            let mut in_flight = self
-                .in_flight
-                .lock()
-                .map_err(|_| FetchError::Unavailable("client state poisoned"))?;
+            let mut in_flight = self.in_flight.lock().map_err(|_| poisoned())?;
+            if use_cache {
+                if let Some((value, _)) = self.cache.get(&key) {
+                    return Ok((value, Source::Cache));
+                }
+            }
             in_flight
                 .entry(key.clone())
                 .or_insert_with(|| call().shared())
@@ -72,18 +81,27 @@ impl Flights {
         let result = shared.clone().await;
         // The first caller back retires the call, so that the next request calls again (or
         // reads the cache).
-        let retired = self.in_flight.lock().is_ok_and(|mut in_flight| {
-            let same = in_flight.get(&key).is_some_and(|c| c.ptr_eq(&shared));
-            if same {
+        if let Ok(mut in_flight) = self.in_flight.lock() {
+            if in_flight.get(&key).is_some_and(|c| c.ptr_eq(&shared)) {
                 in_flight.remove(&key);
+                if let Ok(kept) = &result {
+                    if !kept.1.is_zero() {
+                        self.cache.insert(key, kept.clone());
+                    }
+                }
             }
-            same
-        });
-        if let (true, Ok(pi), false) = (retired, &result, ttl.is_zero()) {
-            self.cache.insert(key, (pi.clone(), ttl));
         }
-        result
+        result.map(|(value, _)| (value, Source::Called))
     }
+
+    /// Drops the cached answer for `key`, if any.
+    pub(crate) fn forget(&self, key: &K) {
+        self.cache.invalidate(key);
+    }
+}
+
+fn poisoned() -> FetchError {
+    FetchError::Unavailable(Unavailable::ClientState)
 }
 
 #[cfg(test)]
@@ -92,29 +110,23 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Arc;
 
-    fn pi() -> PersonalInformation {
-        PersonalInformation::parse(d1_domain::PersonalInformationInput {
-            first_name: Some("Ada".into()),
-            ..Default::default()
-        })
-        .expect("valid")
-    }
+    type Key = (String, String);
 
     #[tokio::test]
     async fn concurrent_requests_for_one_key_make_one_call() {
-        let flights = Arc::new(Flights::new(100));
+        let flights = Arc::new(Flights::<Key, u32>::new(100));
         let calls = Arc::new(AtomicU32::new(0));
-        let key: Key = ("i".into(), "c".into(), None);
+        let key: Key = ("i".into(), "c".into());
         let tasks: Vec<_> = (0..8)
             .map(|_| {
                 let (flights, calls, key) = (Arc::clone(&flights), Arc::clone(&calls), key.clone());
                 tokio::spawn(async move {
                     flights
-                        .run(key, Duration::ZERO, move || {
+                        .run(key, true, move || {
                             async move {
                                 calls.fetch_add(1, Ordering::SeqCst);
                                 tokio::time::sleep(Duration::from_millis(50)).await;
-                                Ok(pi())
+                                Ok((7, Duration::ZERO))
                             }
                             .boxed()
                         })
@@ -123,31 +135,48 @@ mod tests {
             })
             .collect();
         for t in tasks {
-            assert!(t.await.expect("joined").is_ok());
+            assert_eq!(t.await.expect("joined").unwrap(), (7, Source::Called));
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert!(flights.cached(&key).is_none(), "a zero TTL caches nothing");
+        let again = flights
+            .run(key, true, || async { Ok((8, Duration::ZERO)) }.boxed())
+            .await;
+        assert_eq!(
+            again.unwrap(),
+            (8, Source::Called),
+            "a zero lifetime keeps nothing"
+        );
     }
 
     #[tokio::test]
-    async fn a_ttl_caches_the_answer_and_a_later_request_calls_again_without_one() {
-        let flights = Flights::new(100);
-        let key: Key = ("i".into(), "c".into(), Some("card".into()));
-        let ok = || async { Ok(pi()) }.boxed();
-        flights
-            .run(key.clone(), Duration::from_secs(60), ok)
-            .await
-            .unwrap();
-        assert!(flights.cached(&key).is_some());
-        let failing = || async { Err(FetchError::NotFound) }.boxed();
-        let other: Key = ("i".into(), "d".into(), None);
+    async fn a_lifetime_caches_the_answer_until_forgotten_and_failures_are_not_cached() {
+        let flights = Flights::<Key, u32>::new(100);
+        let key: Key = ("i".into(), "c".into());
+        let ok = || async { Ok((1, Duration::from_secs(60))) }.boxed();
         assert_eq!(
-            flights
-                .run(other.clone(), Duration::from_secs(60), failing)
-                .await
-                .unwrap_err(),
+            flights.run(key.clone(), true, ok).await.unwrap().1,
+            Source::Called
+        );
+        let other = || async { Ok((2, Duration::from_secs(60))) }.boxed();
+        assert_eq!(
+            flights.run(key.clone(), true, other).await.unwrap(),
+            (1, Source::Cache)
+        );
+        assert_eq!(
+            flights.run(key.clone(), false, other).await.unwrap(),
+            (2, Source::Called),
+            "a request that may not use the cache calls"
+        );
+        flights.forget(&key);
+        let failing = || async { Err(FetchError::NotFound) }.boxed();
+        assert_eq!(
+            flights.run(key.clone(), true, failing).await.unwrap_err(),
             FetchError::NotFound
         );
-        assert!(flights.cached(&other).is_none(), "failures are not cached");
+        assert_eq!(
+            flights.run(key, true, other).await.unwrap(),
+            (2, Source::Called),
+            "failures are not cached"
+        );
     }
 }

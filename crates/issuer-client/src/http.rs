@@ -11,10 +11,11 @@ use rand::Rng;
 use secrecy::ExposeSecret;
 
 use crate::breaker::{Breakers, Permit};
-use crate::flight::{Flights, Key};
+use crate::flight::{Flights, Source};
 use crate::token::Tokens;
 use crate::{
     Backend, ClientOptions, ConsumerRef, FetchError, Fetched, IssuerApi, NotifyError, PiParser,
+    Unavailable,
 };
 
 /// The most a Get Consumer Information body may weigh.
@@ -31,7 +32,8 @@ struct Inner {
     http: reqwest::Client,
     options: ClientOptions,
     breakers: Breakers,
-    flights: Flights,
+    /// Get Consumer Information calls by (issuer, consumer, card), and the fetched PI.
+    flights: Flights<(String, String, Option<String>), PersonalInformation>,
     tokens: Tokens,
     parse: PiParser,
 }
@@ -42,6 +44,16 @@ enum Failure {
     Final(FetchError),
     /// The issuer refused our token: fetch a new one and try once more.
     Unauthorized,
+}
+
+impl From<FetchError> for Failure {
+    fn from(e: FetchError) -> Self {
+        if e.is_transient() {
+            Self::Retry(e)
+        } else {
+            Self::Final(e)
+        }
+    }
 }
 
 /// The identifiers of one fetch, owned so the shared call can outlive its first caller.
@@ -84,16 +96,16 @@ fn send_error(e: &reqwest::Error) -> FetchError {
     if e.is_timeout() {
         FetchError::Timeout
     } else if e.is_connect() {
-        FetchError::Unavailable("the issuer backend is unreachable")
+        FetchError::Unavailable(Unavailable::Unreachable)
     } else {
-        FetchError::Unavailable("the request to the issuer backend failed")
+        FetchError::Unavailable(Unavailable::RequestFailed)
     }
 }
 
 impl Inner {
     async fn fetch(&self, backend: &Backend, ask: &Ask) -> Result<PersonalInformation, FetchError> {
         if self.breakers.permit(&backend.issuer_id) == Permit::Refused {
-            return Err(FetchError::Unavailable("the circuit is open"));
+            return Err(FetchError::Unavailable(Unavailable::CircuitOpen));
         }
         let mut retries = 0;
         let mut renewed_token = false;
@@ -108,7 +120,7 @@ impl Inner {
             match failure {
                 Failure::Unauthorized if !renewed_token => {
                     renewed_token = true;
-                    self.tokens.forget(backend).await;
+                    self.tokens.forget(backend);
                 }
                 Failure::Retry(_) if retries < self.options.retries => {
                     retries += 1;
@@ -129,9 +141,7 @@ impl Inner {
                 }
                 Failure::Unauthorized => {
                     self.breakers.failed(&backend.issuer_id);
-                    return Err(FetchError::Unavailable(
-                        "the issuer backend refused our token",
-                    ));
+                    return Err(FetchError::Unavailable(Unavailable::TokenRefusedByBackend));
                 }
             }
         }
@@ -151,12 +161,7 @@ impl Inner {
             .tokens
             .bearer(&self.http, backend)
             .await
-            .map_err(|e| match e {
-                FetchError::Timeout | FetchError::Unavailable("the token endpoint failed") => {
-                    Failure::Retry(e)
-                }
-                other => Failure::Final(other),
-            })?;
+            .map_err(Failure::from)?;
         let mut url = format!(
             "{}/banking/d1/v1/issuers/{}/consumers/{}",
             backend.url, backend.issuer_id, ask.consumer_id
@@ -175,7 +180,7 @@ impl Inner {
         let response = request
             .send()
             .await
-            .map_err(|e| Failure::Retry(send_error(&e)))?;
+            .map_err(|e| Failure::from(send_error(&e)))?;
         let status = response.status().as_u16();
         match status {
             200 => {}
@@ -183,13 +188,13 @@ impl Inner {
             403 => return Err(Failure::Final(FetchError::InvalidState)),
             404 => return Err(Failure::Final(FetchError::NotFound)),
             429 | 500..=599 => {
-                return Err(Failure::Retry(FetchError::Unavailable(
-                    "the issuer backend answered with an error",
+                return Err(Failure::from(FetchError::Unavailable(
+                    Unavailable::ErrorStatus,
                 )))
             }
             _ => {
-                return Err(Failure::Final(FetchError::Unavailable(
-                    "the issuer backend answered with an unexpected status",
+                return Err(Failure::from(FetchError::Unavailable(
+                    Unavailable::UnexpectedStatus,
                 )))
             }
         }
@@ -211,7 +216,7 @@ async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, Failur
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| Failure::Retry(send_error(&e)))?
+        .map_err(|e| Failure::from(send_error(&e)))?
     {
         if body.len() + chunk.len() > MAX_BODY {
             return Err(too_large);
@@ -236,25 +241,25 @@ impl IssuerApi for HttpIssuerClient {
                 .map(str::to_owned),
             correlation_id: consumer.correlation_id.map(str::to_owned),
         };
-        let key: Key = (
+        let key = (
             backend.issuer_id.clone(),
             ask.consumer_id.clone(),
             ask.card_id.clone(),
         );
-        if !backend.cache_ttl.is_zero() {
-            if let Some(pi) = self.0.flights.cached(&key) {
-                return Ok(Fetched { pi, cached: true });
-            }
-        }
         let (inner, owned) = (Arc::clone(&self.0), backend.clone());
-        let pi = self
+        let ttl = backend.cache_ttl;
+        // A zero TTL also stops serving what an earlier, longer TTL kept.
+        let (pi, source) = self
             .0
             .flights
-            .run(key, backend.cache_ttl, move || {
-                async move { inner.fetch(&owned, &ask).await }.boxed()
+            .run(key, !ttl.is_zero(), move || {
+                async move { inner.fetch(&owned, &ask).await.map(|pi| (pi, ttl)) }.boxed()
             })
             .await?;
-        Ok(Fetched { pi, cached: false })
+        Ok(Fetched {
+            pi,
+            cached: source == Source::Cache,
+        })
     }
 
     async fn notify(&self, backend: &Backend, body: &str) -> Result<(), NotifyError> {
@@ -284,7 +289,7 @@ impl IssuerApi for HttpIssuerClient {
             return Ok(());
         }
         if status.as_u16() == 401 {
-            inner.tokens.forget(backend).await;
+            inner.tokens.forget(backend);
         }
         Err(NotifyError(format!(
             "the issuer backend answered {}",

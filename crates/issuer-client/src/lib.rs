@@ -46,7 +46,7 @@ pub enum FetchError {
     /// Unreachable, 5xx after the retries, an unexpected status, a refused token, or the
     /// circuit breaker is open.
     #[error("the issuer backend failed: {0}")]
-    Unavailable(&'static str),
+    Unavailable(Unavailable),
     /// 404: the issuer does not know the consumer.
     #[error("the issuer backend does not know the consumer")]
     NotFound,
@@ -56,6 +56,66 @@ pub enum FetchError {
     /// A 200 whose body breaks the PI rules or is not JSON.
     #[error("the issuer backend answered with invalid consumer information")]
     InvalidResponse,
+}
+
+impl FetchError {
+    /// Whether another attempt may succeed: a timeout, an unreachable backend or token
+    /// endpoint, a 5xx or 429. Retries are decided on this, never on an error's text.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Timeout => true,
+            Self::Unavailable(why) => why.is_transient(),
+            Self::NotFound | Self::InvalidState | Self::InvalidResponse => false,
+        }
+    }
+}
+
+/// What made the issuer backend unavailable. Its text is what the log line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    #[error("the issuer backend is unreachable")]
+    Unreachable,
+    #[error("the request to the issuer backend failed")]
+    RequestFailed,
+    /// 429 or 5xx.
+    #[error("the issuer backend answered with an error")]
+    ErrorStatus,
+    #[error("the issuer backend answered with an unexpected status")]
+    UnexpectedStatus,
+    /// 401 even with a freshly fetched token.
+    #[error("the issuer backend refused our token")]
+    TokenRefusedByBackend,
+    #[error("the circuit is open")]
+    CircuitOpen,
+    #[error("the token endpoint is unreachable")]
+    TokenEndpointUnreachable,
+    /// The token endpoint answered 5xx.
+    #[error("the token endpoint failed")]
+    TokenEndpointFailed,
+    /// The token endpoint answered another non-2xx status.
+    #[error("the token request was refused")]
+    TokenRefused,
+    #[error("the token reply is unreadable")]
+    TokenReplyUnreadable,
+    /// A lock of the client was poisoned by a panic.
+    #[error("client state poisoned")]
+    ClientState,
+}
+
+impl Unavailable {
+    /// Whether another attempt may succeed.
+    #[must_use]
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable
+                | Self::RequestFailed
+                | Self::ErrorStatus
+                | Self::TokenEndpointUnreachable
+                | Self::TokenEndpointFailed
+        )
+    }
 }
 
 /// Why a notification was not delivered.

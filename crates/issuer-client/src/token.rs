@@ -1,14 +1,17 @@
 //! The issuer's OAuth token (client credentials, Basic), kept per issuer and reused until
-//! shortly before it expires.
+//! shortly before it expires; fetched through the single-flight of [`crate::flight`], so no
+//! lock is held while the token endpoint answers.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
+use futures_util::FutureExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
-use crate::{Backend, FetchError};
+use crate::flight::{Flights, Kept};
+use crate::{Backend, FetchError, Unavailable};
 
 /// The longest a token is kept when the issuer says nothing about its lifetime.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
@@ -35,11 +38,25 @@ fn margin(life: Duration) -> Duration {
     (life / 10).min(Duration::from_secs(30))
 }
 
-/// Tokens by (issuer, client id).
-#[derive(Default)]
+/// Tokens kept by (issuer, client id).
+type Key = (String, String);
+
+/// How many tokens are kept at most, across issuers.
+const CAPACITY: u64 = 10_000;
+
+/// Tokens by (issuer, client id), fetched once at a time per issuer: concurrent first calls
+/// for one issuer share one token request, and a slow token endpoint delays only its own
+/// issuer's calls.
 pub(crate) struct Tokens {
-    // Held across a fetch, so concurrent first calls make one token request.
-    held: tokio::sync::Mutex<HashMap<(String, String), (SecretString, Instant)>>,
+    flights: Flights<Key, SecretString>,
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Self {
+            flights: Flights::new(CAPACITY),
+        }
+    }
 }
 
 impl Tokens {
@@ -53,53 +70,58 @@ impl Tokens {
             return Ok(None);
         };
         let key = (backend.issuer_id.clone(), client_id.clone());
-        let mut held = self.held.lock().await;
-        if let Some((token, renew_at)) = held.get(&key) {
-            if Instant::now() < *renew_at {
-                return Ok(Some(token.clone()));
-            }
-        }
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("{client_id}:{}", secret.expose_secret()));
-        let response = http
-            .post(format!("{}/oauth2/token", backend.url))
-            .header("authorization", format!("Basic {basic}"))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    FetchError::Timeout
-                } else {
-                    FetchError::Unavailable("the token endpoint is unreachable")
-                }
-            })?;
-        let status = response.status();
-        if status.is_server_error() {
-            return Err(FetchError::Unavailable("the token endpoint failed"));
-        }
-        if !status.is_success() {
-            return Err(FetchError::Unavailable("the token request was refused"));
-        }
-        let reply: Reply = response
-            .json()
-            .await
-            .map_err(|_| FetchError::Unavailable("the token reply is unreadable"))?;
-        let life = lifetime(reply.expires_in.as_ref());
-        let token = SecretString::from(reply.access_token);
-        held.insert(key, (token.clone(), Instant::now() + life - margin(life)));
+        let basic = SecretString::from(base64::engine::general_purpose::STANDARD.encode(
+            Zeroizing::new(format!("{client_id}:{}", secret.expose_secret())),
+        ));
+        let (http, url) = (http.clone(), format!("{}/oauth2/token", backend.url));
+        let (token, _) = self
+            .flights
+            .run(key, true, move || fetch(http, url, basic).boxed())
+            .await?;
         Ok(Some(token))
     }
 
     /// Drops `backend`'s token, after the issuer refused it.
-    pub(crate) async fn forget(&self, backend: &Backend) {
+    pub(crate) fn forget(&self, backend: &Backend) {
         if let Some((client_id, _)) = &backend.credentials {
-            self.held
-                .lock()
-                .await
-                .remove(&(backend.issuer_id.clone(), client_id.clone()));
+            self.flights
+                .forget(&(backend.issuer_id.clone(), client_id.clone()));
         }
     }
+}
+
+/// One token request; the token is kept until shortly before it expires.
+async fn fetch(
+    http: reqwest::Client,
+    url: String,
+    basic: SecretString,
+) -> Result<Kept<SecretString>, FetchError> {
+    let response = http
+        .post(url)
+        .header("authorization", format!("Basic {}", basic.expose_secret()))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                FetchError::Timeout
+            } else {
+                FetchError::Unavailable(Unavailable::TokenEndpointUnreachable)
+            }
+        })?;
+    let status = response.status();
+    if status.is_server_error() {
+        return Err(FetchError::Unavailable(Unavailable::TokenEndpointFailed));
+    }
+    if !status.is_success() {
+        return Err(FetchError::Unavailable(Unavailable::TokenRefused));
+    }
+    let reply: Reply = response
+        .json()
+        .await
+        .map_err(|_| FetchError::Unavailable(Unavailable::TokenReplyUnreadable))?;
+    let life = lifetime(reply.expires_in.as_ref());
+    Ok((SecretString::from(reply.access_token), life - margin(life)))
 }
 
 #[cfg(test)]

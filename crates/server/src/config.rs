@@ -10,6 +10,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+/// How long an issuer's settings and products are trusted before they are read again. CLI
+/// changes to an existing issuer reach a running server within this; a new one is seen at once.
+pub const ISSUER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Where logs go and how they look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

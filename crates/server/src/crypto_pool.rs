@@ -6,11 +6,17 @@
 //! priority, under card load the single SQLite writer thread was runnable but waiting for a
 //! core 27% of the time; ten `nice` steps below, 17-19%, and the card p99 fell from 22-26 ms
 //! to 14-19 ms. The decrypts still get the whole CPU when it is free.
+//!
+//! The queue is bounded: when it is full a request is refused at once with 503 `OVERLOADED`
+//! rather than waiting behind work it would time out on. A queued job whose caller has gone
+//! is skipped.
 
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
+
+use crate::error::ApiError;
 
 /// How much lower the pool's threads run than the thread that starts the pool, in `nice` steps.
 const NICENESS_STEPS: i32 = 10;
@@ -18,25 +24,46 @@ const NICENESS_STEPS: i32 = 10;
 /// The lowest priority Linux has.
 const MAX_NICE: i32 = 19;
 
+/// Jobs that may wait per pool thread. A key agreement takes about 0.1 ms of a core, so a
+/// full queue is a few tens of milliseconds of work: far more than a steady load keeps
+/// waiting, far less than the request timeout.
+pub const QUEUE_PER_THREAD: usize = 128;
+
 type Job = Box<dyn FnOnce() + Send>;
 
 /// The pool. Its threads end when it is dropped and their queue is empty.
 pub struct CryptoPool {
-    jobs: Sender<Job>,
+    jobs: SyncSender<Job>,
 }
 
-/// The pool could not run a job: its threads are gone, or the job panicked.
-#[derive(Debug, thiserror::Error)]
-#[error("the crypto thread pool is unavailable")]
-pub struct PoolGone;
+/// Why the pool did not run a job.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    /// Its queue is full: the service is overloaded.
+    #[error("the crypto thread pool's queue is full")]
+    Full,
+    /// Its threads are gone, or the job panicked.
+    #[error("the crypto thread pool is unavailable")]
+    Gone,
+}
+
+impl From<PoolError> for ApiError {
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::Full => Self::overloaded(),
+            PoolError::Gone => Self::internal(&e),
+        }
+    }
+}
 
 impl CryptoPool {
-    /// Starts `threads` threads (at least one).
+    /// Starts `threads` threads (at least one), with room for `queue` waiting jobs (at
+    /// least one).
     ///
     /// # Errors
     /// If no thread can be started.
-    pub fn start(threads: usize) -> std::io::Result<Self> {
-        let (sender, receiver) = mpsc::channel::<Job>();
+    pub fn start(threads: usize, queue: usize) -> std::io::Result<Self> {
+        let (sender, receiver) = mpsc::sync_channel::<Job>(queue.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
         let niceness = (own_niceness() + NICENESS_STEPS).min(MAX_NICE);
         for i in 0..threads.max(1) {
@@ -51,8 +78,9 @@ impl CryptoPool {
     /// Runs `f` on a pool thread and waits for its result.
     ///
     /// # Errors
-    /// [`PoolGone`] if the pool cannot run it.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, PoolGone>
+    /// [`PoolError::Full`] at once if the queue is full, [`PoolError::Gone`] if the pool
+    /// cannot run it.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, PoolError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
@@ -65,8 +93,11 @@ impl CryptoPool {
                 let _ = sender.send(f());
             }
         });
-        self.jobs.send(job).map_err(|_| PoolGone)?;
-        receiver.await.map_err(|_| PoolGone)
+        self.jobs.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => PoolError::Full,
+            TrySendError::Disconnected(_) => PoolError::Gone,
+        })?;
+        receiver.await.map_err(|_| PoolError::Gone)
     }
 }
 
@@ -79,7 +110,7 @@ fn work(receiver: &Mutex<Receiver<Job>>, niceness: i32) {
             Err(_) => return,
         };
         match job {
-            // A panicking job drops its result sender, so its caller hears `PoolGone`; the
+            // A panicking job drops its result sender, so its caller hears `Gone`; the
             // thread stays for the next job.
             Ok(job) => drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))),
             Err(_) => return,
@@ -113,10 +144,11 @@ fn set_niceness(_: i32) {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::response::IntoResponse;
 
     #[tokio::test]
     async fn runs_jobs_on_its_threads_and_returns_their_results() {
-        let pool = CryptoPool::start(2).unwrap();
+        let pool = CryptoPool::start(2, 16).unwrap();
         let results = futures_util::future::join_all((0..8u32).map(|i| {
             pool.run(move || {
                 let name = std::thread::current().name().map(str::to_owned);
@@ -135,7 +167,7 @@ mod tests {
     #[tokio::test]
     async fn its_threads_run_below_the_thread_that_started_it() {
         let ours = own_niceness();
-        let pool = CryptoPool::start(1).unwrap();
+        let pool = CryptoPool::start(1, 16).unwrap();
         let theirs = pool.run(own_niceness).await.unwrap();
         assert_eq!(theirs, (ours + NICENESS_STEPS).min(MAX_NICE));
         assert!(ours == MAX_NICE || theirs > ours);
@@ -144,7 +176,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_whose_caller_has_gone_is_not_run() {
         use std::sync::atomic::{AtomicBool, Ordering};
-        let pool = Arc::new(CryptoPool::start(1).unwrap());
+        let pool = Arc::new(CryptoPool::start(1, 16).unwrap());
         let (started, running) = oneshot::channel::<()>();
         let (release, blocked) = std::sync::mpsc::channel::<()>();
         let busy = tokio::spawn({
@@ -172,8 +204,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_queue_refuses_at_once_with_overloaded_and_serves_again_once_drained() {
+        let pool = CryptoPool::start(1, 2).unwrap();
+        let (started, running) = oneshot::channel::<()>();
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let busy = pool.run(move || {
+            started.send(()).unwrap();
+            blocked.recv().unwrap();
+        });
+        let rest = async {
+            running.await.unwrap();
+            // The thread is busy; two jobs fill the queue, and a third is refused at once.
+            let mut one = Box::pin(pool.run(|| 1u8));
+            let mut two = Box::pin(pool.run(|| 2u8));
+            assert!(futures_util::poll!(&mut one).is_pending());
+            assert!(futures_util::poll!(&mut two).is_pending());
+            let refused = pool.run(|| 3u8).await.unwrap_err();
+            release.send(()).unwrap();
+            (one.await.unwrap(), two.await.unwrap(), refused)
+        };
+        let (busy, (one, two, refused)) = futures_util::future::join(busy, rest).await;
+        busy.unwrap();
+        assert_eq!((one, two), (1, 2));
+        assert_eq!(refused, PoolError::Full);
+        assert_eq!(pool.run(|| 7).await.unwrap(), 7);
+
+        let answer = ApiError::from(refused).into_response();
+        assert_eq!(answer.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(answer
+            .headers()
+            .contains_key(axum::http::header::RETRY_AFTER));
+        let body = axum::body::to_bytes(answer.into_body(), 1024)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["errorCode"], "OVERLOADED");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+
+    #[tokio::test]
     async fn a_panicking_job_answers_pool_gone_and_the_pool_keeps_serving() {
-        let pool = CryptoPool::start(1).unwrap();
+        let pool = CryptoPool::start(1, 16).unwrap();
         let failed = pool.run(|| -> u8 { panic!("boom") }).await;
         assert!(failed.is_err());
         assert_eq!(pool.run(|| 7).await.unwrap(), 7);

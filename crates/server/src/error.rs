@@ -173,6 +173,18 @@ impl ApiError {
         )
     }
 
+    /// 503 `OVERLOADED` with `Retry-After`: a queue of this node is full; nothing was written.
+    pub fn overloaded() -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "OVERLOADED",
+                "the service is overloaded; try again shortly",
+            )
+        }
+    }
+
     /// 500 `INTERNAL_ERROR`. The cause is logged here and never sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

@@ -3,7 +3,6 @@
 
 pub mod app;
 pub mod auth;
-pub mod backend_cli;
 pub mod bootstrap;
 pub mod cli;
 pub mod clicktopay;
@@ -20,5 +19,6 @@ pub mod routes;
 pub mod serve;
 pub mod sim;
 pub mod state;
+pub mod supervise;
 pub mod telemetry;
 pub mod wire;

@@ -11,14 +11,10 @@ use moka::sync::Cache;
 use crate::auth::Authenticator;
 use crate::clicktopay::directory::SimulatedDirectory;
 use crate::clicktopay::ClickToPay;
-use crate::config::Config;
+use crate::config::{Config, ISSUER_CACHE_TTL};
 use crate::crypto_pool::CryptoPool;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
-
-/// How long an issuer's settings and products are trusted before they are read again. CLI
-/// changes to an existing issuer reach a running server within this; a new one is seen at once.
-pub const ISSUER_CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// The shared state of the app.
 #[derive(Clone)]
@@ -79,9 +75,11 @@ impl AppState {
             auth,
             config,
             metrics: Metrics::default(),
-            crypto: CryptoPool::start(
-                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
-            )?,
+            crypto: {
+                let threads =
+                    std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+                CryptoPool::start(threads, threads * crate::crypto_pool::QUEUE_PER_THREAD)?
+            },
             products: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(ISSUER_CACHE_TTL)

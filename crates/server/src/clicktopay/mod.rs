@@ -20,12 +20,13 @@ use secrecy::SecretString;
 use tokio::sync::{watch, Notify};
 
 use crate::config::JobsConfig;
+use crate::supervise::{supervise, Backoff};
 use directory::Directory;
 pub use metrics::C2pMetrics;
 
 /// How long an issuer's backend settings are trusted before they are read again, like the
 /// issuer's other settings.
-const BACKEND_CACHE_TTL: Duration = crate::state::ISSUER_CACHE_TTL;
+const BACKEND_CACHE_TTL: Duration = crate::config::ISSUER_CACHE_TTL;
 
 /// The background side of Click to Pay, shared by the routes (which wake it) and its tasks.
 pub struct ClickToPay {
@@ -63,14 +64,25 @@ impl ClickToPay {
         }
     }
 
-    /// Starts the worker and the outbox; they stop when `stop` turns true. Leases left by a
-    /// previous run of this node are released first where the backend allows it.
+    /// Starts the worker and the outbox, each supervised (restarted if it fails); they stop
+    /// when `stop` turns true. Leases left by a previous run of this node are released first
+    /// where the backend allows it.
     pub async fn start(self: &Arc<Self>, stop: watch::Receiver<bool>) {
         if let Err(e) = self.store.release_leases().await {
             tracing::warn!(error = %e, "could not release the previous run's job leases");
         }
-        tokio::spawn(worker::run(Arc::clone(self), stop.clone()));
-        tokio::spawn(outbox::run(Arc::clone(self), stop));
+        let backoff = Backoff::default();
+        let (c2p, stopped) = (Arc::clone(self), stop.clone());
+        tokio::spawn(supervise(
+            "click-to-pay-worker",
+            stop.clone(),
+            backoff,
+            move || worker::run(Arc::clone(&c2p), stopped.clone()),
+        ));
+        let (c2p, stopped) = (Arc::clone(self), stop.clone());
+        tokio::spawn(supervise("notification-outbox", stop, backoff, move || {
+            outbox::run(Arc::clone(&c2p), stopped.clone())
+        }));
     }
 
     /// Tells the worker a job is waiting.

@@ -19,10 +19,14 @@ const BATCH: u32 = 32;
 const FIRST_BACKOFF_MS: u64 = 1_000;
 
 /// Delivers notifications until `stop` turns true.
-pub async fn run(c2p: Arc<ClickToPay>, mut stop: watch::Receiver<bool>) {
+///
+/// # Errors
+/// None today: a failed claim is logged and tried again. The result lets its supervisor
+/// treat every task alike.
+pub async fn run(c2p: Arc<ClickToPay>, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     loop {
         if *stop.borrow() {
-            return;
+            return Ok(());
         }
         let mut full = false;
         match c2p.store.claim_notifications(c2p.lease_ms(), BATCH).await {

@@ -23,13 +23,16 @@ use super::{profile, C2pMetrics, ClickToPay};
 const SYNC_ATTEMPTS: u32 = 10;
 
 /// Claims and runs jobs until `stop` turns true.
-pub async fn run(c2p: Arc<ClickToPay>, mut stop: watch::Receiver<bool>) {
+///
+/// # Errors
+/// If its slots are closed, which ends the worker (its supervisor starts it again).
+pub async fn run(c2p: Arc<ClickToPay>, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     let slots = Arc::new(Semaphore::new(
         usize::try_from(c2p.jobs.concurrency.max(1)).unwrap_or(1),
     ));
     loop {
         if *stop.borrow() {
-            return;
+            return Ok(());
         }
         let free = u32::try_from(slots.available_permits()).unwrap_or(0);
         let mut claimed_any = false;
@@ -38,12 +41,19 @@ pub async fn run(c2p: Arc<ClickToPay>, mut stop: watch::Receiver<bool>) {
                 Ok(jobs) => {
                     claimed_any = !jobs.is_empty();
                     for job in jobs {
-                        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-                            return;
-                        };
+                        let permit = Arc::clone(&slots).acquire_owned().await?;
                         let c2p = Arc::clone(&c2p);
                         tokio::spawn(async move {
-                            c2p.run_job(job).await;
+                            // A job that panics frees its slot; its lease runs out and it
+                            // runs again.
+                            let ran = tokio::spawn({
+                                let c2p = Arc::clone(&c2p);
+                                async move { c2p.run_job(job).await }
+                            })
+                            .await;
+                            if ran.is_err() {
+                                tracing::error!("a Click to Pay job panicked; it will run again when its lease runs out");
+                            }
                             drop(permit);
                             c2p.wake();
                         });

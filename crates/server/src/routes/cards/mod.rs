@@ -69,7 +69,7 @@ pub async fn card_data_from_jwe(
         .crypto
         .run(move || d1_crypto::jwe::parse(&token).and_then(|jwe| jwe.decrypt(&key)))
         .await
-        .map_err(|e| ApiError::internal(&e))?
+        .map_err(ApiError::from)?
         .map_err(refuse)?;
     Ok(card_data(&plain, field)?)
 }

@@ -7,17 +7,17 @@ use anyhow::Context;
 use d1_domain::IssuerId;
 use d1_store::{BackendRecord, StoreError};
 
+use super::refuse::refuse;
 use crate::bootstrap;
-use crate::cli::refuse;
 use crate::config::Config;
 
 /// The command's arguments.
-pub struct Backend {
-    pub url: String,
-    pub client_id: Option<String>,
-    pub client_secret_file: Option<PathBuf>,
-    pub send_card_id: bool,
-    pub pi_cache_ttl: u32,
+pub(super) struct Backend {
+    pub(super) url: String,
+    pub(super) client_id: Option<String>,
+    pub(super) client_secret_file: Option<PathBuf>,
+    pub(super) send_card_id: bool,
+    pub(super) pi_cache_ttl: u32,
 }
 
 fn check_url(url: &str) -> anyhow::Result<String> {
@@ -47,7 +47,11 @@ fn read_secret(path: &PathBuf) -> anyhow::Result<zeroize::Zeroizing<String>> {
 ///
 /// # Errors
 /// A refusal (bad URL, unreadable secret, unknown issuer) or a store failure.
-pub async fn set_backend(config: &Config, issuer: IssuerId, args: Backend) -> anyhow::Result<()> {
+pub(super) async fn set_backend(
+    config: &Config,
+    issuer: IssuerId,
+    args: Backend,
+) -> anyhow::Result<()> {
     let url = check_url(&args.url)?;
     let client_id = match args.client_id {
         Some(id) if id.is_empty() || id.len() > 256 || id.contains(':') => {
