@@ -75,7 +75,7 @@ async fn identifiers_off_their_pattern_are_format_errors() {
         .send()
         .await
         .unwrap();
-    assert_error(response, 400, "FIELD_INVALID_FORMAT", "").await;
+    assert_error(response, 400, "FIELD_INVALID_FORMAT", "path").await;
     let ok = "a".repeat(64);
     app.register(&token, &ok, Value::Null).await;
 }
@@ -211,7 +211,7 @@ async fn a_one_mebibyte_body_is_413_and_a_wrong_content_type_is_415() {
     let token = app.token().await;
     let huge = json!({"personalInformation": {"firstName": "a".repeat(1 << 20)}});
     let response = app.put_json(&app.consumer_url("c1"), &token, &huge).await;
-    assert_error(response, 413, "PAYLOAD_TOO_LARGE", "").await;
+    assert_error(response, 413, "PAYLOAD_TOO_LARGE", "exceeds").await;
     // Too large comes before the token check.
     let response = app
         .client
@@ -230,7 +230,13 @@ async fn a_one_mebibyte_body_is_413_and_a_wrong_content_type_is_415() {
         .send()
         .await
         .unwrap();
-    assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE", "").await;
+    assert_error(
+        response,
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "Content-Type must be application/json",
+    )
+    .await;
     // An empty body needs no content type.
     let response = app
         .client
@@ -296,14 +302,14 @@ async fn unknown_routes_and_methods_answer_in_d1_format() {
         .send()
         .await
         .unwrap();
-    assert_error(response, 404, "NOT_FOUND", "").await;
+    assert_error(response, 404, "NOT_FOUND", "no such route").await;
     let response = app
         .client
         .delete(app.consumer_url("c1"))
         .send()
         .await
         .unwrap();
-    assert_error(response, 405, "METHOD_NOT_ALLOWED", "").await;
+    assert_error(response, 405, "METHOD_NOT_ALLOWED", "method not allowed").await;
 }
 
 #[tokio::test]

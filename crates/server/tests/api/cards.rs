@@ -186,7 +186,7 @@ async fn delete_cascades_and_a_deleted_pan_never_returns() {
             &card_body(&app, "c1", "4111111111111137").await,
         )
         .await;
-    assert_error(response, 403, "INVALID_STATE", "").await;
+    assert_error(response, 403, "INVALID_STATE", "the consumer is DELETED").await;
     // Registered again, it starts fresh; the deleted PAN is refused under any cardId, and a
     // deleted cardId may carry another PAN.
     app.register(&token, "c1", serde_json::Value::Null).await;
@@ -197,7 +197,13 @@ async fn delete_cascades_and_a_deleted_pan_never_returns() {
             &card_body(&app, "c1", PAN).await,
         )
         .await;
-    assert_error(response, 409, "CARD_CONFLICT", "").await;
+    assert_error(
+        response,
+        409,
+        "CARD_CONFLICT",
+        "the PAN is registered, or was deleted",
+    )
+    .await;
     let response = app
         .put_json(
             &app.card_url("card-1"),
@@ -339,7 +345,7 @@ async fn create_card_allocates_a_pan_in_the_bin_and_replays_by_idempotency_key()
     let body =
         json!({"consumerId": "c1", "cardProductId": "amex-gold", "cardholderName": "ADA LOVELACE"});
     let response = app.post_json(&url, &token, &body).await;
-    assert_error(response, 404, "CONSUMER_NOT_FOUND", "").await;
+    assert_error(response, 404, "CONSUMER_NOT_FOUND", "consumer not found").await;
     app.register(&token, "c1", serde_json::Value::Null).await;
     let send = |body: Value, key: &'static str| {
         let app = &app;
@@ -367,7 +373,13 @@ async fn create_card_allocates_a_pan_in_the_bin_and_replays_by_idempotency_key()
     assert_eq!(again["cardId"], card_id.as_str());
     let mut other = body.clone();
     other["cardholderName"] = json!("CHARLES BABBAGE");
-    assert_error(send(other, "idem-1").await, 409, "CARD_CONFLICT", "").await;
+    assert_error(
+        send(other, "idem-1").await,
+        409,
+        "CARD_CONFLICT",
+        "Idempotency-Key was used with another request",
+    )
+    .await;
     let card: Value = app
         .get(&app.card_url(&card_id), &token)
         .await

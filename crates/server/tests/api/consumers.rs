@@ -112,7 +112,7 @@ async fn update_gives_404_for_unknown_and_403_for_deleted_consumers() {
             &body,
         )
         .await;
-    assert_error(response, 404, "CONSUMER_NOT_FOUND", "").await;
+    assert_error(response, 404, "CONSUMER_NOT_FOUND", "consumer not found").await;
     app.register(&token, "c1", Value::Null).await;
     let response = app.delete_consumer(&token, "c1").await;
     assert_eq!(response.status(), 204);
@@ -123,7 +123,7 @@ async fn update_gives_404_for_unknown_and_403_for_deleted_consumers() {
             &body,
         )
         .await;
-    assert_error(response, 403, "INVALID_STATE", "").await;
+    assert_error(response, 403, "INVALID_STATE", "the consumer is DELETED").await;
     let response = app
         .client
         .post(app.consumer_url("c1") + "/operations/update")
@@ -139,7 +139,7 @@ async fn delete_is_logical_idempotent_and_removes_the_pi() {
     let app = spawn_app().await;
     let token = app.token().await;
     let response = app.delete_consumer(&token, "ghost").await;
-    assert_error(response, 404, "CONSUMER_NOT_FOUND", "").await;
+    assert_error(response, 404, "CONSUMER_NOT_FOUND", "consumer not found").await;
     app.register(&token, "c1", full_pi()).await;
     let delete = json!({"reason": "Closed by customer", "reasonCode": "USER_DECISION"});
     let response = app
@@ -368,7 +368,7 @@ async fn the_trail_pages_newest_first() {
     let response = app
         .get(&(app.consumer_url("ghost") + "/operations"), &token)
         .await;
-    assert_error(response, 404, "CONSUMER_NOT_FOUND", "").await;
+    assert_error(response, 404, "CONSUMER_NOT_FOUND", "consumer not found").await;
 }
 
 #[tokio::test]

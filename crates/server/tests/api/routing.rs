@@ -133,7 +133,7 @@ async fn click_to_pay_routes_under_banking_v1_keep_the_v2_body() {
         .send()
         .await
         .unwrap();
-    assert_error(response, 400, "FIELD_INVALID_FORMAT", "").await;
+    assert_error(response, 400, "FIELD_INVALID_FORMAT", "not valid JSON").await;
     let response = app
         .client
         .post(&enrol)
