@@ -92,8 +92,9 @@ impl ClickToPay {
         }
     }
 
-    /// The pause after failed attempt `attempts + 1`: full jitter under a ceiling that doubles
-    /// from one second up to `jobs.notification_max_backoff_secs`.
+    /// The pause after failed attempt `attempts + 1`: a random point in the upper half of a
+    /// ceiling that doubles from one second up to `jobs.notification_max_backoff_secs` ("equal
+    /// jitter": never less than half the ceiling, so retries keep backing off).
     fn backoff_ms(&self, attempts: u32) -> i64 {
         let cap = self
             .jobs
