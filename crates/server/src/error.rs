@@ -159,6 +159,18 @@ impl ApiError {
         )
     }
 
+    /// 503 `OVERLOADED` with `Retry-After`: this node's own queues are full; nothing was
+    /// written, and the same request may be sent again in a moment.
+    pub fn overloaded() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "OVERLOADED",
+            "the service is busy; try again shortly",
+        );
+        e.retry_after = Some(1);
+        e
+    }
+
     /// 500 `INTERNAL_ERROR`. The cause is logged here and never sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -194,7 +206,11 @@ impl From<FieldError> for ApiError {
 
 impl From<d1_store::StoreError> for ApiError {
     fn from(e: d1_store::StoreError) -> Self {
-        Self::internal(&e)
+        match e {
+            d1_store::StoreError::Overloaded => Self::overloaded(),
+            // `Corrupt` names its table and column, never the value: one log line, a 500.
+            e => Self::internal(&e),
+        }
     }
 }
 

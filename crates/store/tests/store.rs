@@ -29,9 +29,7 @@ async fn database_url(dir: &std::path::Path) -> String {
         return format!("sqlite://{}", dir.join("registry.db").display());
     }
     let base = std::env::var("D1_TEST_DATABASE_URL").expect("D1_TEST_DATABASE_URL");
-    d1_store::postgres::scratch::fresh(&base, "d1t_store_")
-        .await
-        .unwrap()
+    d1_scratch::fresh(&base, "d1t_store_").await.unwrap()
 }
 
 async fn fresh() -> Fresh {

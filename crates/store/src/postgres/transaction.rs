@@ -1,20 +1,19 @@
-//! Running a use case as one transaction, again when it lost a race to another node, and the
-//! statement helpers every query goes through.
+//! Running a use case as one transaction, again when it lost a race to another node, and
+//! PostgreSQL's errors described without the values in them.
 
 use std::time::Duration;
 
-use deadpool_postgres::{GenericClient, Pool, Transaction};
+use deadpool_postgres::{Pool, Transaction};
 use futures_util::future::BoxFuture;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
 
+use super::pg::Pg;
 use crate::vault::Vault;
 use crate::{StoreError, StoreResult};
 
 /// One use case: runs inside the transaction given, with its command and the time.
-pub(super) type Work<C, T> =
-    for<'t> fn(&'t Transaction<'t>, &'t Vault, &'t C, i64) -> BoxFuture<'t, StoreResult<T>>;
+pub(crate) type Work<C, T> =
+    for<'t> fn(&'t Pg<'t, Transaction<'t>>, &'t Vault, &'t C, i64) -> BoxFuture<'t, StoreResult<T>>;
 
 /// How often a use case that keeps losing races is tried before it fails.
 const ATTEMPTS: u32 = 8;
@@ -88,7 +87,7 @@ pub(super) async fn run<C: Sync, T: Send>(
         let mut client = pool.get().await.map_err(pool_error)?;
         let outcome = async {
             let t = client.transaction().await.map_err(pg)?;
-            let value = work(&t, vault, ctx, now()).await?;
+            let value = work(&Pg(&t), vault, ctx, now()).await?;
             t.commit().await.map_err(pg)?;
             Ok(value)
         }
@@ -116,34 +115,4 @@ pub(super) fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
         code: None,
         text: text.to_owned(),
     }))
-}
-
-/// Runs a statement (prepared once per connection), returning the rows it changed.
-pub(super) async fn exec(
-    c: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> StoreResult<u64> {
-    let statement = c.prepare_cached(sql).await.map_err(pg)?;
-    c.execute(&statement, params).await.map_err(pg)
-}
-
-/// Every row of a query.
-pub(super) async fn rows(
-    c: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> StoreResult<Vec<Row>> {
-    let statement = c.prepare_cached(sql).await.map_err(pg)?;
-    c.query(&statement, params).await.map_err(pg)
-}
-
-/// The row of a query, if any.
-pub(super) async fn row(
-    c: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> StoreResult<Option<Row>> {
-    let statement = c.prepare_cached(sql).await.map_err(pg)?;
-    c.query_opt(&statement, params).await.map_err(pg)
 }
