@@ -85,7 +85,7 @@ impl Store for Engine {
             self,
             false,
             (issuer, change),
-            |db, _, (issuer, change), now| { issuers::change(db, issuer, change, now) }
+            |db, _, (issuer, change), now| issuers::change(db, issuer, change, now)
         )
     }
 
@@ -174,7 +174,7 @@ impl Store for Engine {
             self,
             false,
             (cmd, prepared),
-            |db, vault, (cmd, prepared), now| { cards::register(db, vault, cmd, prepared, now) }
+            |db, vault, (cmd, prepared), now| cards::register(db, vault, cmd, prepared, now)
         )
     }
 
@@ -303,7 +303,7 @@ impl Store for Engine {
             self,
             false,
             (write, create),
-            |db, _, (write, create), now| { directory::put(db, write, *create, now) }
+            |db, _, (write, create), now| directory::put(db, write, *create, now)
         )
     }
 

@@ -198,3 +198,54 @@ async fn insert(
     let statement = client.prepare_cached(INSERT).await.map_err(pg)?;
     client.query(&statement, params).await.map_err(pg)
 }
+
+#[cfg(all(test, pg_suite))]
+mod tests {
+    use super::*;
+
+    fn job(consumer: &str) -> (Job, oneshot::Receiver<bool>) {
+        let (created, answer) = oneshot::channel();
+        let job = Job {
+            issuer_id: "BANK000001".to_owned(),
+            consumer_id: consumer.to_owned(),
+            pi_source: "ISSUER",
+            wrapped_key: vec![1, 2, 3],
+            pi: None,
+            at: 1,
+            operation_id: uuid::Uuid::now_v7(),
+            correlation_id: None,
+            user_id: None,
+            created,
+        };
+        (job, answer)
+    }
+
+    #[tokio::test]
+    async fn a_registration_whose_caller_has_gone_is_not_written() {
+        let base = std::env::var("D1_TEST_DATABASE_URL").unwrap();
+        let url = d1_scratch::fresh(&base, "d1t_batch_").await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let options = crate::StoreOptions {
+            database_url: url.clone(),
+            kek_file: dir.path().join("kek.key"),
+            durability: crate::Durability::Full,
+            read_connections: 1,
+            pool: super::super::PoolOptions::default(),
+        };
+        let store = super::super::Postgres::open(&url, &options).await.unwrap();
+        let client = store.pool.get().await.unwrap();
+        let (gone, answer) = job("gone");
+        drop(answer);
+        let (waiting, answer) = job("waiting");
+        write(&client, vec![gone, waiting]).await;
+        assert!(answer.await.unwrap());
+        let ids: Vec<String> = client
+            .query("SELECT consumer_id FROM consumers", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get(0).unwrap())
+            .collect();
+        assert_eq!(ids, vec!["waiting".to_owned()]);
+    }
+}
