@@ -1,40 +1,10 @@
 //! Card commands and records.
 
-use d1_domain::card::{CardId, CardProductId, Expiry, Pan, Scheme};
+pub use d1_domain::card::{CardData, CardState, HolderData};
+use d1_domain::card::{CardId, CardProductId, Pan, Scheme};
 use d1_domain::{ConsumerId, IssuerId};
 
 use crate::{StoreError, StoreResult, TrailContext};
-
-/// The state of a card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CardState {
-    Active,
-    Inactive,
-    Deleted,
-}
-
-impl CardState {
-    /// The wire and database form.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "ACTIVE",
-            Self::Inactive => "INACTIVE",
-            Self::Deleted => "DELETED",
-        }
-    }
-
-    /// Parses the wire form.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ACTIVE" => Some(Self::Active),
-            "INACTIVE" => Some(Self::Inactive),
-            "DELETED" => Some(Self::Deleted),
-            _ => None,
-        }
-    }
-}
 
 /// An issuer's card product.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,25 +15,6 @@ pub struct ProductRecord {
     /// 6 to 8 digits.
     pub bin: String,
     pub validity_months: u32,
-}
-
-/// The card data sealed at rest: PAN and expiry, and for created cards the cardholder
-/// names and accounts (personal data too).
-#[derive(Debug, Clone)]
-pub struct CardData {
-    pub pan: Pan,
-    pub expiry: Expiry,
-    pub holder: Option<HolderData>,
-}
-
-/// Cardholder names and accounts of a created card, already validated.
-#[derive(Clone, Default)]
-pub struct HolderData(pub serde_json::Map<String, serde_json::Value>);
-
-impl std::fmt::Debug for HolderData {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HolderData(<redacted>)")
-    }
 }
 
 /// Register card (card registration model).

@@ -255,11 +255,11 @@ pub(crate) async fn unlock<D: Db>(db: &D, options: &StoreOptions) -> anyhow::Res
     let wrapped = engine.encode(
         resolved
             .kek
-            .wrap(fresh.as_ref(), crate::vault::PAN_MAC_CONTEXT)?,
+            .wrap(fresh.as_ref(), d1_crypto::policy::PAN_MAC_CONTEXT)?,
     );
     let stored = put_once(db, "pan_mac_key", &wrapped).await?;
     let mac_key = resolved
         .kek
-        .unwrap(&engine.decode(stored)?, crate::vault::PAN_MAC_CONTEXT)?;
+        .unwrap(&engine.decode(stored)?, d1_crypto::policy::PAN_MAC_CONTEXT)?;
     Ok(Vault::new(resolved.kek, &mac_key))
 }
