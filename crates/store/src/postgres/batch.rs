@@ -11,7 +11,7 @@
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::transaction::pg;
+use super::error::pg;
 use crate::vault::FreshConsumer;
 use crate::RegisterConsumer;
 

@@ -9,6 +9,7 @@
 //! The use cases are the shared ones (`crate::rules`), run on [`pg::Pg`].
 
 mod batch;
+mod error;
 mod migrate;
 mod pg;
 mod transaction;
@@ -22,8 +23,9 @@ use tokio_postgres::NoTls;
 
 use crate::vault::FreshConsumer;
 use crate::{now_ms, Durability, RegisterConsumer, StoreOptions, StoreResult, Vault};
+use error::pg;
 pub(crate) use pg::Pg;
-use transaction::{pg, Work};
+use transaction::Work;
 
 /// Settings of the connection pool.
 #[derive(Debug, Clone, Copy)]
@@ -156,6 +158,6 @@ impl Postgres {
     }
 
     async fn client(&self) -> StoreResult<Object> {
-        self.pool.get().await.map_err(transaction::pool_error)
+        self.pool.get().await.map_err(error::pool_error)
     }
 }

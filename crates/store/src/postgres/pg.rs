@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
-use super::transaction::{pg, Contended};
+use super::error::{pg, Contended};
 use crate::db::{corrupt, Cell, Db, Row, Sql, Value};
 use crate::{StoreError, StoreResult};
 

@@ -10,6 +10,10 @@ use rusqlite::{params_from_iter, Connection};
 use crate::db::{corrupt, Cell, Db, Row, Sql, Value};
 use crate::{StoreError, StoreResult};
 
+/// How many prepared statements a connection keeps: more than the store has (some 70;
+/// rusqlite keeps 16 unless told).
+pub(crate) const STATEMENTS: usize = 128;
+
 /// A driver error. SQLite's messages name constraints and columns, never values.
 pub(crate) fn sql(e: rusqlite::Error) -> StoreError {
     StoreError::Other(e.into())

@@ -17,8 +17,8 @@ use rusqlite::Connection;
 use crate::db::ready_now;
 use crate::{now_ms, Durability, StoreError, StoreOptions, StoreResult, Vault};
 use checkpointer::Checkpointer;
-use lite::sql;
 pub(crate) use lite::Lite;
+use lite::{sql, STATEMENTS};
 use readers::Readers;
 use writer::Writer;
 
@@ -36,6 +36,7 @@ pub(crate) struct Sqlite {
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENTS);
     // Commits do not sync here: the writer syncs the WAL itself before acknowledging, when
     // the durability asks for it (see writer.rs).
     // A small page cache (1 MB): every commit truncates the cache, which walks its whole hash
