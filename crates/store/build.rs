@@ -1,5 +1,6 @@
-//! Compiles the PostgreSQL copy of the API suite only when a database is given for it, so
-//! that a machine without PostgreSQL runs the plain suite and is told the other was skipped.
+//! Compiles the PostgreSQL copy of the store suite (and the store's own PostgreSQL tests) only
+//! when a database is given for them, so that a machine without PostgreSQL runs the SQLite
+//! suite and is told the other was skipped.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(pg_suite)");

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use d1_store::postgres::scratch;
+use d1_scratch as scratch;
 use rand::RngCore;
 
 use crate::load::{self, RunStats};

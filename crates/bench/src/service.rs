@@ -187,11 +187,11 @@ impl Service {
     /// How many consumer rows the service's database holds now.
     pub async fn consumer_rows(&self) -> anyhow::Result<u64> {
         let count = match &self.database_url {
-            Some(url) => d1_store::postgres::scratch::connect(url)
+            Some(url) => d1_scratch::connect(url)
                 .await?
                 .query_one("SELECT count(*) FROM consumers", &[])
                 .await?
-                .get::<_, i64>(0),
+                .try_get::<_, i64>(0)?,
             None => rusqlite::Connection::open(self.dir.path().join("data/registry.db"))?
                 .query_row("SELECT count(*) FROM consumers", [], |r| r.get::<_, i64>(0))?,
         };

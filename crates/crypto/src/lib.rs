@@ -5,12 +5,14 @@
 //! - [`keyfile`]: the KEK file on disk.
 //! - [`ec`]: P-256 public keys as PEM or JWK, and the service's key pairs.
 //! - [`jwt`]: ES256 JWTs: issuers' assertions in, our access tokens out.
+//! - [`policy`]: what each seal at rest is bound to, and the PAN MAC.
 
 pub mod ec;
 pub mod envelope;
 pub mod jwe;
 pub mod jwt;
 pub mod keyfile;
+pub mod policy;
 
 /// A cryptographic failure. Deliberately coarse: the caller learns that something did not
 /// verify or decrypt, never which byte or why, and no secret is ever carried.

@@ -1,4 +1,5 @@
-//! Card data: PANs, expiries, schemes, and the card identifiers.
+//! Card data: PANs, expiries, schemes, the card identifiers, a card's state and the data
+//! sealed at rest with its holder's.
 //!
 //! A [`Pan`] never prints: its `Debug` shows only the last four digits, and nothing else
 //! exposes the digits but [`Pan::digits`], used to seal and to MAC it.
@@ -217,6 +218,56 @@ impl Expiry {
     #[must_use]
     pub fn month(self) -> Month {
         Month::try_from(self.month).unwrap_or(Month::January)
+    }
+}
+
+/// The state of a card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardState {
+    Active,
+    Inactive,
+    Deleted,
+}
+
+impl CardState {
+    /// The wire and database form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Inactive => "INACTIVE",
+            Self::Deleted => "DELETED",
+        }
+    }
+
+    /// Parses the wire form.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ACTIVE" => Some(Self::Active),
+            "INACTIVE" => Some(Self::Inactive),
+            "DELETED" => Some(Self::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// The card data sealed at rest: PAN and expiry, and for created cards the cardholder
+/// names and accounts (personal data too).
+#[derive(Debug, Clone)]
+pub struct CardData {
+    pub pan: Pan,
+    pub expiry: Expiry,
+    pub holder: Option<HolderData>,
+}
+
+/// Cardholder names and accounts of a created card, already validated.
+#[derive(Clone, Default)]
+pub struct HolderData(pub serde_json::Map<String, serde_json::Value>);
+
+impl std::fmt::Debug for HolderData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HolderData(<redacted>)")
     }
 }
 

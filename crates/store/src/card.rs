@@ -1,40 +1,10 @@
 //! Card commands and records.
 
-use d1_domain::card::{CardId, CardProductId, Expiry, Pan, Scheme};
+pub use d1_domain::card::{CardData, CardState, HolderData};
+use d1_domain::card::{CardId, CardProductId, Pan, Scheme};
 use d1_domain::{ConsumerId, IssuerId};
 
 use crate::{StoreError, StoreResult, TrailContext};
-
-/// The state of a card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CardState {
-    Active,
-    Inactive,
-    Deleted,
-}
-
-impl CardState {
-    /// The wire and database form.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "ACTIVE",
-            Self::Inactive => "INACTIVE",
-            Self::Deleted => "DELETED",
-        }
-    }
-
-    /// Parses the wire form.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ACTIVE" => Some(Self::Active),
-            "INACTIVE" => Some(Self::Inactive),
-            "DELETED" => Some(Self::Deleted),
-            _ => None,
-        }
-    }
-}
 
 /// An issuer's card product.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,25 +15,6 @@ pub struct ProductRecord {
     /// 6 to 8 digits.
     pub bin: String,
     pub validity_months: u32,
-}
-
-/// The card data sealed at rest: PAN and expiry, and for created cards the cardholder
-/// names and accounts (personal data too).
-#[derive(Debug, Clone)]
-pub struct CardData {
-    pub pan: Pan,
-    pub expiry: Expiry,
-    pub holder: Option<HolderData>,
-}
-
-/// Cardholder names and accounts of a created card, already validated.
-#[derive(Clone, Default)]
-pub struct HolderData(pub serde_json::Map<String, serde_json::Value>);
-
-impl std::fmt::Debug for HolderData {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HolderData(<redacted>)")
-    }
 }
 
 /// Register card (card registration model).
@@ -152,55 +103,6 @@ pub struct RegisterCards {
     pub trail: TrailContext,
 }
 
-/// The columns every card read selects, in the order [`RawCard`] reads them (both backends).
-pub(crate) const CARD_COLUMNS: &str =
-    "SELECT c.consumer_id, k.card_id, k.card_product_id, k.state, k.scheme, k.last4, k.expiry,
-            k.created_at, k.updated_at, c.state, c.generation, k.consumer_generation
-     FROM cards k JOIN consumers c ON c.id = k.consumer_ref";
-
-/// A card row before its ids are parsed back into their types.
-pub(crate) struct RawCard {
-    pub consumer_id: String,
-    pub card_id: String,
-    pub card_product_id: String,
-    pub state: CardState,
-    pub scheme: String,
-    pub last4: String,
-    pub expiry: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-impl RawCard {
-    /// The state a card reads as: a card of a deleted consumer, or of a consumerId's earlier
-    /// life (`current` false), is DELETED whatever its row says.
-    pub fn shown_state(stored: &str, consumer_state: &str, current: bool) -> CardState {
-        if consumer_state == "DELETED" || !current {
-            CardState::Deleted
-        } else {
-            CardState::parse(stored).unwrap_or(CardState::Deleted)
-        }
-    }
-
-    /// Parses the ids back; a malformed one means the database was changed behind our back.
-    pub fn into_view(self) -> StoreResult<CardView> {
-        let malformed = || StoreError::Other(anyhow::anyhow!("a stored id is malformed"));
-        Ok(CardView {
-            consumer_id: ConsumerId::parse(&self.consumer_id)
-                .map(|(c, _)| c)
-                .map_err(|_| malformed())?,
-            card_id: CardId::parse(&self.card_id).map_err(|_| malformed())?,
-            card_product_id: self.card_product_id,
-            state: self.state,
-            scheme: self.scheme,
-            last4: self.last4,
-            expiry: self.expiry,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
-}
-
 /// A fresh card id for Create card: `crd_` and 26 random base32 characters.
 pub(crate) fn random_card_id() -> StoreResult<CardId> {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
@@ -213,14 +115,27 @@ pub(crate) fn random_card_id() -> StoreResult<CardId> {
         .map_err(|_| StoreError::Other(anyhow::anyhow!("generated card id is malformed")))
 }
 
-/// A uniformly random decimal digit, for PAN allocation.
-pub(crate) fn random_digit() -> u8 {
+/// A random PAN of `length` digits in the range of `bin`, for Create card.
+///
+/// # Errors
+/// If the random generator fails.
+pub(crate) fn allocate_pan(bin: &str, length: usize) -> StoreResult<Pan> {
+    let mut failed = None;
     // Rejection sampling keeps the digits uniform.
-    loop {
-        let [b] = d1_crypto::random_bytes::<1>().unwrap_or([0]);
-        if b < 250 {
-            return b % 10;
+    let mut digit = || loop {
+        match d1_crypto::random_bytes::<1>() {
+            Ok([b]) if b < 250 => return b % 10,
+            Ok(_) => {}
+            Err(e) => {
+                failed = Some(e);
+                return 0;
+            }
         }
+    };
+    let pan = Pan::allocate(bin, length, &mut digit);
+    match failed {
+        None => Ok(pan),
+        Some(e) => Err(StoreError::Other(e.into())),
     }
 }
 

@@ -68,14 +68,12 @@ impl JobKind {
         }
     }
 
-    /// Parses the database form; anything unknown is a sync, which only reads.
+    /// Parses the database form.
     #[must_use]
-    pub fn parse(s: &str) -> Self {
-        if s == "ENROL" {
-            Self::Enrol
-        } else {
-            Self::Sync
-        }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Enrol, Self::Sync]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 

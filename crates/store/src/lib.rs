@@ -1,17 +1,22 @@
 //! Persistence of d1-registry.
 //!
-//! [`Store`] has one method per use case; each runs as one transaction. A backend is picked
+//! [`Store`] has one method per use case, written once (`rules`) over the primitives each
+//! backend implements (`db`); a write runs as one transaction. A backend is picked
 //! once, from the database URL's scheme, by [`open`]. Personal data is sealed by the shared
 //! [`vault`] before it reaches any backend's tables.
 
 pub mod card;
 pub mod clicktopay;
+mod db;
+mod engine;
 mod jobs;
 pub mod kek;
 pub mod model;
 pub mod postgres;
 mod rows;
-pub mod sqlite;
+mod rules;
+mod sql;
+mod sqlite;
 pub mod vault;
 
 use std::path::PathBuf;
@@ -34,7 +39,14 @@ pub enum StoreError {
     /// A uniqueness rule refused the write.
     #[error("conflict: {0}")]
     Conflict(&'static str),
-    /// Anything else: the database is unreachable, full, corrupt, or sealed data did not open.
+    /// A stored value does not decode: of another type, or a word no version wrote. Only the
+    /// place is named, never the value.
+    #[error("a stored value does not decode: {table}.{column}")]
+    Corrupt { table: &'static str, column: String },
+    /// Too many writes are waiting; nothing was written, and the caller may try again soon.
+    #[error("too many writes are waiting")]
+    Overloaded,
+    /// Anything else: the database is unreachable or full, or sealed data did not open.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -194,8 +206,8 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(options: StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
     let url = options.database_url.clone();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = postgres::PgStore::open(&url, &options).await?;
-        return Ok(Arc::new(store));
+        let store = postgres::Postgres::open(&url, &options).await?;
+        return Ok(Arc::new(engine::Engine::Postgres(store)));
     }
     let path = match url
         .strip_prefix("sqlite://")
@@ -207,8 +219,8 @@ pub async fn open(options: StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
         ),
         None => &url,
     };
-    let store = sqlite::SqliteStore::open(std::path::Path::new(path), &options).await?;
-    Ok(Arc::new(store))
+    let store = sqlite::Sqlite::open(std::path::Path::new(path), &options).await?;
+    Ok(Arc::new(engine::Engine::Sqlite(store)))
 }
 
 /// Unix time in milliseconds.

@@ -35,9 +35,14 @@ impl ConsumerRow {
         issuer: &IssuerId,
         consumer: &ConsumerId,
     ) -> StoreResult<DataKey> {
-        let wrapped = self.wrapped_key.as_deref().ok_or_else(|| {
-            StoreError::Other(anyhow::anyhow!("active consumer without a data key"))
-        })?;
+        // An ACTIVE consumer always has its key; a row without one was changed behind us.
+        let wrapped = self
+            .wrapped_key
+            .as_deref()
+            .ok_or_else(|| StoreError::Corrupt {
+                table: "consumers",
+                column: "wrapped_key".to_owned(),
+            })?;
         vault.open_consumer_key(issuer, consumer, wrapped)
     }
 

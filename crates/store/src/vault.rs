@@ -1,11 +1,14 @@
-//! Sealing of personal data at rest, shared by every backend.
+//! Sealing of personal data at rest, shared by every backend; what each seal is bound to
+//! is the crypto policy of `d1_crypto::policy`.
 //!
 //! Each consumer has its own data key, wrapped by the KEK. Both the wrapped key and the sealed
 //! PI are bound (associated data) to the issuer and consumerId, so a row copied onto another
 //! consumer does not open. Destroying the wrapped key shreds everything sealed under it.
 
-use aws_lc_rs::hmac;
 use d1_crypto::envelope::{DataKey, Kek};
+use d1_crypto::policy::{
+    backend_secret_context, card_context, consumer_context, ConsumerSeal, PanMac,
+};
 use d1_crypto::CryptoError;
 use d1_domain::{ConsumerId, IssuerId, PersonalInformation};
 
@@ -23,7 +26,7 @@ pub struct FreshConsumer {
 /// The KEK, and the contexts every at-rest seal is bound to.
 pub struct Vault {
     kek: Kek,
-    pan_mac: hmac::Key,
+    pan_mac: PanMac,
 }
 
 impl std::fmt::Debug for Vault {
@@ -32,15 +35,8 @@ impl std::fmt::Debug for Vault {
     }
 }
 
-/// The context the PAN MAC key is wrapped for.
-pub const PAN_MAC_CONTEXT: &[u8] = b"d1/pan-mac/v1";
-
-fn context(purpose: &str, issuer: &IssuerId, consumer: &ConsumerId) -> Vec<u8> {
-    format!("d1/{purpose}/v1|{}|{}", issuer.as_str(), consumer.as_str()).into_bytes()
-}
-
-fn card_context(issuer: &IssuerId, card: &str) -> Vec<u8> {
-    format!("d1/card/v1|{}|{card}", issuer.as_str()).into_bytes()
+fn context(seal: ConsumerSeal, issuer: &IssuerId, consumer: &ConsumerId) -> Vec<u8> {
+    consumer_context(seal, issuer.as_str(), consumer.as_str())
 }
 
 fn crypto(e: CryptoError) -> StoreError {
@@ -53,18 +49,14 @@ impl Vault {
     pub fn new(kek: Kek, pan_mac_key: &[u8]) -> Self {
         Self {
             kek,
-            pan_mac: hmac::Key::new(hmac::HMAC_SHA256, pan_mac_key),
+            pan_mac: PanMac::new(pan_mac_key),
         }
     }
 
     /// A keyed MAC of a PAN within an issuer: compares PANs without holding them in clear.
     #[must_use]
     pub fn pan_mac(&self, issuer: &IssuerId, pan: &d1_domain::card::Pan) -> Vec<u8> {
-        let mut ctx = hmac::Context::with_key(&self.pan_mac);
-        ctx.update(issuer.as_str().as_bytes());
-        ctx.update(b"|");
-        ctx.update(pan.digits().as_bytes());
-        ctx.sign().as_ref().to_vec()
+        self.pan_mac.of(issuer.as_str(), pan.digits())
     }
 
     /// Seals card data under a consumer's data key, bound to the card.
@@ -84,7 +76,7 @@ impl Vault {
         let plain = zeroize::Zeroizing::new(
             serde_json::to_vec(&doc).map_err(|e| StoreError::Other(e.into()))?,
         );
-        key.seal(&plain, &card_context(issuer, card.as_str()))
+        key.seal(&plain, &card_context(issuer.as_str(), card.as_str()))
             .map_err(crypto)
     }
 
@@ -104,7 +96,7 @@ impl Vault {
         consumer: &ConsumerId,
     ) -> Result<(DataKey, Vec<u8>), StoreError> {
         self.kek
-            .new_data_key(&context("dek", issuer, consumer))
+            .new_data_key(&context(ConsumerSeal::DataKey, issuer, consumer))
             .map_err(crypto)
     }
 
@@ -139,7 +131,7 @@ impl Vault {
         wrapped: &[u8],
     ) -> Result<DataKey, StoreError> {
         self.kek
-            .open_data_key(wrapped, &context("dek", issuer, consumer))
+            .open_data_key(wrapped, &context(ConsumerSeal::DataKey, issuer, consumer))
             .map_err(crypto)
     }
 
@@ -157,7 +149,7 @@ impl Vault {
         let plain = zeroize::Zeroizing::new(
             serde_json::to_vec(pi).map_err(|e| StoreError::Other(e.into()))?,
         );
-        key.seal(&plain, &context("pi", issuer, consumer))
+        key.seal(&plain, &context(ConsumerSeal::Pi, issuer, consumer))
             .map_err(crypto)
     }
 
@@ -173,7 +165,7 @@ impl Vault {
         sealed: &[u8],
     ) -> Result<PersonalInformation, StoreError> {
         let plain = key
-            .open(sealed, &context("pi", issuer, consumer))
+            .open(sealed, &context(ConsumerSeal::Pi, issuer, consumer))
             .map_err(crypto)?;
         serde_json::from_slice(&plain)
             .map_err(|_| StoreError::Other(anyhow::anyhow!("stored PI is not readable")))
@@ -221,7 +213,7 @@ impl Vault {
         secret: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
         self.kek
-            .wrap(secret, &backend_context(issuer))
+            .wrap(secret, &backend_secret_context(issuer.as_str()))
             .map_err(crypto)
     }
 
@@ -235,7 +227,7 @@ impl Vault {
         sealed: &[u8],
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
         self.kek
-            .unwrap(sealed, &backend_context(issuer))
+            .unwrap(sealed, &backend_secret_context(issuer.as_str()))
             .map_err(crypto)
     }
 
@@ -251,14 +243,15 @@ impl Vault {
         sealed: &[u8],
     ) -> Result<crate::CardSecret, StoreError> {
         let plain = key
-            .open(sealed, &card_context(issuer, card))
+            .open(sealed, &card_context(issuer.as_str(), card))
             .map_err(crypto)?;
         let doc: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&plain)
             .map_err(|_| StoreError::Other(anyhow::anyhow!("stored card is not readable")))?;
         let text = |k: &str| doc.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        let unreadable = || StoreError::Other(anyhow::anyhow!("stored card is not readable"));
         Ok(crate::CardSecret {
-            pan: text("pan").unwrap_or_default(),
-            expiry: text("exp").unwrap_or_default(),
+            pan: text("pan").ok_or_else(unreadable)?,
+            expiry: text("exp").ok_or_else(unreadable)?,
             cardholder_name: text("cardholderName").filter(|n| !n.trim().is_empty()),
         })
     }
@@ -277,7 +270,7 @@ impl Vault {
         let plain = zeroize::Zeroizing::new(
             serde_json::to_vec(address).map_err(|e| StoreError::Other(e.into()))?,
         );
-        key.seal(&plain, &context("billing", issuer, consumer))
+        key.seal(&plain, &context(ConsumerSeal::Billing, issuer, consumer))
             .map_err(crypto)
     }
 
@@ -293,7 +286,7 @@ impl Vault {
         sealed: &[u8],
     ) -> Result<d1_domain::Address, StoreError> {
         let plain = key
-            .open(sealed, &context("billing", issuer, consumer))
+            .open(sealed, &context(ConsumerSeal::Billing, issuer, consumer))
             .map_err(crypto)?;
         serde_json::from_slice(&plain)
             .map_err(|_| StoreError::Other(anyhow::anyhow!("stored address is not readable")))
@@ -327,8 +320,4 @@ impl Vault {
             .map_err(crypto)?;
         key.open(&sealed.sealed, context.as_bytes()).map_err(crypto)
     }
-}
-
-fn backend_context(issuer: &IssuerId) -> Vec<u8> {
-    format!("d1/backend-secret/v1|{}", issuer.as_str()).into_bytes()
 }

@@ -15,6 +15,7 @@ use d1_store::{
 
 struct Fresh {
     store: Arc<dyn Store>,
+    url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -29,15 +30,14 @@ async fn database_url(dir: &std::path::Path) -> String {
         return format!("sqlite://{}", dir.join("registry.db").display());
     }
     let base = std::env::var("D1_TEST_DATABASE_URL").expect("D1_TEST_DATABASE_URL");
-    d1_store::postgres::scratch::fresh(&base, "d1t_store_")
-        .await
-        .unwrap()
+    d1_scratch::fresh(&base, "d1t_store_").await.unwrap()
 }
 
 async fn fresh() -> Fresh {
     let dir = tempfile::tempdir().unwrap();
+    let url = database_url(dir.path()).await;
     let store = d1_store::open(StoreOptions {
-        database_url: database_url(dir.path()).await,
+        database_url: url.clone(),
         kek_file: dir.path().join("kek.key"),
         durability: Durability::Full,
         read_connections: 2,
@@ -45,7 +45,29 @@ async fn fresh() -> Fresh {
     })
     .await
     .unwrap();
-    Fresh { store, _dir: dir }
+    Fresh {
+        store,
+        url,
+        _dir: dir,
+    }
+}
+
+/// Runs `sql` on the store's database behind its back, as an operator's mistake would.
+async fn tamper(f: &Fresh, sql: &str) {
+    match f.url.strip_prefix("sqlite://") {
+        Some(path) => {
+            rusqlite::Connection::open(path)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap();
+        }
+        None => d1_scratch::connect(&f.url)
+            .await
+            .unwrap()
+            .batch_execute(sql)
+            .await
+            .unwrap(),
+    }
 }
 
 fn issuer() -> IssuerId {
@@ -520,14 +542,14 @@ mod click_to_pay {
         StartEnrolment,
     };
 
-    async fn with_card(store: &dyn Store, card: &str, consumer_id: &str, pan: &str) {
+    pub(super) async fn with_card(store: &dyn Store, card: &str, consumer_id: &str, pan: &str) {
         store
             .register_card(super::cards::card(card, consumer_id, pan))
             .await
             .unwrap();
     }
 
-    fn enrol(card: &str) -> StartEnrolment {
+    pub(super) fn enrol(card: &str) -> StartEnrolment {
         StartEnrolment {
             issuer_id: issuer(),
             card_id: CardId::parse(card).unwrap(),
@@ -728,6 +750,352 @@ mod click_to_pay {
         assert!(
             removal.stored_pi.is_none(),
             "nothing of a deleted consumer opens"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stored_value_that_does_not_decode_is_corrupt_and_only_its_place_is_named() {
+    let f = fresh().await;
+    f.store
+        .register_consumer(register("c1", None))
+        .await
+        .unwrap();
+    tamper(&f, "UPDATE consumers SET state = 'ZOMBIE'").await;
+    let Err(e) = f.store.consumer(&issuer(), &consumer("c1")).await else {
+        panic!("an unknown state read as a state");
+    };
+    assert!(
+        matches!(&e, StoreError::Corrupt { table: "consumers", column } if column == "state"),
+        "{e:?}"
+    );
+    assert!(!e.to_string().contains("ZOMBIE"), "{e}");
+    assert!(matches!(
+        f.store.register_consumer(register("c1", None)).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[tokio::test]
+async fn the_database_answers_and_service_keys_are_kept_and_retired() {
+    use d1_store::{KeyPurpose, ServiceKeyRecord};
+    let f = fresh().await;
+    f.store.ping().await.unwrap();
+    assert!(!f.store.vault().kek().fingerprint().is_empty());
+    let key = |kid: &str, purpose, at| ServiceKeyRecord {
+        kid: kid.into(),
+        purpose,
+        wrapped: vec![7; 4],
+        created_at: at,
+        retired_at: None,
+    };
+    f.store
+        .add_service_key(key("s1", KeyPurpose::Signing, 1))
+        .await
+        .unwrap();
+    f.store
+        .add_service_key(key("s2", KeyPurpose::Signing, 2))
+        .await
+        .unwrap();
+    f.store
+        .add_service_key(key("e1", KeyPurpose::Encryption, 3))
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.store
+            .add_service_key(key("s1", KeyPurpose::Encryption, 4))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        f.store.retire_service_key("e1").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        f.store.retire_service_key("nope").await,
+        Err(StoreError::NotFound)
+    ));
+    f.store.retire_service_key("s1").await.unwrap();
+    assert!(matches!(
+        f.store.retire_service_key("s1").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        f.store.retire_service_key("s2").await,
+        Err(StoreError::Conflict(_))
+    ));
+    let keys = f.store.service_keys().await.unwrap();
+    let kids: Vec<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(kids, ["s1", "s2", "e1"]);
+    assert!(keys[0].retired_at.is_some() && keys[1].retired_at.is_none());
+    assert_eq!(keys[2].purpose, KeyPurpose::Encryption);
+    assert_eq!(keys[2].wrapped, vec![7; 4]);
+}
+
+#[tokio::test]
+async fn issuers_are_listed_by_id_with_their_kids_and_products_are_unique() {
+    use d1_domain::card::{CardProductId, Scheme};
+    use d1_store::ProductRecord;
+    let f = fresh().await;
+    for (id, kid) in [("BANK000002", "k2"), ("BANK000001", "k1")] {
+        f.store
+            .add_issuer(NewIssuer {
+                issuer_id: IssuerId::parse(id).unwrap(),
+                pi_storage: PiStorage::Allowed,
+                click_to_pay: true,
+                lookalike_policy: LookalikePolicy::Refuse,
+                kid: kid.into(),
+                public_jwk: "{}".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let listed = f.store.issuers().await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|i| i.issuer_id.as_str()).collect();
+    assert_eq!(ids, ["BANK000001", "BANK000002"]);
+    assert_eq!(listed[1].kids, ["k2"]);
+    assert!(listed[0].click_to_pay);
+    assert_eq!(listed[0].lookalike_policy, LookalikePolicy::Refuse);
+
+    let product = ProductRecord {
+        issuer_id: issuer(),
+        card_product_id: CardProductId::parse("p1").unwrap(),
+        scheme: Scheme::Visa,
+        bin: "411111".into(),
+        validity_months: 36,
+    };
+    f.store.add_product(product.clone()).await.unwrap();
+    assert!(matches!(
+        f.store.add_product(product.clone()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let id = CardProductId::parse("p1").unwrap();
+    assert_eq!(
+        f.store.product(&issuer(), &id).await.unwrap(),
+        Some(product)
+    );
+    let other = IssuerId::parse("BANK000002").unwrap();
+    assert_eq!(f.store.product(&other, &id).await.unwrap(), None);
+}
+
+mod lifecycle {
+    use super::*;
+    use d1_domain::card::{CardId, CardProductId, Scheme};
+    use d1_store::{
+        CardOutcome, CardSpec, CardState, CreateCard, CreateOutcome, ProductRecord, RegisterCards,
+    };
+
+    fn spec(card_id: &str, pan: &str) -> CardSpec {
+        let one = super::cards::card(card_id, "c1", pan);
+        CardSpec {
+            card_id: one.card_id,
+            card_product_id: one.card_product_id,
+            data: one.data,
+            state: None,
+        }
+    }
+
+    fn with_cards(cards: Vec<CardSpec>) -> RegisterCards {
+        RegisterCards {
+            issuer_id: issuer(),
+            consumer_id: consumer("c1"),
+            cards,
+            trail: TrailContext::default(),
+        }
+    }
+
+    async fn card_ids(store: &dyn Store) -> Vec<String> {
+        let cards = store.cards(&issuer(), &consumer("c1")).await.unwrap();
+        cards
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.card_id.as_str().to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn v1_register_with_cards_is_all_or_nothing_and_starts_a_deleted_consumer_afresh() {
+        let f = fresh().await;
+        let first = with_cards(vec![
+            spec("k1", "4111111111111111"),
+            spec("k2", "4111111111111129"),
+        ]);
+        assert_eq!(
+            f.store.register_cards(first.clone()).await.unwrap(),
+            CardOutcome::Registered {
+                implicit_consumer: false
+            }
+        );
+        assert_eq!(card_ids(&*f.store).await, ["k1", "k2"]);
+        // The same cards again are a retry.
+        assert_eq!(
+            f.store.register_cards(first).await.unwrap(),
+            CardOutcome::Registered {
+                implicit_consumer: false
+            }
+        );
+        // k3 would be new, but k4's PAN is k1's: neither stays.
+        let clash = with_cards(vec![
+            spec("k3", "4111111111111137"),
+            spec("k4", "4111111111111111"),
+        ]);
+        assert!(matches!(
+            f.store.register_cards(clash).await.unwrap(),
+            CardOutcome::Conflict(_)
+        ));
+        assert_eq!(card_ids(&*f.store).await, ["k1", "k2"]);
+        f.store.delete_consumer(delete("c1")).await.unwrap();
+        let again = with_cards(vec![spec("k5", "4111111111111145")]);
+        f.store.register_cards(again).await.unwrap();
+        assert_eq!(card_ids(&*f.store).await, ["k5"]);
+        let view = f.store.consumer(&issuer(), &consumer("c1")).await.unwrap();
+        assert_eq!(view.unwrap().state, d1_domain::ConsumerState::Active);
+        let old = f
+            .store
+            .card(&issuer(), &CardId::parse("k1").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(old.unwrap().state, CardState::Deleted);
+    }
+
+    #[tokio::test]
+    async fn create_card_allocates_in_the_products_range_and_answers_a_key_once() {
+        let f = fresh().await;
+        let product = ProductRecord {
+            issuer_id: issuer(),
+            card_product_id: CardProductId::parse("p2").unwrap(),
+            scheme: Scheme::Visa,
+            bin: "411111".into(),
+            validity_months: 24,
+        };
+        let create = |key: Option<(&str, &[u8])>| CreateCard {
+            issuer_id: issuer(),
+            consumer_id: consumer("c1"),
+            product: product.clone(),
+            state: CardState::Inactive,
+            holder: None,
+            idempotency: key.map(|(k, h)| (k.to_owned(), h.to_vec())),
+            trail: TrailContext::default(),
+        };
+        assert_eq!(
+            f.store.create_card(create(None)).await.unwrap(),
+            CreateOutcome::ConsumerNotFound
+        );
+        f.store
+            .register_consumer(register("c1", None))
+            .await
+            .unwrap();
+        let CreateOutcome::Created(id) = f
+            .store
+            .create_card(create(Some(("key-1", b"h1"))))
+            .await
+            .unwrap()
+        else {
+            panic!("no card created");
+        };
+        let card = f.store.card(&issuer(), &id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                card.state,
+                card.card_product_id.as_str(),
+                card.scheme.as_str()
+            ),
+            (CardState::Inactive, "p2", "VISA")
+        );
+        assert_eq!(card.last4.len(), 4);
+        assert_eq!(
+            f.store
+                .create_card(create(Some(("key-1", b"h1"))))
+                .await
+                .unwrap(),
+            CreateOutcome::Created(id.clone())
+        );
+        assert_eq!(
+            f.store
+                .create_card(create(Some(("key-1", b"h2"))))
+                .await
+                .unwrap(),
+            CreateOutcome::KeyReused
+        );
+        assert_eq!(card_ids(&*f.store).await, [id.as_str()]);
+        assert_eq!(
+            kinds(&*f.store, "c1").await,
+            [OperationKind::CardCreate, OperationKind::Register]
+        );
+        f.store.delete_consumer(delete("c1")).await.unwrap();
+        assert_eq!(
+            f.store.create_card(create(None)).await.unwrap(),
+            CreateOutcome::ConsumerDeleted
+        );
+    }
+
+    #[tokio::test]
+    async fn the_directory_keeps_a_profile_and_its_cards_until_removed() {
+        use d1_store::{DirectoryWrite, Sealed};
+        let f = fresh().await;
+        let sealed = |b: u8| Sealed {
+            wrapped_key: vec![b],
+            sealed: vec![b, b],
+        };
+        let write = |card: Option<&str>, b: u8| DirectoryWrite {
+            issuer_id: issuer(),
+            consumer_id: consumer("c1"),
+            profile: sealed(b),
+            card: card.map(|c| (c.to_owned(), sealed(b))),
+        };
+        let (bank, c1) = (issuer(), consumer("c1"));
+        let profile = || f.store.directory_profile(&bank, &c1);
+        assert!(!f.store.directory_put(write(None, 1), false).await.unwrap());
+        assert!(
+            profile().await.unwrap().is_none(),
+            "not created without create"
+        );
+        assert!(!f
+            .store
+            .directory_put(write(Some("k2"), 2), true)
+            .await
+            .unwrap());
+        assert!(f
+            .store
+            .directory_put(write(Some("k1"), 3), false)
+            .await
+            .unwrap());
+        let stored = profile().await.unwrap().unwrap();
+        // Both cards, in the order they joined; two joins within one millisecond order by id.
+        let mut card_ids = stored.card_ids.clone();
+        card_ids.sort();
+        assert_eq!(card_ids, ["k1", "k2"]);
+        assert_eq!(stored.profile.sealed, vec![3, 3]);
+        assert!(stored.updated_at >= stored.created_at);
+        assert!(f
+            .store
+            .directory_remove(&issuer(), &consumer("c1"))
+            .await
+            .unwrap());
+        assert!(profile().await.unwrap().is_none());
+        assert!(!f
+            .store
+            .directory_remove(&issuer(), &consumer("c1"))
+            .await
+            .unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_lease_is_void_when_the_only_node_starts_again() {
+        let f = fresh().await;
+        super::click_to_pay::with_card(&*f.store, "k1", "c1", "4111111111111111").await;
+        f.store
+            .start_enrolment(super::click_to_pay::enrol("k1"))
+            .await
+            .unwrap();
+        assert_eq!(f.store.claim_jobs(60_000, 10).await.unwrap().len(), 1);
+        assert!(f.store.claim_jobs(60_000, 10).await.unwrap().is_empty());
+        f.store.release_leases().await.unwrap();
+        // One SQLite file has one node; a shared PostgreSQL waits for the lease instead.
+        let expected = usize::from(!on_postgres());
+        assert_eq!(
+            f.store.claim_jobs(60_000, 10).await.unwrap().len(),
+            expected
         );
     }
 }

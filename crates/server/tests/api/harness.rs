@@ -108,9 +108,7 @@ pub async fn fresh_place() -> Arc<Place> {
     let dir = tempfile::tempdir().unwrap();
     let database_url = if on_postgres() {
         let base = std::env::var("D1_TEST_DATABASE_URL").expect("D1_TEST_DATABASE_URL");
-        d1_store::postgres::scratch::fresh(&base, "d1t_api_")
-            .await
-            .unwrap()
+        d1_scratch::fresh(&base, "d1t_api_").await.unwrap()
     } else {
         format!("sqlite://{}", dir.path().join("registry.db").display())
     };
@@ -141,9 +139,7 @@ impl Place {
             }
         }
         if on_postgres() {
-            let client = d1_store::postgres::scratch::connect(&self.database_url)
-                .await
-                .unwrap();
+            let client = d1_scratch::connect(&self.database_url).await.unwrap();
             let tables = client
                 .query(
                     "SELECT table_name::text FROM information_schema.tables
@@ -153,7 +149,7 @@ impl Place {
                 .await
                 .unwrap();
             for table in tables {
-                let name: String = table.get(0);
+                let name: String = table.try_get(0).unwrap();
                 let rows = client
                     .query(&format!("SELECT row_to_json(t)::text FROM {name} t"), &[])
                     .await
@@ -161,7 +157,7 @@ impl Place {
                 for row in rows {
                     found.push((
                         format!("table {name}"),
-                        row.get::<_, String>(0).into_bytes(),
+                        row.try_get::<_, String>(0).unwrap().into_bytes(),
                     ));
                 }
             }
@@ -193,9 +189,7 @@ impl Place {
     /// Runs a statement on the database directly, behind the service's back.
     pub async fn execute(&self, sql: &str) {
         if on_postgres() {
-            let client = d1_store::postgres::scratch::connect(&self.database_url)
-                .await
-                .unwrap();
+            let client = d1_scratch::connect(&self.database_url).await.unwrap();
             client.batch_execute(sql).await.unwrap();
         } else {
             let conn = rusqlite::Connection::open(self.dir.path().join("registry.db")).unwrap();
@@ -206,10 +200,13 @@ impl Place {
     /// The first column of the first row of a query returning a byte string.
     pub async fn bytes(&self, sql: &str) -> Vec<u8> {
         if on_postgres() {
-            let client = d1_store::postgres::scratch::connect(&self.database_url)
+            let client = d1_scratch::connect(&self.database_url).await.unwrap();
+            client
+                .query_one(sql, &[])
                 .await
-                .unwrap();
-            client.query_one(sql, &[]).await.unwrap().get(0)
+                .unwrap()
+                .try_get(0)
+                .unwrap()
         } else {
             let conn = rusqlite::Connection::open(self.dir.path().join("registry.db")).unwrap();
             conn.query_row(sql, [], |r| r.get(0)).unwrap()

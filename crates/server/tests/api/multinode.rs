@@ -494,10 +494,13 @@ async fn concurrent_writes_spread_over_two_nodes_lose_nothing_and_read_the_same(
 
 /// The first column of the first row of a query returning a count.
 async fn count(place: &Place, sql: &str) -> i64 {
-    let client = d1_store::postgres::scratch::connect(&place.database_url)
+    let client = d1_scratch::connect(&place.database_url).await.unwrap();
+    client
+        .query_one(sql, &[])
         .await
-        .unwrap();
-    client.query_one(sql, &[]).await.unwrap().get(0)
+        .unwrap()
+        .try_get(0)
+        .unwrap()
 }
 
 /// The whole trail of a consumer, newest first.
@@ -824,9 +827,7 @@ async fn enrolments_spread_over_two_nodes_each_run_and_notify_once() {
 #[tokio::test]
 async fn a_schema_at_version_2_is_upgraded_and_the_trail_loses_only_its_own_key() {
     let place = fresh_place().await;
-    let client = d1_store::postgres::scratch::connect(&place.database_url)
-        .await
-        .unwrap();
+    let client = d1_scratch::connect(&place.database_url).await.unwrap();
     client
         .batch_execute(include_str!(
             "../../../store/migrations/postgres/0001_init.sql"

@@ -11,7 +11,7 @@
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::transaction::rows;
+use super::error::pg;
 use crate::vault::FreshConsumer;
 use crate::RegisterConsumer;
 
@@ -130,6 +130,11 @@ const INSERT: &str = "WITH input AS (
 
 /// Writes one batch and answers each of its jobs.
 async fn write(client: &deadpool_postgres::Object, mut batch: Vec<Job>) {
+    // A caller that has gone (answered 503 TIMEOUT, say) does not have its consumer created.
+    batch.retain(|job| !job.created.is_closed());
+    if batch.is_empty() {
+        return;
+    }
     // Rows in key order, so that two batches never wait on each other's keys in a cycle; one
     // job per consumerId, so that the join below pairs each new row with one job.
     batch.sort_by(|a, b| (&a.issuer_id, &a.consumer_id).cmp(&(&b.issuer_id, &b.consumer_id)));
@@ -156,9 +161,8 @@ async fn write(client: &deadpool_postgres::Object, mut batch: Vec<Job>) {
     let correlations: Vec<Option<&str>> =
         unique.iter().map(|j| j.correlation_id.as_deref()).collect();
     let users: Vec<Option<&str>> = unique.iter().map(|j| j.user_id.as_deref()).collect();
-    let written = rows(
+    let written = insert(
         client,
-        INSERT,
         &[
             &issuers,
             &consumers,
@@ -173,7 +177,10 @@ async fn write(client: &deadpool_postgres::Object, mut batch: Vec<Job>) {
     )
     .await;
     let created: std::collections::HashSet<uuid::Uuid> = match written {
-        Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
+        Ok(rows) => rows
+            .iter()
+            .filter_map(|r| r.try_get::<_, uuid::Uuid>(0).ok())
+            .collect(),
         Err(e) => {
             tracing::warn!(error = %e, "a batch of registrations failed; each is tried alone");
             std::collections::HashSet::new()
@@ -181,5 +188,64 @@ async fn write(client: &deadpool_postgres::Object, mut batch: Vec<Job>) {
     };
     for job in unique {
         let _ = job.created.send(created.contains(&job.operation_id));
+    }
+}
+
+async fn insert(
+    client: &deadpool_postgres::Object,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> crate::StoreResult<Vec<tokio_postgres::Row>> {
+    let statement = client.prepare_cached(INSERT).await.map_err(pg)?;
+    client.query(&statement, params).await.map_err(pg)
+}
+
+#[cfg(all(test, pg_suite))]
+mod tests {
+    use super::*;
+
+    fn job(consumer: &str) -> (Job, oneshot::Receiver<bool>) {
+        let (created, answer) = oneshot::channel();
+        let job = Job {
+            issuer_id: "BANK000001".to_owned(),
+            consumer_id: consumer.to_owned(),
+            pi_source: "ISSUER",
+            wrapped_key: vec![1, 2, 3],
+            pi: None,
+            at: 1,
+            operation_id: uuid::Uuid::now_v7(),
+            correlation_id: None,
+            user_id: None,
+            created,
+        };
+        (job, answer)
+    }
+
+    #[tokio::test]
+    async fn a_registration_whose_caller_has_gone_is_not_written() {
+        let base = std::env::var("D1_TEST_DATABASE_URL").unwrap();
+        let url = d1_scratch::fresh(&base, "d1t_batch_").await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let options = crate::StoreOptions {
+            database_url: url.clone(),
+            kek_file: dir.path().join("kek.key"),
+            durability: crate::Durability::Full,
+            read_connections: 1,
+            pool: super::super::PoolOptions::default(),
+        };
+        let store = super::super::Postgres::open(&url, &options).await.unwrap();
+        let client = store.pool.get().await.unwrap();
+        let (gone, answer) = job("gone");
+        drop(answer);
+        let (waiting, answer) = job("waiting");
+        write(&client, vec![gone, waiting]).await;
+        assert!(answer.await.unwrap());
+        let ids: Vec<String> = client
+            .query("SELECT consumer_id FROM consumers", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get(0).unwrap())
+            .collect();
+        assert_eq!(ids, vec!["waiting".to_owned()]);
     }
 }

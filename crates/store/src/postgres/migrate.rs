@@ -50,7 +50,7 @@ async fn apply(client: &mut Object) -> anyhow::Result<()> {
             &[],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     let known = i32::try_from(MIGRATIONS.len())?;
     anyhow::ensure!(
         current <= known,

@@ -1,57 +1,22 @@
-//! Running a use case as one transaction, again when it lost a race to another node, and the
-//! statement helpers every query goes through.
+//! Running a use case as one transaction, again when it lost a race to another node.
 
 use std::time::Duration;
 
-use deadpool_postgres::{GenericClient, Pool, Transaction};
+use deadpool_postgres::{Pool, Transaction};
 use futures_util::future::BoxFuture;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
 
+use super::error::{pg, pool_error, Contended, PgError};
+use super::pg::Pg;
 use crate::vault::Vault;
 use crate::{StoreError, StoreResult};
 
 /// One use case: runs inside the transaction given, with its command and the time.
-pub(super) type Work<C, T> =
-    for<'t> fn(&'t Transaction<'t>, &'t Vault, &'t C, i64) -> BoxFuture<'t, StoreResult<T>>;
+pub(crate) type Work<C, T> =
+    for<'t> fn(&'t Pg<'t, Transaction<'t>>, &'t Vault, &'t C, i64) -> BoxFuture<'t, StoreResult<T>>;
 
 /// How often a use case that keeps losing races is tried before it fails.
 const ATTEMPTS: u32 = 8;
-
-/// A database error, described without the values in it: PostgreSQL's DETAIL repeats the
-/// key of a violated index, and no key value belongs in a log line.
-#[derive(Debug)]
-pub(super) struct PgError {
-    code: Option<SqlState>,
-    text: String,
-}
-
-impl std::fmt::Display for PgError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl std::error::Error for PgError {}
-
-/// A write found its row taken by a transaction that committed after this one looked.
-#[derive(Debug, thiserror::Error)]
-#[error("a concurrent transaction changed the row; trying again")]
-pub(super) struct Contended;
-
-/// Maps a driver error to a store error.
-pub(super) fn pg(e: tokio_postgres::Error) -> StoreError {
-    let text = match e.as_db_error() {
-        Some(db) => format!("PostgreSQL {}: {}", db.code().code(), db.message()),
-        None if e.is_closed() => "the PostgreSQL connection is closed".to_owned(),
-        None => "PostgreSQL connection error".to_owned(),
-    };
-    StoreError::Other(anyhow::Error::new(PgError {
-        code: e.code().cloned(),
-        text,
-    }))
-}
 
 /// Whether a failed attempt lost a race and is worth running again.
 fn lost_race(e: &StoreError) -> bool {
@@ -88,7 +53,7 @@ pub(super) async fn run<C: Sync, T: Send>(
         let mut client = pool.get().await.map_err(pool_error)?;
         let outcome = async {
             let t = client.transaction().await.map_err(pg)?;
-            let value = work(&t, vault, ctx, now()).await?;
+            let value = work(&Pg(&t), vault, ctx, now()).await?;
             t.commit().await.map_err(pg)?;
             Ok(value)
         }
@@ -103,47 +68,4 @@ pub(super) async fn run<C: Sync, T: Send>(
             other => return other,
         }
     }
-}
-
-/// Maps a pool failure (no connection within the timeout, the database unreachable).
-pub(super) fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
-    let text = match e {
-        deadpool_postgres::PoolError::Backend(e) => return pg(e),
-        deadpool_postgres::PoolError::Timeout(_) => "no PostgreSQL connection within the timeout",
-        _ => "the PostgreSQL pool failed",
-    };
-    StoreError::Other(anyhow::Error::new(PgError {
-        code: None,
-        text: text.to_owned(),
-    }))
-}
-
-/// Runs a statement (prepared once per connection), returning the rows it changed.
-pub(super) async fn exec(
-    c: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> StoreResult<u64> {
-    let statement = c.prepare_cached(sql).await.map_err(pg)?;
-    c.execute(&statement, params).await.map_err(pg)
-}
-
-/// Every row of a query.
-pub(super) async fn rows(
-    c: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> StoreResult<Vec<Row>> {
-    let statement = c.prepare_cached(sql).await.map_err(pg)?;
-    c.query(&statement, params).await.map_err(pg)
-}
-
-/// The row of a query, if any.
-pub(super) async fn row(
-    c: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> StoreResult<Option<Row>> {
-    let statement = c.prepare_cached(sql).await.map_err(pg)?;
-    c.query_opt(&statement, params).await.map_err(pg)
 }

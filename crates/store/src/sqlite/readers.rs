@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
 
-use super::sql;
+use super::lite::{sql, STATEMENTS};
 use crate::{StoreError, StoreResult};
 
 pub(super) struct Readers {
@@ -34,6 +34,7 @@ impl Readers {
         let conn = Connection::open_with_flags(&self.path, flags).map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENTS);
         conn.execute_batch("PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;")
             .map_err(sql)?;
         Ok(conn)

@@ -18,7 +18,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -30,6 +30,11 @@ use crate::{StoreError, StoreResult};
 
 /// The most jobs one transaction takes.
 const MAX_BATCH: usize = 512;
+
+/// Writes waiting for the writer, beyond which a write is refused at once
+/// ([`StoreError::Overloaded`]) rather than queued behind seconds of work: eight full
+/// batches, about half a second of writes at the measured peak.
+const QUEUE: usize = 8 * MAX_BATCH;
 
 /// What a job leaves for after the commit: whether it wrote partially before failing, and how
 /// to answer its caller once the commit's (and sync's) outcome is known.
@@ -48,7 +53,7 @@ struct Job {
 
 /// The handle to the writer thread.
 pub(super) struct Writer {
-    sender: Mutex<Option<Sender<Job>>>,
+    sender: Mutex<Option<SyncSender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Set for good once a WAL sync has failed (see [`sync_loop`]).
     sync_failed: Arc<AtomicBool>,
@@ -63,7 +68,16 @@ impl Writer {
         sync_wal: Option<PathBuf>,
         checkpointer: Checkpointer,
     ) -> std::io::Result<Self> {
-        let (sender, receiver) = mpsc::channel::<Job>();
+        Self::start_with(conn, sync_wal, checkpointer, QUEUE)
+    }
+
+    fn start_with(
+        conn: Connection,
+        sync_wal: Option<PathBuf>,
+        checkpointer: Checkpointer,
+        queue: usize,
+    ) -> std::io::Result<Self> {
+        let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
         let sync_failed = Arc::new(AtomicBool::new(false));
         let failed = Arc::clone(&sync_failed);
         let thread = std::thread::Builder::new()
@@ -98,6 +112,11 @@ impl Writer {
         let (reply, answer) = oneshot::channel::<StoreResult<T>>();
         let run: Run = Box::new(move |conn: Option<&Connection>| {
             let (result, poisoned) = match conn {
+                // The caller has gone (answered 503 TIMEOUT, say): its write is not made.
+                Some(_) if reply.is_closed() => (
+                    Err(StoreError::Other(anyhow::anyhow!("the caller has gone"))),
+                    false,
+                ),
                 Some(conn) => {
                     let before = conn.total_changes();
                     let result = f(conn);
@@ -122,14 +141,18 @@ impl Writer {
             });
             Completion { poisoned, finish }
         });
-        let sent = self
+        let queued = self
             .sender
             .lock()
             .map_err(|_| StoreError::Other(anyhow::anyhow!("writer lock poisoned")))?
             .as_ref()
-            .is_some_and(|s| s.send(Job { run, shreds }).is_ok());
-        if !sent {
-            return Err(StoreError::Other(anyhow::anyhow!("the store is closed")));
+            .map(|s| s.try_send(Job { run, shreds }));
+        match queued {
+            Some(Ok(())) => {}
+            Some(Err(TrySendError::Full(_))) => return Err(StoreError::Overloaded),
+            Some(Err(TrySendError::Disconnected(_))) | None => {
+                return Err(StoreError::Other(anyhow::anyhow!("the store is closed")))
+            }
         }
         answer
             .await
@@ -303,78 +326,5 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) -> (Vec<Completion>, Result<
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn completion(outcome: &Arc<Mutex<Option<Result<(), String>>>>) -> Completion {
-        let outcome = Arc::clone(outcome);
-        Completion {
-            poisoned: false,
-            finish: Box::new(move |result| {
-                *outcome.lock().unwrap() = Some(result);
-            }),
-        }
-    }
-
-    #[test]
-    fn after_a_failed_sync_no_later_write_is_acknowledged() {
-        let dir = tempfile::tempdir().unwrap();
-        let wal = dir.path().join("db-wal");
-        std::fs::write(&wal, b"frames").unwrap();
-        let failed = AtomicBool::new(false);
-
-        // A missing file fails the sync but loses nothing, so later syncs go on.
-        assert!(sync(&dir.path().join("missing"), &failed).is_err());
-        assert!(!failed.load(Ordering::Acquire));
-        assert!(sync(&wal, &failed).is_ok());
-
-        // fdatasync on a character device fails (EINVAL), as it does on a disk error.
-        assert!(sync(std::path::Path::new("/dev/null"), &failed).is_err());
-        assert!(failed.load(Ordering::Acquire));
-
-        // The real WAL would sync now, but the batch is still refused.
-        let (sender, receiver) = mpsc::channel();
-        let outcome = Arc::new(Mutex::new(None));
-        sender.send(vec![completion(&outcome)]).unwrap();
-        drop(sender);
-        sync_loop(&wal, &receiver, &failed);
-        let outcome = outcome.lock().unwrap().take();
-        assert!(matches!(outcome, Some(Err(e)) if e.contains("restarted")));
-    }
-
-    #[tokio::test]
-    async fn after_a_failed_sync_later_writes_are_not_made_at_all() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db");
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (n INTEGER)",
-        )
-        .unwrap();
-        let checkpointer = Checkpointer::start(path.clone()).unwrap();
-        // fdatasync on a character device fails (EINVAL), as it does on a disk error.
-        let writer = Writer::start(conn, Some("/dev/null".into()), checkpointer).unwrap();
-        let insert = |n: i64| {
-            move |conn: &Connection| {
-                conn.execute("INSERT INTO t (n) VALUES (?1)", [n])
-                    .map(|_| ())
-                    .map_err(|e| StoreError::Other(e.into()))
-            }
-        };
-
-        // The first batch is committed before its sync fails; it cannot be taken back.
-        assert!(writer.write(false, insert(1)).await.is_err());
-        assert!(writer.sync_failed());
-        assert!(writer.write(false, insert(2)).await.is_err());
-        writer.close();
-        let rows: Vec<i64> = Connection::open(&path)
-            .unwrap()
-            .prepare("SELECT n FROM t")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(rows, vec![1]);
-    }
-}
+#[path = "writer_tests.rs"]
+mod tests;

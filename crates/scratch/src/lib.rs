@@ -1,5 +1,6 @@
 //! Scratch schemas: a database of its own for each test or benchmark run, inside one
-//! PostgreSQL database, chosen through the connection's `search_path`.
+//! PostgreSQL database, chosen through the connection's `search_path`. Only tests and the
+//! benchmark depend on this crate; the service never does.
 
 use tokio_postgres::NoTls;
 
@@ -60,7 +61,7 @@ pub async fn drop_all(url: &str, prefix: &str) -> anyhow::Result<()> {
         )
         .await?;
     for row in rows {
-        let name: &str = row.get(0);
+        let name: &str = row.try_get(0)?;
         client
             .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
             .await?;

@@ -1,0 +1,275 @@
+//! Click to Pay: the issuer backend's settings, enrolment acceptance, the directory sync a
+//! change queues, job claiming and finishing, and the notifications outbox. Jobs and
+//! notifications are claimed with a lease (and on PostgreSQL `FOR UPDATE SKIP LOCKED`), so
+//! several nodes share the work and a node that dies mid-job only delays it by the lease.
+
+use d1_domain::{ConsumerId, ConsumerState, CorrelationId, IssuerId, OperationStatus, UserId};
+
+use crate::db::{known, locking, params, Db};
+use crate::jobs::{EnrolTarget, JobRow};
+use crate::sql::{clicktopay as sql, issuers as issuer_sql};
+use crate::{
+    BackendRecord, CardState, ClaimedJob, Delivery, EnrolmentStart, FinishJob, JobOutcome,
+    NotificationRecord, StartEnrolment, StoreError, StoreResult, Vault,
+};
+
+/// Sets where an issuer's backend is; `NotFound` for an unknown issuer.
+pub(crate) async fn set_backend<D: Db>(db: &D, b: &BackendRecord, now: i64) -> StoreResult<()> {
+    let issuer = b.issuer_id.as_str();
+    if db
+        .query_opt(&issuer_sql::EXISTS, params![issuer])
+        .await?
+        .is_none()
+    {
+        return Err(StoreError::NotFound);
+    }
+    db.exec(
+        &sql::UPSERT_BACKEND,
+        params![
+            issuer,
+            &b.url,
+            b.client_id.as_ref(),
+            b.sealed_secret.as_ref(),
+            b.send_card_id,
+            b.pi_cache_ttl_s,
+            now,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// An issuer's backend, if one is set.
+pub(crate) async fn backend<D: Db>(
+    db: &D,
+    issuer: &IssuerId,
+) -> StoreResult<Option<BackendRecord>> {
+    let Some(mut r) = db
+        .query_opt(&sql::BACKEND, params![issuer.as_str()])
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(BackendRecord {
+        issuer_id: issuer.clone(),
+        url: r.text(0)?,
+        client_id: r.opt_text(1)?,
+        sealed_secret: r.opt_blob(2)?,
+        send_card_id: r.bool(3)?,
+        pi_cache_ttl_s: r.int_as(4)?,
+    }))
+}
+
+/// Accepts an enrolment: a PENDING trail entry and its job, unless the card has a PENDING or
+/// SUCCESSFUL enrolment already.
+pub(crate) async fn start_enrolment<D: Db>(
+    db: &D,
+    vault: &Vault,
+    cmd: &StartEnrolment,
+    now: i64,
+) -> StoreResult<EnrolmentStart> {
+    let (issuer, card) = (cmd.issuer_id.as_str(), cmd.card_id.as_str());
+    let statement = locking(db, &sql::ENROL_TARGET, &sql::LOCK_ENROL_TARGET);
+    let Some(mut r) = db.query_opt(statement, params![issuer, card]).await? else {
+        return Ok(EnrolmentStart::CardNotFound);
+    };
+    let target = EnrolTarget {
+        card_state: r.parsed(0, |s| known(CardState::parse(s)))?,
+        consumer_ref: r.int(1)?,
+        consumer_id: r.parsed(2, |s| ConsumerId::parse(s).map(|(c, _)| c))?,
+        consumer_state: r.parsed(3, |s| known(ConsumerState::parse(s)))?,
+        wrapped_key: r.opt_blob(4)?,
+    };
+    if !target.active() {
+        return Ok(EnrolmentStart::NotActive);
+    }
+    let existing = db
+        .query_opt(&sql::EXISTING_ENROLMENT, params![target.consumer_ref, card])
+        .await?;
+    if let Some(mut r) = existing {
+        return Ok(EnrolmentStart::Existing(r.text(0)?));
+    }
+    let billing = target.seal_billing(vault, &cmd.issuer_id, cmd.billing.as_ref())?;
+    let operation_id = uuid::Uuid::now_v7().to_string();
+    db.exec(
+        &sql::PENDING_ENROLMENT,
+        params![
+            target.consumer_ref,
+            &operation_id,
+            now,
+            card,
+            cmd.trail.correlation_id.as_ref().map(CorrelationId::as_str),
+            cmd.trail.user_id.as_ref().map(UserId::as_str),
+        ],
+    )
+    .await?;
+    db.exec(
+        &sql::ENROL_JOB,
+        params![
+            issuer,
+            target.consumer_ref,
+            &operation_id,
+            card,
+            billing.as_ref(),
+            &cmd.correlation_id,
+            now,
+        ],
+    )
+    .await?;
+    Ok(EnrolmentStart::Started(operation_id))
+}
+
+/// Queues a directory sync of the consumer `consumer_ref` if it has ever been enrolled.
+pub(crate) async fn queue_sync<D: Db>(
+    db: &D,
+    issuer: &IssuerId,
+    consumer_ref: i64,
+    now: i64,
+) -> StoreResult<()> {
+    db.exec(
+        &sql::QUEUE_SYNC,
+        params![issuer.as_str(), consumer_ref, now],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Leases up to `limit` due jobs for `lease_ms`, oldest first, with what each needs opened.
+pub(crate) async fn claim_jobs<D: Db>(
+    db: &D,
+    vault: &Vault,
+    lease_ms: i64,
+    limit: u32,
+    now: i64,
+) -> StoreResult<Vec<ClaimedJob>> {
+    let statement = locking(db, &sql::CLAIMABLE, &sql::LOCK_CLAIMABLE);
+    let due = db.query(statement, params![now, limit]).await?;
+    let mut jobs = Vec::with_capacity(due.len());
+    for mut r in due {
+        let id = r.int(0)?;
+        db.exec(&sql::LEASE_JOB, params![now + lease_ms, id])
+            .await?;
+        let row = db
+            .query_opt(&sql::JOB, params![id])
+            .await?
+            .ok_or_else(|| db.lost_race())?;
+        jobs.push(JobRow::decode(row)?.open(vault)?);
+    }
+    Ok(jobs)
+}
+
+/// Ends a job: its trail entries and notification written, its row gone, in one step.
+pub(crate) async fn finish_job<D: Db>(db: &D, done: &FinishJob, now: i64) -> StoreResult<()> {
+    let statement = locking(db, &sql::FINISHING, &sql::LOCK_FINISHING);
+    // Gone: another node finished it after this one's lease ran out.
+    let Some(mut job) = db.query_opt(statement, params![done.id]).await? else {
+        return Ok(());
+    };
+    let consumer_ref = job.int(0)?;
+    let operation_id = job.opt_text(1)?;
+    let card_id = job.opt_text(2)?;
+    let correlation = job.opt_text(3)?;
+    let (status, reason) = match &done.outcome {
+        JobOutcome::Enrolled | JobOutcome::Synced => (OperationStatus::Successful, None),
+        JobOutcome::Failed(reason) => (OperationStatus::Failed, Some(reason.as_str())),
+    };
+    if let Some(operation_id) = &operation_id {
+        db.exec(
+            &sql::END_OPERATION,
+            params![status.as_str(), now, reason, operation_id],
+        )
+        .await?;
+    }
+    if let Some(fetch) = &done.pi_fetch {
+        let status = if fetch.failure.is_some() {
+            OperationStatus::Failed
+        } else {
+            OperationStatus::Successful
+        };
+        let mut buffer = uuid::Uuid::encode_buffer();
+        let fetch_id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buffer);
+        db.exec(
+            &sql::PI_FETCH,
+            params![
+                consumer_ref,
+                &*fetch_id,
+                status.as_str(),
+                fetch.started_at,
+                now,
+                card_id.as_ref(),
+                fetch.failure.as_ref(),
+                correlation.as_ref(),
+            ],
+        )
+        .await?;
+    }
+    if let Some(n) = &done.notification {
+        db.exec(
+            &sql::INSERT_NOTIFICATION,
+            params![
+                n.issuer_id.as_str(),
+                &n.card_id,
+                &n.operation_id,
+                &n.body,
+                now
+            ],
+        )
+        .await?;
+    }
+    db.exec(&sql::DELETE_JOB, params![done.id]).await?;
+    Ok(())
+}
+
+/// Leases up to `limit` due notifications, never two of one card, oldest first.
+pub(crate) async fn claim_notifications<D: Db>(
+    db: &D,
+    lease_ms: i64,
+    limit: u32,
+    now: i64,
+) -> StoreResult<Vec<NotificationRecord>> {
+    let statement = locking(db, &sql::DUE_NOTIFICATIONS, &sql::LOCK_DUE_NOTIFICATIONS);
+    let due = db.query(statement, params![now, limit]).await?;
+    let mut claimed = Vec::with_capacity(due.len());
+    for mut r in due {
+        let id = r.int(0)?;
+        let mut n = db
+            .query_opt(&sql::LEASE_NOTIFICATION, params![now + lease_ms, id])
+            .await?
+            .ok_or_else(|| db.lost_race())?;
+        claimed.push(NotificationRecord {
+            id,
+            issuer_id: n.parsed(0, IssuerId::parse)?,
+            card_id: n.text(1)?,
+            operation_id: n.text(2)?,
+            body: n.text(3)?,
+            attempts: n.int_as(4)?,
+            created_at: n.int(5)?,
+        });
+    }
+    Ok(claimed)
+}
+
+/// Records how a delivery attempt ended.
+pub(crate) async fn settle_notification<D: Db>(
+    db: &D,
+    id: i64,
+    delivery: Delivery,
+) -> StoreResult<()> {
+    match delivery {
+        Delivery::Delivered => db.exec(&sql::DELETE_NOTIFICATION, params![id]).await?,
+        Delivery::Retry(at) => db.exec(&sql::RETRY_NOTIFICATION, params![at, id]).await?,
+        Delivery::Dead => {
+            db.exec(&sql::MARK_OPERATION_DEAD, params![id]).await?;
+            db.exec(&sql::MARK_NOTIFICATION_DEAD, params![id]).await?
+        }
+    };
+    Ok(())
+}
+
+/// Voids every lease: at the start of the only node a backend can have (SQLite).
+pub(crate) async fn release_leases<D: Db>(db: &D) -> StoreResult<()> {
+    db.exec(&sql::RELEASE_JOB_LEASES, params![]).await?;
+    db.exec(&sql::RELEASE_NOTIFICATION_LEASES, params![])
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! The operations trail: one entry per fact, never PI, and the pages it is read in.
+
+use d1_domain::{CorrelationId, OperationKind, OperationStatus, UserId};
+
+use crate::db::{known, params, Db, Row};
+use crate::sql::{clicktopay as c2p, consumers as sql};
+use crate::{OperationRecord, OperationsPage, StoreResult, TrailContext};
+
+/// What one trail entry records beyond its kind.
+pub(crate) struct Entry<'a> {
+    pub kind: OperationKind,
+    pub card_id: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub reason_code: Option<&'a str>,
+}
+
+impl Entry<'static> {
+    /// An entry with nothing but its kind.
+    pub(crate) fn of(kind: OperationKind) -> Self {
+        Self {
+            kind,
+            card_id: None,
+            reason: None,
+            reason_code: None,
+        }
+    }
+}
+
+impl<'a> Entry<'a> {
+    /// An entry about a card.
+    pub(crate) fn card(kind: OperationKind, card_id: &'a str) -> Self {
+        Self {
+            card_id: Some(card_id),
+            ..Entry::of(kind)
+        }
+    }
+}
+
+/// Records a successful entry for the consumer `consumer_ref`, under a fresh UUIDv7.
+pub(crate) async fn record<D: Db>(
+    db: &D,
+    consumer_ref: i64,
+    entry: &Entry<'_>,
+    trail: &TrailContext,
+    now: i64,
+) -> StoreResult<()> {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let operation_id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buffer);
+    db.exec(
+        &sql::RECORD,
+        params![
+            consumer_ref,
+            &*operation_id,
+            entry.kind.as_str(),
+            OperationStatus::Successful.as_str(),
+            now,
+            entry.card_id,
+            entry.reason,
+            entry.reason_code,
+            trail.correlation_id.as_ref().map(CorrelationId::as_str),
+            trail.user_id.as_ref().map(UserId::as_str),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// An entry as read back, from `first` on: operation_id, operation, status, start_time,
+/// end_time, card_id, reason, reason_code, correlation_id, user_id.
+fn entry(r: &mut Row, first: usize) -> StoreResult<OperationRecord> {
+    Ok(OperationRecord {
+        operation_id: r.text(first)?,
+        operation: r.parsed(first + 1, |s| known(OperationKind::parse(s)))?,
+        status: r.parsed(first + 2, |s| known(OperationStatus::parse(s)))?,
+        start_time: r.int(first + 3)?,
+        end_time: r.opt_int(first + 4)?,
+        card_id: r.opt_text(first + 5)?,
+        reason: r.opt_text(first + 6)?,
+        reason_code: r.opt_text(first + 7)?,
+        correlation_id: r.opt_text(first + 8)?,
+        user_id: r.opt_text(first + 9)?,
+    })
+}
+
+/// A page of the consumer `consumer_ref`'s trail, newest first, before the cursor `before`.
+pub(crate) async fn page<D: Db>(
+    db: &D,
+    consumer_ref: i64,
+    limit: u32,
+    before: Option<i64>,
+) -> StoreResult<OperationsPage> {
+    let rows = db
+        .query(
+            &sql::PAGE,
+            params![
+                consumer_ref,
+                before.unwrap_or(i64::MAX),
+                i64::from(limit) + 1
+            ],
+        )
+        .await?;
+    let mut found = Vec::with_capacity(rows.len());
+    for mut r in rows {
+        found.push((r.int(0)?, entry(&mut r, 1)?));
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let next = if found.len() > limit {
+        found.get(limit.saturating_sub(1)).map(|(id, _)| *id)
+    } else {
+        None
+    };
+    let operations = found.into_iter().take(limit).map(|(_, op)| op).collect();
+    Ok(OperationsPage { operations, next })
+}
+
+/// One entry of an issuer's trail by its operation id. Every id is a UUID, so anything else
+/// names no entry.
+pub(crate) async fn operation<D: Db>(
+    db: &D,
+    issuer: &d1_domain::IssuerId,
+    operation_id: &str,
+) -> StoreResult<Option<OperationRecord>> {
+    if uuid::Uuid::parse_str(operation_id).is_err() {
+        return Ok(None);
+    }
+    match db
+        .query_opt(&c2p::OPERATION, params![operation_id, issuer.as_str()])
+        .await?
+    {
+        Some(mut r) => entry(&mut r, 0).map(Some),
+        None => Ok(None),
+    }
+}
