@@ -15,6 +15,9 @@ use d1_domain::{FieldError, FieldErrorKind};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+mod oauth;
+pub use oauth::{OAuthError, OAuthErrorBody};
+
 /// The v2 error body.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -328,118 +331,5 @@ fn has_json_body(response: &Response) -> bool {
         .is_some_and(|v| v.to_ascii_lowercase().contains("json"))
 }
 
-/// The RFC 6749 §5.2 error body of the token endpoint.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OAuthErrorBody {
-    #[schema(example = "invalid_grant")]
-    pub error: &'static str,
-    pub error_description: String,
-}
-
-/// A refusal of the token endpoint, always in the RFC 6749 shape.
-#[derive(Debug)]
-pub struct OAuthError {
-    status: StatusCode,
-    error: &'static str,
-    description: String,
-}
-
-impl OAuthError {
-    /// `invalid_request`: a parameter missing or unparseable.
-    pub fn invalid_request(description: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            error: "invalid_request",
-            description: description.into(),
-        }
-    }
-
-    /// `unsupported_grant_type`.
-    pub fn unsupported_grant_type() -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            error: "unsupported_grant_type",
-            description: "grant_type must be urn:ietf:params:oauth:grant-type:jwt-bearer".into(),
-        }
-    }
-
-    /// `invalid_grant`: any defect of the assertion.
-    pub fn invalid_grant(description: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            error: "invalid_grant",
-            description: description.into(),
-        }
-    }
-
-    /// A non-400 status in the same shape (413, 415, 500).
-    pub fn with_status(status: StatusCode, description: impl Into<String>) -> Self {
-        let error = if status.is_server_error() {
-            "server_error"
-        } else {
-            "invalid_request"
-        };
-        Self {
-            status,
-            error,
-            description: description.into(),
-        }
-    }
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(OAuthErrorBody {
-                error: self.error,
-                error_description: self.description,
-            }),
-        )
-            .into_response();
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        response
-    }
-}
-
 #[cfg(test)]
-mod store_error_tests {
-    use super::*;
-
-    async fn answer(e: d1_store::StoreError) -> (StatusCode, Option<String>, serde_json::Value) {
-        let response = ApiError::from(e).into_response();
-        let status = response.status();
-        let retry = response
-            .headers()
-            .get(axum::http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
-            .await
-            .unwrap();
-        (status, retry, serde_json::from_slice(&body).unwrap())
-    }
-
-    #[tokio::test]
-    async fn a_full_queue_is_503_overloaded_with_retry_after() {
-        let (status, retry, body) = answer(d1_store::StoreError::Overloaded).await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(retry.as_deref(), Some("1"));
-        assert_eq!(body["errorCode"], "OVERLOADED");
-    }
-
-    #[tokio::test]
-    async fn a_corrupt_value_is_a_500_that_names_nothing() {
-        let corrupt = d1_store::StoreError::Corrupt {
-            table: "consumers",
-            column: "state".into(),
-        };
-        let (status, retry, body) = answer(corrupt).await;
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(retry, None);
-        assert_eq!(body["errorCode"], "INTERNAL_ERROR");
-        assert!(!body.to_string().contains("consumers"), "{body}");
-    }
-}
+mod store_error_tests;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use d1_domain::IssuerId;
 use d1_issuer_client::{Backend, IssuerApi};
-use d1_store::{Store, StoreResult};
+use d1_store::{Store, StoreError, StoreResult};
 use moka::sync::Cache;
 use secrecy::SecretString;
 use tokio::sync::{watch, Notify};
@@ -112,7 +112,14 @@ impl ClickToPay {
                 let credentials = match (record.client_id, record.sealed_secret) {
                     (Some(id), Some(sealed)) => {
                         let secret = self.store.vault().open_backend_secret(issuer, &sealed)?;
-                        let secret = String::from_utf8(secret.to_vec()).unwrap_or_default();
+                        // A secret that is not UTF-8 was not written by `set-backend`: refuse
+                        // it rather than call the backend with an empty one.
+                        let secret = String::from_utf8(secret.to_vec()).map_err(|_| {
+                            StoreError::Corrupt {
+                                table: "issuer_backends",
+                                column: "secret".to_owned(),
+                            }
+                        })?;
                         Some((id, SecretString::from(secret)))
                     }
                     _ => None,
