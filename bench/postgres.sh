@@ -10,9 +10,5 @@ if [ -z "$D1_BENCH_DATABASE_URL" ]; then
   echo "set D1_BENCH_DATABASE_URL (or D1_TEST_DATABASE_URL) to a PostgreSQL database" >&2
   exit 2
 fi
-# Two builds, not one: built together, the bench's dependencies would add features to crates
-# the server shares (rustix's "fs", through tempfile), and the next `cargo run --release` would
-# rebuild and re-link the server. Built alone, the server is exactly what `cargo run` builds.
-cargo build --release --quiet -p d1-registry
-cargo build --release --quiet -p d1-bench
+bench/build.sh
 exec target/release/d1-bench postgres --binary target/release/d1-registry "$@"
