@@ -22,7 +22,20 @@ pub fn init(format: LogFormat, level: &str) -> WorkerGuard {
         .lossy(false)
         .finish(BufWriter::new(std::io::stderr()));
     init_with_writer(format, level, writer, ansi);
+    quiet_panics();
     guard
+}
+
+/// Replaces Rust's default panic message, which prints the panic's payload (it may hold a
+/// value being handled) to standard error, with one log line naming only where it happened.
+/// A panicking task is then restarted by its supervisor, or answered 500 by its route.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map_or_else(String::new, |l| format!("{}:{}", l.file(), l.line()));
+        tracing::error!(location = %location, "panic (its message is not logged)");
+    }));
 }
 
 /// Installs the global subscriber with a given writer (tests capture logs this way). A

@@ -1,9 +1,11 @@
 //! Persistence of d1-registry.
 //!
 //! [`Store`] has one method per use case, written once (`rules`) over the primitives each
-//! backend implements (`db`); a write runs as one transaction. A backend is picked
-//! once, from the database URL's scheme, by [`open`]. Personal data is sealed by the shared
-//! [`vault`] before it reaches any backend's tables.
+//! backend implements (`db`); a write runs as one transaction on PostgreSQL, and inside one
+//! group commit of the SQLite writer (several writes share a transaction, and a write that fails
+//! after writing fails its group). A backend is picked once, from the database URL's scheme, by
+//! [`open`]. Personal data is sealed by the shared [`vault`] before it reaches any backend's
+//! tables.
 
 pub mod card;
 pub mod clicktopay;
@@ -79,7 +81,7 @@ pub struct StoreOptions {
     pub pool: postgres::PoolOptions,
 }
 
-/// The use cases of the registry, each one transaction.
+/// The use cases of the registry; each write is atomic (see the crate docs for how).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// The vault sealing this store's personal data (its KEK included).

@@ -114,12 +114,11 @@ impl ClickToPay {
                         let secret = self.store.vault().open_backend_secret(issuer, &sealed)?;
                         // A secret that is not UTF-8 was not written by `set-backend`: refuse
                         // it rather than call the backend with an empty one.
-                        let secret = String::from_utf8(secret.to_vec()).map_err(|_| {
-                            StoreError::Corrupt {
+                        let secret =
+                            std::str::from_utf8(&secret).map_err(|_| StoreError::Corrupt {
                                 table: "issuer_backends",
                                 column: "secret".to_owned(),
-                            }
-                        })?;
+                            })?;
                         Some((id, SecretString::from(secret)))
                     }
                     _ => None,

@@ -59,7 +59,10 @@ fn params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, O
             .into_iter()
             .map(|(k, v)| match v {
                 serde_json::Value::String(s) => Ok((k, s)),
-                _ => Err(OAuthError::invalid_request(format!("{k} must be a string"))),
+                _ => Err(OAuthError::invalid_request(format!(
+                    "{} must be a string",
+                    parameter_name(&k)
+                ))),
             })
             .collect::<Result<_, _>>()?
     } else {
@@ -72,7 +75,8 @@ fn params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, O
     for (k, v) in pairs {
         if params.contains_key(&k) {
             return Err(OAuthError::invalid_request(format!(
-                "{k} is given more than once"
+                "{} is given more than once",
+                parameter_name(&k)
             )));
         }
         params.insert(k, v);
@@ -153,5 +157,15 @@ pub async fn token(
             response
         }
         Err(e) => e.into_response(),
+    }
+}
+
+/// A parameter's name as an error text may carry it: the client's own key only when it looks
+/// like a name (it may be anything, a PAN included).
+fn parameter_name(key: &str) -> &str {
+    if crate::wire::json::printable_key(key) {
+        key
+    } else {
+        "a parameter"
     }
 }

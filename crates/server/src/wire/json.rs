@@ -29,10 +29,6 @@ const OBJECTS: &str = "an array of JSON objects";
 /// `FIELD_INVALID_FORMAT` naming the first field in error, with a text that never repeats
 /// a value.
 pub fn read<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FieldError> {
-    // Syntax first, over the whole text: a body that is not JSON is refused as such even
-    // when a type error comes before the broken part.
-    serde_json::from_slice::<IgnoredAny>(bytes)
-        .map_err(|_| FieldError::format("body", "is not valid JSON"))?;
     let mut json = serde_json::Deserializer::from_slice(bytes);
     let mut track = Track::new();
     let read = object(serde_path_to_error::Deserializer::new(
@@ -43,6 +39,11 @@ pub fn read<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FieldError> {
             json.end()
                 .map_err(|_| FieldError::format("body", "is not valid JSON"))?;
             Ok(value)
+        }
+        // A body that is not JSON is refused as such even when a type error comes before
+        // the broken part: the syntax is checked over the whole text, on this path only.
+        Err(_) if serde_json::from_slice::<IgnoredAny>(bytes).is_err() => {
+            Err(FieldError::format("body", "is not valid JSON"))
         }
         Err(e) => Err(refusal(&track.path(), &e)),
     }
@@ -143,10 +144,25 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectsVisitor<T> {
     }
 }
 
+/// Whether a key the client chose may be repeated in an error text: a name of letters, digits
+/// and `_` that starts with a letter, as every field of the contract is. Anything else (a PAN
+/// or a person's name sent as a key) is never echoed.
+#[must_use]
+pub fn printable_key(key: &str) -> bool {
+    key.len() <= 64
+        && key.starts_with(|c: char| c.is_ascii_alphabetic())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// The dotted path of `path` (`cards[0].cardId`), or `body` for the body itself.
 fn dotted(path: &Path) -> String {
+    dotted_segments(path.iter())
+}
+
+/// The dotted path of `segments`.
+fn dotted_segments<'a>(segments: impl Iterator<Item = &'a Segment>) -> String {
     let mut out = String::new();
-    for segment in path.iter() {
+    for segment in segments {
         match segment {
             Segment::Seq { index } => out.push_str(&format!("[{index}]")),
             Segment::Map { key } | Segment::Enum { variant: key } => {
@@ -220,7 +236,17 @@ fn refusal(path: &Path, error: &serde_json::Error) -> FieldError {
     } else if let Some(name) = named(&message, "duplicate field `") {
         (join(name), "is given more than once")
     } else if message.starts_with("unknown field `") {
-        (at, "is not a known field")
+        // The last segment is the client's own key: named only when it looks like a name.
+        match path.iter().next_back() {
+            Some(Segment::Map { key }) if !printable_key(key) => {
+                let count = path.iter().count().saturating_sub(1);
+                (
+                    dotted_segments(path.iter().take(count)),
+                    "has a field that is not known",
+                )
+            }
+            _ => (at, "is not a known field"),
+        }
     } else if message.starts_with("invalid type: ") {
         (at, wrong_type(&message))
     } else {
@@ -319,6 +345,22 @@ mod tests {
         assert_eq!(refused(r#"{"name": "a", "name": "b"}"#).field, "name");
         let e = refused(r#"{"items": [{"lastName": "a", "middle": null, "middle": "b"}]}"#);
         assert_eq!(e.field, "items[0].middle");
+    }
+
+    #[test]
+    fn an_unknown_key_that_is_not_a_name_is_never_repeated() {
+        for (body, field) in [
+            (r#"{"4111111111111111": 1}"#, "body"),
+            (r#"{"inner": {"lastName": "a", "Jean Dupont": 2}}"#, "inner"),
+        ] {
+            let e = refused(body);
+            assert_eq!(
+                (e.field.as_str(), e.detail),
+                (field, "has a field that is not known")
+            );
+        }
+        assert!(printable_key("cardholderName") && printable_key("zz"));
+        assert!(!printable_key("4111111111111111") && !printable_key("a b") && !printable_key(""));
     }
 
     #[test]

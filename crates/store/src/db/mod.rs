@@ -9,7 +9,7 @@ mod value;
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
-pub(crate) use row::{corrupt, known, Cell, Row};
+pub(crate) use row::{corrupt, known, names_of, Cell, Row};
 pub(crate) use value::Value;
 
 use crate::{StoreError, StoreResult};
@@ -53,6 +53,17 @@ pub(crate) trait Db {
         sql: &'static Sql,
         params: &[Value<'_>],
     ) -> impl Future<Output = StoreResult<Option<Row>>> + Send;
+
+    /// Runs an `INSERT … ON CONFLICT DO NOTHING`: the new row's id, or `None` when the
+    /// conflict kept it out. `returning` is the same statement with `RETURNING id`, for a
+    /// backend that cannot ask for the last row's id (PostgreSQL); SQLite runs `plain`, since a
+    /// RETURNING clause costs it a temporary table every time.
+    fn insert_id(
+        &self,
+        plain: &'static Sql,
+        returning: &'static Sql,
+        params: &[Value<'_>],
+    ) -> impl Future<Output = StoreResult<Option<i64>>> + Send;
 
     /// Runs statements without parameters or rows (savepoints).
     fn batch(&self, sql: &'static str) -> impl Future<Output = StoreResult<()>> + Send;

@@ -1,8 +1,11 @@
 //! A row as both backends hand it over: cells decoded without a panic, read by typed
 //! getters that name the table and column of a value that is not what it should be.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::Sql;
 use crate::{StoreError, StoreResult};
 
 /// One decoded value.
@@ -123,6 +126,19 @@ impl Row {
         let v = self.int(i)?;
         T::try_from(v).map_err(|_| self.corrupt(i))
     }
+}
+
+/// The column names of `sql`'s rows, made once per thread and statement: they are read only
+/// to name a column whose value does not decode, so a query should not pay for them.
+pub(crate) fn names_of(sql: &'static Sql, make: impl FnOnce() -> Vec<String>) -> Arc<[String]> {
+    thread_local! {
+        static NAMES: RefCell<HashMap<usize, Arc<[String]>>> = RefCell::new(HashMap::new());
+    }
+    let key = std::ptr::from_ref(sql) as usize;
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        Arc::clone(names.entry(key).or_insert_with(|| make().into()))
+    })
 }
 
 /// The error for column `i` of a row of `table` whose columns are `names`.

@@ -9,7 +9,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
 use super::error::{pg, Contended};
-use crate::db::{corrupt, Cell, Db, Row, Sql, Value};
+use crate::db::{corrupt, names_of, Cell, Db, Row, Sql, Value};
 use crate::{StoreError, StoreResult};
 
 type BoxError = Box<dyn std::error::Error + Sync + Send>;
@@ -78,11 +78,13 @@ fn decode(sql: &'static Sql, rows: Vec<tokio_postgres::Row>) -> StoreResult<Vec<
     let Some(first) = rows.first() else {
         return Ok(Vec::new());
     };
-    let names: Arc<[String]> = first
-        .columns()
-        .iter()
-        .map(|c| c.name().to_owned())
-        .collect();
+    let names = names_of(sql, || {
+        first
+            .columns()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect()
+    });
     let types: Vec<Type> = first.columns().iter().map(|c| c.type_().clone()).collect();
     let mut decoded = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -119,6 +121,18 @@ impl<C: GenericClient + Sync> Db for Pg<'_, C> {
             .await
             .map_err(pg)?;
         Ok(decode(sql, row.into_iter().collect())?.pop())
+    }
+
+    async fn insert_id(
+        &self,
+        _plain: &'static Sql,
+        returning: &'static Sql,
+        params: &[Value<'_>],
+    ) -> StoreResult<Option<i64>> {
+        match self.query_opt(returning, params).await? {
+            Some(mut row) => row.int(0).map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn batch(&self, sql: &'static str) -> StoreResult<()> {

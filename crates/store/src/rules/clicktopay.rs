@@ -153,7 +153,15 @@ pub(crate) async fn claim_jobs<D: Db>(
             .query_opt(&sql::JOB, params![id])
             .await?
             .ok_or_else(|| db.lost_race())?;
-        jobs.push(JobRow::decode(row)?.open(vault)?);
+        // A row that does not decode stays leased and is skipped, so that it holds back no
+        // other job (and, on SQLite, fails no group commit); its lease runs out and the next
+        // claim logs it again.
+        match JobRow::decode(row) {
+            Ok(job) => jobs.push(job.open(vault)?),
+            Err(e) => {
+                tracing::error!(job = id, error = %e, "a queued job does not decode; skipped")
+            }
+        }
     }
     Ok(jobs)
 }
@@ -236,15 +244,24 @@ pub(crate) async fn claim_notifications<D: Db>(
             .query_opt(&sql::LEASE_NOTIFICATION, params![now + lease_ms, id])
             .await?
             .ok_or_else(|| db.lost_race())?;
-        claimed.push(NotificationRecord {
-            id,
-            issuer_id: n.parsed(0, IssuerId::parse)?,
-            card_id: n.text(1)?,
-            operation_id: n.text(2)?,
-            body: n.text(3)?,
-            attempts: n.int_as(4)?,
-            created_at: n.int(5)?,
-        });
+        let record = (|| {
+            Ok::<_, StoreError>(NotificationRecord {
+                id,
+                issuer_id: n.parsed(0, IssuerId::parse)?,
+                card_id: n.text(1)?,
+                operation_id: n.text(2)?,
+                body: n.text(3)?,
+                attempts: n.int_as(4)?,
+                created_at: n.int(5)?,
+            })
+        })();
+        // As for jobs: a row that does not decode is skipped, leased, and holds back no other.
+        match record {
+            Ok(record) => claimed.push(record),
+            Err(e) => {
+                tracing::error!(notification = id, error = %e, "a notification does not decode; skipped");
+            }
+        }
     }
     Ok(claimed)
 }

@@ -63,20 +63,19 @@ pub(crate) async fn insert_new<D: Db>(
     source: PiSource,
     now: i64,
 ) -> StoreResult<Option<i64>> {
-    let inserted = db
-        .query_opt(
-            &sql::INSERT,
-            params![
-                issuer.as_str(),
-                consumer.as_str(),
-                source.as_str(),
-                &fresh.wrapped_key,
-                fresh.sealed_pi.as_ref(),
-                now,
-            ],
-        )
-        .await?;
-    inserted.map(|mut r| r.int(0)).transpose()
+    db.insert_id(
+        &sql::INSERT,
+        &sql::INSERT_RETURNING_ID,
+        params![
+            issuer.as_str(),
+            consumer.as_str(),
+            source.as_str(),
+            &fresh.wrapped_key,
+            fresh.sealed_pi.as_ref(),
+            now,
+        ],
+    )
+    .await
 }
 
 /// Gives a deleted consumerId a fresh life in its existing (locked) row.

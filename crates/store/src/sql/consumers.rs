@@ -1,5 +1,15 @@
 //! Consumers and their operations trail.
 
+/// A new consumer, unless its consumerId is taken.
+macro_rules! insert {
+    () => {
+        "INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi,
+                                created_at, updated_at)
+         VALUES ($1, $2, 'ACTIVE', $3, $4, $5, $6, $6)
+         ON CONFLICT (issuer_id, consumer_id) DO NOTHING"
+    };
+}
+
 super::statements! {
     /// A consumer's row; `$1` issuer, `$2` consumerId.
     FIND = "consumers",
@@ -9,12 +19,10 @@ super::statements! {
     LOCK = "consumers",
         "SELECT id, state, pi_source, wrapped_key, pi, created_at, updated_at, generation
          FROM consumers WHERE issuer_id = $1 AND consumer_id = $2 FOR UPDATE";
-    /// A new consumer unless its consumerId is taken; its id.
-    INSERT = "consumers",
-        "INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi,
-                                created_at, updated_at)
-         VALUES ($1, $2, 'ACTIVE', $3, $4, $5, $6, $6)
-         ON CONFLICT (issuer_id, consumer_id) DO NOTHING RETURNING id";
+    /// A new consumer unless its consumerId is taken.
+    INSERT = "consumers", insert!();
+    /// [`INSERT`], answering the new row's id.
+    INSERT_RETURNING_ID = "consumers", concat!(insert!(), " RETURNING id");
     /// A deleted consumerId's next life in its existing row.
     RESTART = "consumers",
         "UPDATE consumers SET state = 'ACTIVE', pi_source = $1, wrapped_key = $2, pi = $3,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params_from_iter, Connection};
 
-use crate::db::{corrupt, Cell, Db, Row, Sql, Value};
+use crate::db::{corrupt, names_of, Cell, Db, Row, Sql, Value};
 use crate::{StoreError, StoreResult};
 
 /// How many prepared statements a connection keeps: more than the store has (some 70;
@@ -43,11 +43,13 @@ impl<'c> Lite<'c> {
 
     fn rows(&self, sql: &'static Sql, params: &[Value<'_>], max: usize) -> StoreResult<Vec<Row>> {
         let mut statement = self.conn.prepare_cached(sql.text).map_err(self::sql)?;
-        let names: Arc<[String]> = statement
-            .column_names()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let names = names_of(sql, || {
+            statement
+                .column_names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        });
         let mut rows = statement
             .query(params_from_iter(params))
             .map_err(self::sql)?;
@@ -106,6 +108,21 @@ impl Db for Lite<'_> {
         ready(
             self.rows(sql, params, 1)
                 .map(|rows| rows.into_iter().next()),
+        )
+    }
+
+    fn insert_id(
+        &self,
+        plain: &'static Sql,
+        _returning: &'static Sql,
+        params: &[Value<'_>],
+    ) -> impl Future<Output = StoreResult<Option<i64>>> + Send {
+        ready(
+            self.conn
+                .prepare_cached(plain.text)
+                .and_then(|mut s| s.execute(params_from_iter(params)))
+                .map(|n| (n == 1).then(|| self.conn.last_insert_rowid()))
+                .map_err(self::sql),
         )
     }
 
