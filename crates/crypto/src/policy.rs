@@ -46,6 +46,22 @@ pub fn backend_secret_context(issuer: &str) -> Vec<u8> {
     format!("d1/backend-secret/v1|{issuer}").into_bytes()
 }
 
+/// The context of a service key's private half under the KEK: bound to its kid.
+#[must_use]
+pub fn service_key_context(kid: &str) -> Vec<u8> {
+    format!("d1/service-key/v1|{kid}").into_bytes()
+}
+
+/// The context of a profile (`card: None`) or a card in the simulated Click to Pay
+/// directory: bound to the issuer, the consumerId and the card.
+#[must_use]
+pub fn directory_context(issuer: &str, consumer: &str, card: Option<&str>) -> String {
+    format!(
+        "d1/directory/v1|{issuer}|{consumer}|{}",
+        card.unwrap_or("profile")
+    )
+}
+
 /// A keyed MAC of PANs within an issuer: PANs are compared without being held in clear.
 pub struct PanMac(hmac::Key);
 

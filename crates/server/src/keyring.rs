@@ -10,10 +10,6 @@ use d1_crypto::ec::{AgreementKey, Jwk, PublicKey, SigningKey};
 use d1_store::{now_ms, KeyPurpose, ServiceKeyRecord, Store};
 use serde::Serialize;
 
-fn context(kid: &str) -> Vec<u8> {
-    format!("d1/service-key/v1|{kid}").into_bytes()
-}
-
 fn new_kid(prefix: &str) -> anyhow::Result<String> {
     let bytes: [u8; 8] = d1_crypto::random_bytes().context("random kid")?;
     Ok(format!(
@@ -100,7 +96,10 @@ impl Keyring {
         let mut keys = Keys::default();
         for record in store.service_keys().await? {
             let secret = kek
-                .unwrap(&record.wrapped, &context(&record.kid))
+                .unwrap(
+                    &record.wrapped,
+                    &d1_crypto::policy::service_key_context(&record.kid),
+                )
                 .context("a service key does not open under this KEK")?;
             match record.purpose {
                 KeyPurpose::Signing => {
@@ -252,7 +251,10 @@ async fn add(
     secret: &[u8],
 ) -> anyhow::Result<String> {
     let kid = new_kid(prefix)?;
-    let wrapped = store.vault().kek().wrap(secret, &context(&kid))?;
+    let wrapped = store
+        .vault()
+        .kek()
+        .wrap(secret, &d1_crypto::policy::service_key_context(&kid))?;
     let record = ServiceKeyRecord {
         kid: kid.clone(),
         purpose,

@@ -57,15 +57,10 @@ fn failed(e: impl std::fmt::Display) -> DirectoryError {
     DirectoryError(e.to_string())
 }
 
-/// What a profile's or card's seal is bound to.
+/// What a profile's or card's seal is bound to (the policy lives in `d1_crypto::policy`).
 #[must_use]
 pub fn context(issuer: &IssuerId, consumer: &ConsumerId, card: Option<&str>) -> String {
-    format!(
-        "d1/directory/v1|{}|{}|{}",
-        issuer.as_str(),
-        consumer.as_str(),
-        card.unwrap_or("profile")
-    )
+    d1_crypto::policy::directory_context(issuer.as_str(), consumer.as_str(), card)
 }
 
 impl SimulatedDirectory {
