@@ -424,6 +424,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// POSTs with the token and no body.
+    pub async fn post_empty(&self, url: &str, token: &str) -> reqwest::Response {
+        self.client
+            .post(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs `body` as JSON with the token.
     pub async fn post_json(&self, url: &str, token: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(url)

@@ -188,13 +188,7 @@ async fn operation_routes_answer_on_the_colon_and_the_slash() {
     for (consumer, separator) in [("c1", ":"), ("c2", "/")] {
         app.register(&token, consumer, Value::Null).await;
         let url = format!("{}/operations{separator}delete", app.consumer_url(consumer));
-        let response = app
-            .client
-            .post(url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_empty(&url, &token).await;
         assert_eq!(response.status(), 204);
     }
     for (consumer, separator) in [("v1a", ":"), ("v1b", "/")] {
@@ -204,26 +198,13 @@ async fn operation_routes_answer_on_the_colon_and_the_slash() {
             &app,
             &format!("/consumers/{consumer}/operations{separator}delete"),
         );
-        let response = app
-            .client
-            .post(url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 204);
-        let url = v1(
-            &app,
-            &format!("/consumers/{consumer}/operations{separator}delete"),
-        );
-        let response = app
-            .client
-            .post(url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 204, "a repeated delete");
+        for attempt in ["a delete", "a repeated delete"] {
+            assert_eq!(
+                app.post_empty(&url, &token).await.status(),
+                204,
+                "{attempt}"
+            );
+        }
     }
     // The enrolment answers on both: an unknown card is a 404 of the route, not of the router.
     for separator in [":", "/"] {
@@ -231,13 +212,7 @@ async fn operation_routes_answer_on_the_colon_and_the_slash() {
             &app,
             &format!("/cards/k1/operations{separator}clickToPayEnrolment"),
         );
-        let response = app
-            .client
-            .post(url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_empty(&url, &token).await;
         let body: Value = response.json().await.unwrap();
         assert_ne!(body["errorCode"], "NOT_FOUND", "{body}");
         assert!(body["errorCode"].is_string(), "{body}");
