@@ -83,12 +83,42 @@ wire_enum!(
         CardCreate = "CARD_CREATE",
         /// A card deleted, alone or by a consumer's delete.
         CardDelete = "CARD_DELETE",
+        /// A card suspended.
+        CardSuspend = "CARD_SUSPEND",
+        /// A suspended card resumed.
+        CardResume = "CARD_RESUME",
+        /// A card given a new expiry.
+        CardRenew = "CARD_RENEW",
+        /// A card replaced by a new one (the entry names the old card).
+        CardReplace = "CARD_REPLACE",
+        /// An INACTIVE card, or a renewal, made current.
+        CardActivate = "CARD_ACTIVATE",
         /// Click to Pay enrolment.
         ClickToPayEnrolment = "CLICK_TO_PAY_ENROLMENT",
         /// A fetch of PI from the issuer backend.
         PiFetch = "PI_FETCH",
     }
 );
+
+impl OperationKind {
+    /// The operation's name in a card operation notification (contract section 9a), for the
+    /// kinds that are card operations.
+    #[must_use]
+    pub fn notified_as(self) -> Option<&'static str> {
+        Some(match self {
+            Self::CardRegister => "REGISTER",
+            Self::CardCreate => "CREATE",
+            Self::CardActivate => "ACTIVATE",
+            Self::CardSuspend => "SUSPEND",
+            Self::CardResume => "RESUME",
+            Self::CardDelete => "DELETE",
+            Self::CardRenew => "RENEW",
+            Self::CardReplace => "REPLACE",
+            Self::ClickToPayEnrolment => "CLICK_TO_PAY_ENROLMENT",
+            Self::Register | Self::Update | Self::Delete | Self::PiFetch => return None,
+        })
+    }
+}
 
 wire_enum!(
     /// Where an operation stands.

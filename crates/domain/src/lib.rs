@@ -3,6 +3,7 @@
 //! that exists is a value that passed the contract's rules. No I/O lives in this crate.
 
 pub mod card;
+pub mod clock;
 pub mod consumer;
 pub mod country;
 pub mod field;

@@ -6,6 +6,7 @@ use d1_domain::card::{CardId, CardProductId, Scheme};
 use d1_domain::{ConsumerId, ConsumerState, IssuerId, OperationKind, PiSource};
 
 use super::consumers;
+use super::notify::{self, CardEvent};
 use super::trail::{self, Entry};
 use crate::db::{known, params, Db, Row};
 use crate::rows::{CardRetry, ConsumerRow, CreatedCard, LiveCard, NewCard};
@@ -184,7 +185,9 @@ pub(crate) async fn register<D: Db>(
     };
     let row = NewCard::registered(cmd, consumer_ref, generation, &prepared.pan_mac, &sealed);
     insert_card(db, &row, now).await?;
-    trail::record(db, consumer_ref, &entry, &cmd.trail, now).await?;
+    let operation_id = trail::record(db, consumer_ref, &entry, &cmd.trail, now).await?;
+    let event = CardEvent::succeeded(&cmd.issuer_id, &cmd.consumer_id, &entry, &operation_id, now);
+    notify::queue(db, &event.caused_by(&cmd.trail), now).await?;
     Ok(CardOutcome::Registered {
         implicit_consumer: implicit,
     })
@@ -310,7 +313,9 @@ pub(crate) async fn create<D: Db>(
     insert_card(db, &card.row(cmd, &consumer, &pan_mac), now).await?;
     let card_id = card.card_id;
     let entry = Entry::card(OperationKind::CardCreate, card_id.as_str());
-    trail::record(db, consumer.id, &entry, &cmd.trail, now).await?;
+    let operation_id = trail::record(db, consumer.id, &entry, &cmd.trail, now).await?;
+    let event = CardEvent::succeeded(&cmd.issuer_id, &cmd.consumer_id, &entry, &operation_id, now);
+    notify::queue(db, &event.caused_by(&cmd.trail), now).await?;
     if let Some((key, hash)) = &cmd.idempotency {
         db.exec(
             &sql::INSERT_IDEMPOTENCY_KEY,

@@ -8,4 +8,5 @@ pub(crate) mod clicktopay;
 pub(crate) mod consumers;
 pub(crate) mod directory;
 pub(crate) mod issuers;
+pub(crate) mod notify;
 pub(crate) mod trail;

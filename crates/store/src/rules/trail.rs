@@ -36,16 +36,17 @@ impl<'a> Entry<'a> {
     }
 }
 
-/// Records a successful entry for the consumer `consumer_ref`, under a fresh UUIDv7.
+/// Records a successful entry for the consumer `consumer_ref`, under a fresh UUIDv7; the
+/// operation id, which the entry's notification (if any) carries too.
 pub(crate) async fn record<D: Db>(
     db: &D,
     consumer_ref: i64,
     entry: &Entry<'_>,
     trail: &TrailContext,
     now: i64,
-) -> StoreResult<()> {
+) -> StoreResult<String> {
     let mut buffer = uuid::Uuid::encode_buffer();
-    let operation_id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buffer);
+    let operation_id: &str = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buffer);
     db.exec(
         &sql::RECORD,
         params![
@@ -62,7 +63,7 @@ pub(crate) async fn record<D: Db>(
         ],
     )
     .await?;
-    Ok(())
+    Ok(operation_id.to_owned())
 }
 
 /// An entry as read back, from `first` on: operation_id, operation, status, start_time,
