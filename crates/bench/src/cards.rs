@@ -2,6 +2,9 @@
 //! JWE (its own ephemeral key), sealed the way an issuer would (see [`crate::seal`]).
 //! Half are for consumers registered (with PI) before the timed window, the usual order of a
 //! bank's calls; half are for new random consumerIds, which the card registers implicitly.
+//! A third kind of run is the card life cycle: suspend and resume pairs on cards registered
+//! before the timed window. Notifications are on throughout: `issuer-sim` is the issuer's
+//! backend and receives one item for every card operation (contract section 9a).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,9 +14,15 @@ use anyhow::bail;
 use crate::load::{write_pi_body, Prepared};
 use crate::seal::Recipient;
 use crate::service::{Service, ISSUER};
+use crate::sim::Simulator;
 use crate::wire::request_once;
 
 const PRODUCT: &str = "bench-visa";
+/// Cards the life-cycle run suspends and resumes, registered before the timed window.
+const LIFE_CYCLE_CARDS: usize = 20_000;
+/// Requests between a card's suspend and its resume: far more than are ever in flight, so
+/// that the suspend has been answered before its resume is sent.
+const LAG: usize = 1_000;
 
 fn expiry() -> String {
     let today = time::OffsetDateTime::now_utc();
@@ -69,11 +78,13 @@ fn request(recipient: &Recipient, n: usize, exp: &str) -> anyhow::Result<CardReq
 
 /// The prepared requests of the `cards` scenario.
 pub struct Cards {
-    /// Register consumer, with PI, for the consumers of the first kind: sent before the timed
-    /// window.
-    pub consumers: Prepared,
+    /// What is sent before the timed window, in order: Register consumer, with PI, for the
+    /// consumers of the first kind, then the cards of the life-cycle run.
+    pub before: Vec<(&'static str, Prepared)>,
     /// The kinds of card run, in the order they alternate with the registrations.
     pub kinds: Vec<Kind>,
+    /// The issuer backend receiving the notifications.
+    pub sim: Simulator,
 }
 
 /// One kind of card run.
@@ -84,9 +95,44 @@ pub struct Kind {
     pub requests: Arc<Prepared>,
 }
 
-/// Onboards the product and prepares `count` card requests of each kind on every core.
-pub async fn prepare(service: &Service, count: usize) -> anyhow::Result<Cards> {
+/// The life-cycle requests: suspend of card `t`, and from the `LAG`th on, the resume of card
+/// `t - LAG` before it; cards are taken round the pool, each suspended again only long after
+/// its resume.
+fn life_cycle(cards: &[String], count: usize) -> Vec<(String, String)> {
+    let operation = |name: &str, card: usize| {
+        (
+            format!(
+                "/banking/v2/issuers/{ISSUER}/cards/{}/operations:{name}",
+                cards[card % cards.len()]
+            ),
+            r#"{"reasonCode":"USER_DECISION"}"#.to_owned(),
+        )
+    };
+    let mut requests = Vec::with_capacity(count + LAG);
+    for t in 0..count.div_ceil(2) + LAG {
+        if t >= LAG {
+            requests.push(operation("resume", t - LAG));
+        }
+        requests.push(operation("suspend", t));
+    }
+    requests
+}
+
+/// Onboards the product, starts the issuer backend with notifications of every card operation
+/// in batches of up to `batch`, and prepares `count` card requests of each kind on every core.
+pub async fn prepare(service: &Service, count: usize, batch: u16) -> anyhow::Result<Cards> {
     service.add_product(PRODUCT, "VISA", "400000")?;
+    let sim = Simulator::start(service.binary(), serde_json::Map::new(), 0)?;
+    let batch = batch.to_string();
+    sim.connect(
+        service,
+        &[
+            "--card-notifications",
+            "all",
+            "--notification-batch-size",
+            &batch,
+        ],
+    )?;
     let (status, text) = request_once(
         &service.addr,
         "GET",
@@ -103,7 +149,7 @@ pub async fn prepare(service: &Service, count: usize) -> anyhow::Result<Cards> {
     let started = Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let exp = expiry();
-    let total = count * 2;
+    let total = count * 2 + LIFE_CYCLE_CARDS;
     let chunks: Vec<Vec<CardRequests>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -129,7 +175,13 @@ pub async fn prepare(service: &Service, count: usize) -> anyhow::Result<Cards> {
         started.elapsed().as_secs_f64()
     );
     let (mut consumers, mut for_registered, mut implicit) = (Vec::new(), Vec::new(), Vec::new());
-    for requests in chunks.into_iter().flatten() {
+    let mut requests = chunks.into_iter().flatten();
+    let life_cycle_cards: Vec<(String, String)> = requests
+        .by_ref()
+        .take(LIFE_CYCLE_CARDS)
+        .map(|r| r.card)
+        .collect();
+    for requests in requests {
         if let Some(consumer) = requests.consumer {
             consumers.push(consumer);
             for_registered.push(requests.card);
@@ -137,9 +189,29 @@ pub async fn prepare(service: &Service, count: usize) -> anyhow::Result<Cards> {
             implicit.push(requests.card);
         }
     }
+    let card_ids: Vec<String> = life_cycle_cards
+        .iter()
+        .filter_map(|(path, _)| path.rsplit('/').next().map(str::to_owned))
+        .collect();
+    let operations = life_cycle(&card_ids, count);
     Ok(Cards {
-        consumers: Prepared::new(consumers),
+        before: vec![
+            (
+                "consumers of the cards for registered consumers",
+                Prepared::new(consumers),
+            ),
+            (
+                "cards of the life-cycle runs",
+                Prepared::new(life_cycle_cards),
+            ),
+        ],
+        sim,
         kinds: vec![
+            Kind {
+                name: "life-cycle operations",
+                ratio: "target >= 0.8x; suspend and resume pairs, each notified",
+                requests: Arc::new(Prepared::of("POST", operations)),
+            },
             Kind {
                 name: "cards for registered consumers",
                 ratio: "target >= 0.5x; each card is a fresh JWE",

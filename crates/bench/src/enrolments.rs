@@ -7,17 +7,16 @@
 //! outbound calls per enrolment read from the simulator's counters. Then N concurrent
 //! enrolments of one consumer's cards show what single-flight makes of them.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
 use crate::seal::Recipient;
 use crate::service::{Service, ISSUER};
 use crate::settings::Settings;
+use crate::sim::Simulator;
 
 const PRODUCT: &str = "bench-c2p";
 /// Concurrent requests of the client, as in the other scenarios.
@@ -30,56 +29,6 @@ fn pi(n: usize) -> Value {
         "mobilePhoneNumber": {"countryCode": "+44", "phoneNumber": "7700900123"},
         "residencyAddress": {"line1": "1 Bench Street", "city": "London", "countryCode": "GB"}
     })
-}
-
-struct Simulator {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Simulator {
-    fn start(binary: &Path, file: &Path, latency_ms: u32) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(binary)
-            .args(["issuer-sim", "--listen", &addr, "--consumers"])
-            .arg(file)
-            .args(["--latency-ms", &latency_ms.to_string()])
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting issuer-sim")?;
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(&addr).is_ok() {
-                return Ok(Self {
-                    child,
-                    url: format!("http://{addr}"),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        bail!("issuer-sim did not start")
-    }
-
-    async fn consumer_requests(&self, http: &reqwest::Client) -> anyhow::Result<u64> {
-        let stats: Value = http
-            .get(format!("{}/sim/stats", self.url))
-            .send()
-            .await?
-            .json()
-            .await?;
-        stats["consumerRequests"]
-            .as_u64()
-            .context("no consumerRequests")
-    }
 }
 
 struct Client {
@@ -197,17 +146,10 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     let count = settings.enrolments;
     let runs = settings.runs;
     let service = Service::start(&settings.binary, settings.database_url.as_deref())?;
-    let files = tempfile::tempdir()?;
     let consumers: serde_json::Map<String, Value> = (0..runs * count + 1)
         .map(|n| (format!("iss-{n}"), pi(n)))
         .collect();
-    let file = files.path().join("consumers.json");
-    std::fs::write(
-        &file,
-        json!({"issuerId": ISSUER, "clientId": "bench", "clientSecret": "bench-secret", "consumers": consumers}).to_string(),
-    )?;
-    std::fs::write(files.path().join("secret"), "bench-secret")?;
-    let sim = Simulator::start(&settings.binary, &file, 5)?;
+    let sim = Simulator::start(&settings.binary, consumers, 5)?;
     service.cli(&[
         "issuer",
         "set",
@@ -216,19 +158,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         "--click-to-pay",
         "on",
     ])?;
-    let secret = files.path().join("secret");
-    service.cli(&[
-        "issuer",
-        "set-backend",
-        "--issuer-id",
-        ISSUER,
-        "--url",
-        &sim.url,
-        "--client-id",
-        "bench",
-        "--client-secret-file",
-        secret.to_str().unwrap_or_default(),
-    ])?;
+    sim.connect(&service, &[])?;
     service.add_product(PRODUCT, "MASTERCARD", "510000")?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -267,13 +197,13 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
                 .collect();
             client.register_cards(&fetched).await?;
 
-            let calls_before = sim.consumer_requests(&http).await?;
+            let calls_before = sim.stat(&http, "consumerRequests").await?;
             let cards: Vec<String> = stored.iter().map(|c| c.1.clone()).collect();
             let baseline = client.enrol_all(&cards).await?;
-            let calls_stored = sim.consumer_requests(&http).await? - calls_before;
+            let calls_stored = sim.stat(&http, "consumerRequests").await? - calls_before;
             let cards: Vec<String> = fetched.iter().map(|c| c.1.clone()).collect();
             let issuer = client.enrol_all(&cards).await?;
-            let calls_fetched = sim.consumer_requests(&http).await? - calls_before - calls_stored;
+            let calls_fetched = sim.stat(&http, "consumerRequests").await? - calls_before - calls_stored;
             let (b, i) = (count as f64 / baseline.as_secs_f64(), count as f64 / issuer.as_secs_f64());
             println!(
                 "  run {}: stored PI {b:.0}/s ({calls_stored} outbound calls), PI from the issuer backend {i:.0}/s ({:.2} Get Consumer Information calls per enrolment), ratio {:.2}",
@@ -301,10 +231,10 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
             })
             .collect();
         client.register_cards(&cards).await?;
-        let before = sim.consumer_requests(&http).await?;
+        let before = sim.stat(&http, "consumerRequests").await?;
         let ids: Vec<String> = cards.iter().map(|c| c.1.clone()).collect();
         client.enrol_all(&ids).await?;
-        let calls = sim.consumer_requests(&http).await? - before;
+        let calls = sim.stat(&http, "consumerRequests").await? - before;
         println!("\nsingle-flight: {n} concurrent enrolments of one consumer's cards made {calls} Get Consumer Information call(s)");
         anyhow::Ok(())
     })

@@ -55,15 +55,23 @@ pub enum Work {
     Prepared(Arc<Prepared>),
 }
 
-/// Prepared PUT requests (path, body), taken in order; none is sent twice.
+/// Prepared requests (path, body) of one method, taken in order; none is sent twice.
 pub struct Prepared {
+    method: &'static str,
     requests: Vec<(String, String)>,
     next: AtomicUsize,
 }
 
 impl Prepared {
+    /// PUT requests.
     pub fn new(requests: Vec<(String, String)>) -> Self {
+        Self::of("PUT", requests)
+    }
+
+    /// Requests of `method`.
+    pub fn of(method: &'static str, requests: Vec<(String, String)>) -> Self {
         Self {
+            method,
             requests,
             next: AtomicUsize::new(0),
         }
@@ -176,7 +184,7 @@ async fn worker(
             Work::Prepared(pool) => match pool.take() {
                 Some((path, body)) => wire::request(
                     &mut request,
-                    "PUT",
+                    pool.method,
                     path,
                     &addr,
                     Some(&auth),

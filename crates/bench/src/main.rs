@@ -15,6 +15,7 @@ mod report;
 mod seal;
 mod service;
 mod settings;
+mod sim;
 mod wire;
 
 use std::time::Duration;
@@ -94,26 +95,37 @@ fn main() -> anyhow::Result<()> {
         anyhow::Ok(stats)
     };
     let cards = (scenario == Scenario::Cards)
-        .then(|| runtime.block_on(cards::prepare(&service, settings.cards)))
+        .then(|| {
+            runtime.block_on(cards::prepare(
+                &service,
+                settings.cards,
+                settings.notification_batch_size,
+            ))
+        })
         .transpose()?;
-    let kinds = match cards {
+    let (kinds, sim) = match cards {
         Some(cards) => {
-            let consumers = load::Work::Prepared(std::sync::Arc::new(cards.consumers));
-            let stats = run(&consumers, Duration::from_secs(24 * 3600))?;
-            if stats.non_2xx > 0 {
-                bail!(
-                    "{} of the cards' consumers were not registered",
-                    stats.non_2xx
+            for (what, requests) in cards.before {
+                let stats = run(
+                    &load::Work::Prepared(std::sync::Arc::new(requests)),
+                    Duration::from_secs(24 * 3600),
+                )?;
+                if stats.non_2xx > 0 {
+                    bail!("{} of the {what} were not registered", stats.non_2xx);
+                }
+                println!(
+                    "registered the {} {what} in {:.1}s",
+                    stats.completed,
+                    stats.elapsed.as_secs_f64()
                 );
             }
             println!(
-                "registered the {} consumers of the cards for registered consumers in {:.1}s",
-                stats.completed,
-                stats.elapsed.as_secs_f64()
+                "notifications: every card operation, to issuer-sim, in batches of up to {}",
+                settings.notification_batch_size
             );
-            cards.kinds
+            (cards.kinds, Some(cards.sim))
         }
-        None => Vec::new(),
+        None => (Vec::new(), None),
     };
     let card_work =
         |kind: &cards::Kind| load::Work::Prepared(std::sync::Arc::clone(&kind.requests));
@@ -167,6 +179,9 @@ fn main() -> anyhow::Result<()> {
                 kind_runs,
                 &runs,
             );
+        }
+        if let Some(sim) = &sim {
+            runtime.block_on(report::notifications(sim))?;
         }
         return Ok(());
     }

@@ -213,3 +213,30 @@ pub fn postgres_verdict(
         latency(raw_paced)
     );
 }
+
+/// What the issuer backend received, once the outbox has drained (no new call for 2 s, or
+/// 2 minutes at most).
+pub async fn notifications(sim: &crate::sim::Simulator) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let mut seen = sim.stat(&http, "notifications").await?;
+    while started.elapsed() < std::time::Duration::from_secs(120) {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let now = sim.stat(&http, "notifications").await?;
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+    let stats: serde_json::Value = http
+        .get(format!("{}/sim/stats", sim.url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    println!(
+        "
+issuer-sim received, after the runs: {stats}"
+    );
+    Ok(())
+}

@@ -107,6 +107,11 @@ impl Service {
         Ok(Node { addr, child })
     }
 
+    /// The binary under test.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
     /// Runs a CLI command on the service's data directory and database.
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<()> {
         run(

@@ -27,6 +27,9 @@ pub struct Settings {
     /// The PostgreSQL database of the `postgres` scenario (it works in scratch schemas).
     #[arg(long, env = "D1_BENCH_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// The issuer's `--notification-batch-size` in the `cards` scenario.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub notification_batch_size: u16,
     /// Enrolments per batch in the `enrolments` scenario.
     #[arg(long, default_value_t = 2000)]
     pub enrolments: usize,

@@ -51,7 +51,7 @@ pub(crate) async fn record<D: Db>(
         &sql::RECORD,
         params![
             consumer_ref,
-            &*operation_id,
+            operation_id,
             entry.kind.as_str(),
             OperationStatus::Successful.as_str(),
             now,
