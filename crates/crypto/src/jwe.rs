@@ -46,8 +46,9 @@ struct Header {
 }
 
 /// A compact JWE split and its header read, before any key is used.
-pub struct ParsedJwe<'a> {
-    protected: &'a str,
+/// It owns what it read, so it can be parsed on one thread and decrypted on another.
+pub struct ParsedJwe {
+    protected: String,
     iv: Vec<u8>,
     ciphertext: Vec<u8>,
     tag: Vec<u8>,
@@ -57,7 +58,7 @@ pub struct ParsedJwe<'a> {
     apv: Vec<u8>,
 }
 
-impl std::fmt::Debug for ParsedJwe<'_> {
+impl std::fmt::Debug for ParsedJwe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ParsedJwe(kid {})", self.kid)
     }
@@ -68,7 +69,7 @@ impl std::fmt::Debug for ParsedJwe<'_> {
 /// # Errors
 /// [`JweError::Malformed`] unless it has five base64url parts, an empty encrypted key and a
 /// JSON header; [`JweError::Algorithm`] for any alg, enc, curve or option other than ours.
-pub fn parse(compact: &str) -> Result<ParsedJwe<'_>, JweError> {
+pub fn parse(compact: &str) -> Result<ParsedJwe, JweError> {
     let parts: Vec<&str> = compact.split('.').collect();
     let [protected, encrypted_key, iv, ciphertext, tag] = parts.as_slice() else {
         return Err(JweError::Malformed);
@@ -106,7 +107,7 @@ pub fn parse(compact: &str) -> Result<ParsedJwe<'_>, JweError> {
         return Err(JweError::Malformed);
     }
     Ok(ParsedJwe {
-        protected,
+        protected: (*protected).to_owned(),
         iv,
         ciphertext,
         tag,
@@ -117,7 +118,7 @@ pub fn parse(compact: &str) -> Result<ParsedJwe<'_>, JweError> {
     })
 }
 
-impl ParsedJwe<'_> {
+impl ParsedJwe {
     /// The key id the sender encrypted to.
     #[must_use]
     pub fn kid(&self) -> &str {

@@ -55,19 +55,16 @@ pub async fn card_data_from_jwe(
     field: &str,
 ) -> Result<CardData, ApiError> {
     let refuse = |e: d1_crypto::jwe::JweError| ApiError::value(field, &e.to_string());
-    let kid = d1_crypto::jwe::parse(&token)
-        .map_err(refuse)?
-        .kid()
-        .to_owned();
+    let jwe = d1_crypto::jwe::parse(&token).map_err(refuse)?;
     let key = state
         .keyring
-        .decrypter(state.store.as_ref(), &kid)
+        .decrypter(state.store.as_ref(), jwe.kid())
         .await
         .map_err(|e| ApiError::internal(&e))?
         .ok_or_else(|| refuse(d1_crypto::jwe::JweError::UnknownKid))?;
     let plain = state
         .crypto
-        .run(move || d1_crypto::jwe::parse(&token).and_then(|jwe| jwe.decrypt(&key)))
+        .run(move || jwe.decrypt(&key))
         .await
         .map_err(ApiError::from)?
         .map_err(refuse)?;
