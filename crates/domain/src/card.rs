@@ -13,6 +13,8 @@ use crate::field::FieldError;
 use crate::guard::luhn_valid;
 use crate::ids::{check_guarded, is_id_char, IdError};
 
+pub mod lifecycle;
+
 fn card_like_id(value: &str) -> Result<(), IdError> {
     check_guarded(value, 48, is_id_char).map(|_| ())
 }
@@ -221,12 +223,17 @@ impl Expiry {
     }
 }
 
-/// The state of a card.
+/// The state of a card (contract section 6, "Card life cycle").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CardState {
     Active,
     Inactive,
+    /// Suspended with a reason; the reason decides how it may be resumed.
+    Suspended,
+    /// Final: deleted, its sealed data shredded.
     Deleted,
+    /// Final: replaced by another card; its cardId may be reused, its PAN never.
+    Replaced,
 }
 
 impl CardState {
@@ -236,7 +243,9 @@ impl CardState {
         match self {
             Self::Active => "ACTIVE",
             Self::Inactive => "INACTIVE",
+            Self::Suspended => "SUSPENDED",
             Self::Deleted => "DELETED",
+            Self::Replaced => "REPLACED",
         }
     }
 
@@ -246,9 +255,17 @@ impl CardState {
         match s {
             "ACTIVE" => Some(Self::Active),
             "INACTIVE" => Some(Self::Inactive),
+            "SUSPENDED" => Some(Self::Suspended),
             "DELETED" => Some(Self::Deleted),
+            "REPLACED" => Some(Self::Replaced),
             _ => None,
         }
+    }
+
+    /// Whether no operation can change the card any more: DELETED or REPLACED.
+    #[must_use]
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Deleted | Self::Replaced)
     }
 }
 
