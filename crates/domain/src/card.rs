@@ -210,6 +210,21 @@ impl Expiry {
         }
     }
 
+    /// Reads a stored `MMYY`, past or not; `None` unless it is a real month.
+    #[must_use]
+    pub fn stored(value: &str) -> Option<Self> {
+        let digits = value.len() == 4 && value.bytes().all(|b| b.is_ascii_digit());
+        let month: u8 = value.get(..2).filter(|_| digits)?.parse().ok()?;
+        let year = 2000 + value.get(2..)?.parse::<u16>().ok()?;
+        (1..=12).contains(&month).then_some(Self { month, year })
+    }
+
+    /// Whether this month comes after `other`.
+    #[must_use]
+    pub fn is_after(self, other: Self) -> bool {
+        (self.year, self.month) > (other.year, other.month)
+    }
+
     /// `MMYY`.
     #[must_use]
     pub fn mmyy(self) -> String {
@@ -313,6 +328,13 @@ mod tests {
         assert!(Expiry::parse("1399", today, "exp").is_err());
         assert!(Expiry::parse("0030", today, "exp").is_err());
         assert_eq!(Expiry::months_after(today, 36).mmyy(), "1129");
+        let (old, new) = (
+            Expiry::stored("1225").unwrap(),
+            Expiry::stored("0126").unwrap(),
+        );
+        assert!(new.is_after(old) && !old.is_after(new) && !old.is_after(old));
+        assert_eq!(Expiry::stored("1325"), None);
+        assert_eq!(Expiry::stored("12x5"), None);
         assert_eq!(
             Expiry::months_after(date!(2026 - 12 - 01), 1).mmyy(),
             "0127"
