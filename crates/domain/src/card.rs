@@ -13,6 +13,8 @@ use crate::field::FieldError;
 use crate::guard::luhn_valid;
 use crate::ids::{check_guarded, is_id_char, IdError};
 
+pub mod lifecycle;
+
 fn card_like_id(value: &str) -> Result<(), IdError> {
     check_guarded(value, 48, is_id_char).map(|_| ())
 }
@@ -208,6 +210,21 @@ impl Expiry {
         }
     }
 
+    /// Reads a stored `MMYY`, past or not; `None` unless it is a real month.
+    #[must_use]
+    pub fn stored(value: &str) -> Option<Self> {
+        let digits = value.len() == 4 && value.bytes().all(|b| b.is_ascii_digit());
+        let month: u8 = value.get(..2).filter(|_| digits)?.parse().ok()?;
+        let year = 2000 + value.get(2..)?.parse::<u16>().ok()?;
+        (1..=12).contains(&month).then_some(Self { month, year })
+    }
+
+    /// Whether this month comes after `other`.
+    #[must_use]
+    pub fn is_after(self, other: Self) -> bool {
+        (self.year, self.month) > (other.year, other.month)
+    }
+
     /// `MMYY`.
     #[must_use]
     pub fn mmyy(self) -> String {
@@ -221,12 +238,17 @@ impl Expiry {
     }
 }
 
-/// The state of a card.
+/// The state of a card (contract section 6, "Card life cycle").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CardState {
     Active,
     Inactive,
+    /// Suspended with a reason; the reason decides how it may be resumed.
+    Suspended,
+    /// Final: deleted, its sealed data shredded.
     Deleted,
+    /// Final: replaced by another card; its cardId may be reused, its PAN never.
+    Replaced,
 }
 
 impl CardState {
@@ -236,7 +258,9 @@ impl CardState {
         match self {
             Self::Active => "ACTIVE",
             Self::Inactive => "INACTIVE",
+            Self::Suspended => "SUSPENDED",
             Self::Deleted => "DELETED",
+            Self::Replaced => "REPLACED",
         }
     }
 
@@ -246,9 +270,17 @@ impl CardState {
         match s {
             "ACTIVE" => Some(Self::Active),
             "INACTIVE" => Some(Self::Inactive),
+            "SUSPENDED" => Some(Self::Suspended),
             "DELETED" => Some(Self::Deleted),
+            "REPLACED" => Some(Self::Replaced),
             _ => None,
         }
+    }
+
+    /// Whether no operation can change the card any more: DELETED or REPLACED.
+    #[must_use]
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Deleted | Self::Replaced)
     }
 }
 
@@ -296,6 +328,13 @@ mod tests {
         assert!(Expiry::parse("1399", today, "exp").is_err());
         assert!(Expiry::parse("0030", today, "exp").is_err());
         assert_eq!(Expiry::months_after(today, 36).mmyy(), "1129");
+        let (old, new) = (
+            Expiry::stored("1225").unwrap(),
+            Expiry::stored("0126").unwrap(),
+        );
+        assert!(new.is_after(old) && !old.is_after(new) && !old.is_after(old));
+        assert_eq!(Expiry::stored("1325"), None);
+        assert_eq!(Expiry::stored("12x5"), None);
         assert_eq!(
             Expiry::months_after(date!(2026 - 12 - 01), 1).mmyy(),
             "0127"

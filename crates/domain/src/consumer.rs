@@ -132,6 +132,20 @@ wire_enum!(
     }
 );
 
+/// Checks an operation's free-text `reason`: `^[a-zA-Z0-9 ]{1,64}$`.
+///
+/// # Errors
+/// A format error naming `reason`, which never repeats the text.
+pub fn reason_text(reason: Option<String>) -> Result<Option<String>, FieldError> {
+    match reason {
+        Some(r) if !REASON.is_match(&r) => Err(FieldError::format(
+            "reason",
+            "must be 1 to 64 letters, digits or spaces",
+        )),
+        other => Ok(other),
+    }
+}
+
 /// The optional body of a delete: a free-text reason and who decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteReason {
@@ -145,14 +159,7 @@ impl DeleteReason {
     /// # Errors
     /// `reason` off its pattern is a format error; an unknown `reasonCode` is a value error.
     pub fn parse(reason: Option<String>, code: Option<&str>) -> Result<Self, FieldError> {
-        if let Some(r) = &reason {
-            if !REASON.is_match(r) {
-                return Err(FieldError::format(
-                    "reason",
-                    "must be 1 to 64 letters, digits or spaces",
-                ));
-            }
-        }
+        let reason = reason_text(reason)?;
         let code = match code {
             None => DeleteReasonCode::IssuerDecision,
             Some(c) => DeleteReasonCode::parse(c).ok_or_else(|| {

@@ -27,6 +27,9 @@ mod harness;
 #[path = "api/issuer_sim.rs"]
 mod issuer_sim;
 #[cfg(pg_suite)]
+#[path = "api/lifecycle.rs"]
+mod lifecycle;
+#[cfg(pg_suite)]
 #[path = "api/multinode.rs"]
 mod multinode;
 #[cfg(pg_suite)]

@@ -1,8 +1,9 @@
 //! Card commands and records.
 
+pub use d1_domain::card::lifecycle::{CardOperation, ReasonCode};
 pub use d1_domain::card::{CardData, CardState, HolderData};
 use d1_domain::card::{CardId, CardProductId, Pan, Scheme};
-use d1_domain::{ConsumerId, IssuerId};
+use d1_domain::{ConsumerId, FieldError, IssuerId};
 
 use crate::{StoreError, StoreResult, TrailContext};
 
@@ -78,11 +79,124 @@ pub struct CardView {
     pub card_id: CardId,
     pub card_product_id: String,
     pub state: CardState,
+    /// The reasonCode of the operation that set the current state; `None` on a card no
+    /// operation has touched.
+    pub state_reason: Option<String>,
+    /// `Some("RENEWAL")` while a created card's renewal waits for activation.
+    pub ongoing_operation: Option<String>,
+    /// The expiry a waiting renewal will make current (MMYY).
+    pub renewed_expiry: Option<String>,
+    /// The cardId of the card this one replaced.
+    pub replaces: Option<String>,
+    /// The cardId of the card that replaced this one.
+    pub replaced_by: Option<String>,
     pub scheme: String,
     pub last4: String,
     pub expiry: String,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// How a card came to be, which decides how it is renewed and replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardModel {
+    /// Register card: the issuer's PAN, sent as a JWE.
+    Registered,
+    /// Create card: a PAN we allocated in the product's range.
+    Created,
+}
+
+impl CardModel {
+    /// The database form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "REGISTERED",
+            Self::Created => "CREATED",
+        }
+    }
+
+    /// Parses the database form.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Registered, Self::Created]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// A card life-cycle operation and what it carries beyond its reason.
+#[derive(Debug, Clone)]
+pub enum CardAction {
+    Suspend,
+    Resume,
+    Delete,
+    Activate,
+    /// `data`: the card's PAN with its later expiry, for a registered card.
+    Renew {
+        data: Option<CardData>,
+    },
+    /// `new_card_id`: the replacement's id (required for a registered card); `data`: its PAN
+    /// and expiry, for a registered card.
+    Replace {
+        new_card_id: Option<CardId>,
+        data: Option<CardData>,
+    },
+}
+
+impl CardAction {
+    /// The operation this is.
+    #[must_use]
+    pub fn operation(&self) -> CardOperation {
+        match self {
+            Self::Suspend => CardOperation::Suspend,
+            Self::Resume => CardOperation::Resume,
+            Self::Delete => CardOperation::Delete,
+            Self::Activate => CardOperation::Activate,
+            Self::Renew { .. } => CardOperation::Renew,
+            Self::Replace { .. } => CardOperation::Replace,
+        }
+    }
+}
+
+/// A card life-cycle operation on one card (contract section 6).
+#[derive(Debug, Clone)]
+pub struct OperateCard {
+    pub issuer_id: IssuerId,
+    pub card_id: CardId,
+    pub action: CardAction,
+    /// One of the operation's codes ([`CardOperation::codes`]).
+    pub reason_code: ReasonCode,
+    /// The issuer's free text, already checked.
+    pub reason: Option<String>,
+    pub trail: TrailContext,
+}
+
+/// What a life-cycle operation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperateOutcome {
+    /// Applied; `card_id` is the new card for a replace.
+    Done {
+        operation_id: String,
+        card_id: CardId,
+    },
+    /// An identical retry of the operation that produced the card's current state: its
+    /// operation id, and nothing changed.
+    Retried {
+        operation_id: String,
+        card_id: CardId,
+    },
+    CardNotFound,
+    ConsumerDeleted,
+    /// The card's state (and the reason that set it) does not allow the operation.
+    InvalidState {
+        state: CardState,
+        reason: Option<String>,
+    },
+    /// A field the card's model needs is missing or wrong (a renew's PAN or expiry).
+    Refused(FieldError),
+    /// The replacement's cardId or PAN is taken, or the product's range is exhausted.
+    Conflict(&'static str),
 }
 
 /// One card of a v1 Register consumer with cards.

@@ -9,14 +9,14 @@ use async_trait::async_trait;
 use d1_domain::card::{CardId, CardProductId};
 use d1_domain::{ConsumerId, IssuerId};
 
-use crate::rules::{cards, clicktopay, consumers, directory, issuers, trail};
+use crate::rules::{cards, clicktopay, consumers, directory, issuers, lifecycle, trail};
 use crate::{
     postgres, sqlite, AssertionKeyRecord, BackendRecord, CardOutcome, CardView, ChangeOutcome,
     ClaimedJob, ConsumerView, CreateCard, CreateOutcome, DeleteConsumer, Delivery, DirectoryRecord,
     DirectoryWrite, EnrolmentStart, FinishJob, IssuerChange, IssuerRecord, NewIssuer,
-    NotificationRecord, OperationRecord, OperationsPage, ProductRecord, RegisterCard,
-    RegisterCards, RegisterConsumer, RegisterOutcome, ServiceKeyRecord, StartEnrolment, Store,
-    StoreResult, UpdateConsumer, Vault,
+    NotificationRecord, OperateCard, OperateOutcome, OperationRecord, OperationsPage,
+    ProductRecord, RegisterCard, RegisterCards, RegisterConsumer, RegisterOutcome,
+    ServiceKeyRecord, StartEnrolment, Store, StoreResult, UpdateConsumer, Vault,
 };
 
 /// The backend a store was opened on.
@@ -196,6 +196,18 @@ impl Store for Engine {
         let today = time::OffsetDateTime::now_utc().date();
         write!(self, false, (cmd, today), |db, vault, (cmd, today), now| {
             cards::create(db, vault, cmd, *today, now)
+        })
+    }
+
+    async fn operate_card(&self, cmd: OperateCard) -> StoreResult<OperateOutcome> {
+        let today = time::OffsetDateTime::now_utc().date();
+        // Delete and replace shred the card's sealed data.
+        let shreds = matches!(
+            cmd.action,
+            crate::CardAction::Delete | crate::CardAction::Replace { .. }
+        );
+        write!(self, shreds, (cmd, today), |db, vault, (cmd, day), now| {
+            lifecycle::operate(db, vault, cmd, *day, now)
         })
     }
 

@@ -134,7 +134,11 @@ pub trait Store: Send + Sync + 'static {
     async fn register_cards(&self, cmd: RegisterCards) -> StoreResult<CardOutcome>;
     /// Create card: allocate a PAN in the product's range.
     async fn create_card(&self, cmd: CreateCard) -> StoreResult<CreateOutcome>;
-    /// A card by id: the live one, else the most recent deleted one.
+    /// A card life-cycle operation (contract section 6), in one transaction with its trail
+    /// entry and notification. A created card's renewal (`CardAction::Renew { data: None }`)
+    /// is also what automatic renewal runs.
+    async fn operate_card(&self, cmd: OperateCard) -> StoreResult<OperateOutcome>;
+    /// A card by id: the live one, else the most recent deleted or replaced one.
     async fn card(
         &self,
         issuer: &IssuerId,

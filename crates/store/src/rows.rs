@@ -6,7 +6,8 @@ use d1_domain::card::{CardId, Expiry, Pan, Scheme};
 use d1_domain::{ConsumerId, ConsumerState, IssuerId, PersonalInformation, PiSource};
 
 use crate::{
-    CardData, CardState, ConsumerView, CreateCard, RegisterCard, StoreError, StoreResult, Vault,
+    CardData, CardModel, CardState, ConsumerView, CreateCard, RegisterCard, StoreError,
+    StoreResult, Vault,
 };
 
 /// A consumer's row.
@@ -129,7 +130,12 @@ impl LiveCard {
         if !same {
             return CardRetry::Conflict;
         }
-        let state = cmd.state.unwrap_or(self.state);
+        // Only a resume lifts a suspension, under the reason table; a given state is not
+        // applied to a SUSPENDED card.
+        let state = match self.state {
+            CardState::Suspended => self.state,
+            _ => cmd.state.unwrap_or(self.state),
+        };
         let expiry = cmd.data.expiry.mmyy();
         if state == self.state && expiry == self.expiry {
             CardRetry::Unchanged
@@ -152,6 +158,9 @@ pub(crate) struct NewCard<'a> {
     pub pan: &'a Pan,
     pub expiry: Expiry,
     pub scheme: Scheme,
+    pub model: CardModel,
+    /// The cardId of the card this one replaces.
+    pub replaces: Option<&'a str>,
 }
 
 impl<'a> NewCard<'a> {
@@ -175,6 +184,8 @@ impl<'a> NewCard<'a> {
             pan: &cmd.data.pan,
             expiry: cmd.data.expiry,
             scheme: Scheme::of(&cmd.data.pan),
+            model: CardModel::Registered,
+            replaces: None,
         }
     }
 }
@@ -233,6 +244,8 @@ impl CreatedCard {
             pan: &self.data.pan,
             expiry: self.data.expiry,
             scheme: cmd.product.scheme,
+            model: CardModel::Created,
+            replaces: None,
         }
     }
 }

@@ -256,6 +256,41 @@ impl Vault {
         })
     }
 
+    /// A card's sealed data sealed again for `to` (the same card, or its replacement), with a
+    /// new expiry and, for a replacement, a new PAN; cardholder names and accounts are kept.
+    ///
+    /// # Errors
+    /// If it was sealed for another card, does not parse, or the random generator fails.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one seal, from one card to another"
+    )]
+    pub fn reseal_card(
+        &self,
+        key: &DataKey,
+        issuer: &IssuerId,
+        from: &str,
+        sealed: &[u8],
+        to: &d1_domain::card::CardId,
+        pan: Option<&d1_domain::card::Pan>,
+        expiry: d1_domain::card::Expiry,
+    ) -> Result<Vec<u8>, StoreError> {
+        let plain = key
+            .open(sealed, &card_context(issuer.as_str(), from))
+            .map_err(crypto)?;
+        let mut doc: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&plain)
+            .map_err(|_| StoreError::Other(anyhow::anyhow!("stored card is not readable")))?;
+        if let Some(pan) = pan {
+            doc.insert("pan".into(), pan.digits().into());
+        }
+        doc.insert("exp".into(), expiry.mmyy().into());
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(&doc).map_err(|e| StoreError::Other(e.into()))?,
+        );
+        key.seal(&plain, &card_context(issuer.as_str(), to.as_str()))
+            .map_err(crypto)
+    }
+
     /// Seals an enrolment's billing address under the consumer's data key.
     ///
     /// # Errors

@@ -1099,3 +1099,633 @@ mod lifecycle {
         );
     }
 }
+
+mod card_life_cycle {
+    use super::*;
+    use d1_domain::card::{CardId, CardProductId, Expiry, Pan, Scheme};
+    use d1_store::{
+        BackendRecord, CardAction, CardData, CardState, CreateCard, CreateOutcome, DirectoryWrite,
+        EnrolmentStart, JobKind, OperateCard, OperateOutcome, ProductRecord, ReasonCode, Sealed,
+    };
+
+    const PAN: &str = "4111111111111111";
+    const OTHER_PAN: &str = "4111111111111129";
+    const THIRD_PAN: &str = "4111111111111137";
+
+    fn id(card: &str) -> CardId {
+        CardId::parse(card).unwrap()
+    }
+
+    fn op(card: &str, action: CardAction, code: ReasonCode) -> OperateCard {
+        OperateCard {
+            issuer_id: issuer(),
+            card_id: id(card),
+            action,
+            reason_code: code,
+            reason: Some("asked by phone".into()),
+            trail: TrailContext::default(),
+        }
+    }
+
+    fn data(pan: &str, months: u32) -> CardData {
+        CardData {
+            pan: Pan::parse(pan, "pan").unwrap(),
+            expiry: Expiry::months_after(time::OffsetDateTime::now_utc().date(), months),
+            holder: None,
+        }
+    }
+
+    /// A store whose issuer is onboarded with a backend, so that operations are notified.
+    async fn notified() -> Fresh {
+        let f = fresh().await;
+        f.store
+            .add_issuer(NewIssuer {
+                issuer_id: issuer(),
+                pi_storage: PiStorage::Allowed,
+                click_to_pay: true,
+                lookalike_policy: LookalikePolicy::Warn,
+                kid: "k1".into(),
+                public_jwk: "{}".into(),
+            })
+            .await
+            .unwrap();
+        f.store
+            .set_issuer_backend(BackendRecord {
+                issuer_id: issuer(),
+                url: "http://127.0.0.1:9".into(),
+                client_id: None,
+                sealed_secret: None,
+                send_card_id: false,
+                pi_cache_ttl_s: 0,
+            })
+            .await
+            .unwrap();
+        f
+    }
+
+    async fn run(f: &Fresh, cmd: OperateCard) -> OperateOutcome {
+        f.store.operate_card(cmd).await.unwrap()
+    }
+
+    async fn done(f: &Fresh, cmd: OperateCard) -> String {
+        match run(f, cmd).await {
+            OperateOutcome::Done { operation_id, .. } => operation_id,
+            other => panic!("not done: {other:?}"),
+        }
+    }
+
+    async fn view(f: &Fresh, card: &str) -> d1_store::CardView {
+        f.store.card(&issuer(), &id(card)).await.unwrap().unwrap()
+    }
+
+    /// The notification items queued so far, delivered in as many claims as their per-card
+    /// order needs: (operation, cardId, reasonCode).
+    async fn items(f: &Fresh) -> Vec<(String, String, String)> {
+        let mut found = Vec::new();
+        loop {
+            let claimed = f.store.claim_notifications(60_000, 100).await.unwrap();
+            if claimed.is_empty() {
+                return found;
+            }
+            for n in claimed {
+                let body: serde_json::Value = serde_json::from_str(&n.body).unwrap();
+                for item in body["operations"].as_array().unwrap() {
+                    let text = |k: &str| item[k].as_str().unwrap_or_default().to_owned();
+                    found.push((text("operation"), text("cardId"), text("reasonCode")));
+                }
+                f.store
+                    .settle_notification(n.id, d1_store::Delivery::Delivered)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    async fn with_card(f: &Fresh, card: &str, pan: &str) {
+        f.store
+            .register_card(super::cards::card(card, "c1", pan))
+            .await
+            .unwrap();
+    }
+
+    async fn sealed_cards(f: &Fresh) -> i64 {
+        let sql = "SELECT count(*) FROM cards WHERE sealed IS NOT NULL";
+        match f.url.strip_prefix("sqlite://") {
+            Some(path) => rusqlite::Connection::open(path)
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap(),
+            None => d1_scratch::connect(&f.url)
+                .await
+                .unwrap()
+                .query_one(sql, &[])
+                .await
+                .unwrap()
+                .get(0),
+        }
+    }
+
+    #[tokio::test]
+    async fn suspend_and_resume_follow_the_reason_table_and_a_retry_answers_the_first_id() {
+        let f = notified().await;
+        with_card(&f, "k1", PAN).await;
+        with_card(&f, "k2", OTHER_PAN).await;
+        items(&f).await;
+        assert_eq!(
+            run(&f, op("nope", CardAction::Suspend, ReasonCode::CardLost)).await,
+            OperateOutcome::CardNotFound
+        );
+        let stolen = done(&f, op("k1", CardAction::Suspend, ReasonCode::CardStolen)).await;
+        assert_eq!(
+            run(&f, op("k1", CardAction::Suspend, ReasonCode::CardStolen)).await,
+            OperateOutcome::Retried {
+                operation_id: stolen.clone(),
+                card_id: id("k1")
+            }
+        );
+        let refused = OperateOutcome::InvalidState {
+            state: CardState::Suspended,
+            reason: Some("CARD_STOLEN".into()),
+        };
+        for code in [
+            ReasonCode::CardFound,
+            ReasonCode::IssuerDecision,
+            ReasonCode::UserDecision,
+        ] {
+            assert_eq!(run(&f, op("k1", CardAction::Resume, code)).await, refused);
+        }
+        assert_eq!(
+            run(&f, op("k1", CardAction::Suspend, ReasonCode::CardLost)).await,
+            refused,
+            "suspended again with another reason"
+        );
+        done(&f, op("k2", CardAction::Suspend, ReasonCode::CardLost)).await;
+        assert!(matches!(
+            run(&f, op("k2", CardAction::Resume, ReasonCode::IssuerDecision)).await,
+            OperateOutcome::InvalidState { .. }
+        ));
+        let found = done(&f, op("k2", CardAction::Resume, ReasonCode::CardFound)).await;
+        assert_eq!(
+            run(&f, op("k2", CardAction::Resume, ReasonCode::CardFound)).await,
+            OperateOutcome::Retried {
+                operation_id: found,
+                card_id: id("k2")
+            }
+        );
+        assert_eq!(
+            run(&f, op("k2", CardAction::Resume, ReasonCode::UserDecision)).await,
+            OperateOutcome::InvalidState {
+                state: CardState::Active,
+                reason: Some("CARD_FOUND".into())
+            },
+            "resume of an ACTIVE card"
+        );
+        let k2 = view(&f, "k2").await;
+        assert_eq!(
+            (k2.state, k2.state_reason.as_deref()),
+            (CardState::Active, Some("CARD_FOUND"))
+        );
+        assert_eq!(view(&f, "k1").await.state, CardState::Suspended);
+        assert_eq!(
+            kinds(&*f.store, "c1").await[..3],
+            [
+                OperationKind::CardResume,
+                OperationKind::CardSuspend,
+                OperationKind::CardSuspend
+            ]
+        );
+        let page = f
+            .store
+            .operations(&issuer(), &consumer("c1"), 1, None)
+            .await
+            .unwrap()
+            .unwrap();
+        let last = &page.operations[0];
+        assert_eq!(last.reason_code.as_deref(), Some("CARD_FOUND"));
+        assert_eq!(last.reason.as_deref(), Some("asked by phone"));
+        assert_eq!(
+            items(&f).await,
+            [
+                ("SUSPEND".into(), "k1".into(), "CARD_STOLEN".into()),
+                ("SUSPEND".into(), "k2".into(), "CARD_LOST".into()),
+                ("RESUME".into(), "k2".into(), "CARD_FOUND".into()),
+            ],
+            "one notification per operation, none for refusals or retries"
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_shreds_the_card_takes_it_out_of_the_directory_and_its_pan_never_returns() {
+        let f = fresh().await;
+        with_card(&f, "k1", PAN).await;
+        with_card(&f, "k2", OTHER_PAN).await;
+        let sealed = |b: u8| Sealed {
+            wrapped_key: vec![b],
+            sealed: vec![b],
+        };
+        for card in ["k1", "k2"] {
+            let write = DirectoryWrite {
+                issuer_id: issuer(),
+                consumer_id: consumer("c1"),
+                profile: sealed(1),
+                card: Some((card.into(), sealed(2))),
+            };
+            f.store.directory_put(write, true).await.unwrap();
+        }
+        assert_eq!(sealed_cards(&f).await, 2);
+        let deleted = done(&f, op("k1", CardAction::Delete, ReasonCode::ClosedCard)).await;
+        assert_eq!(
+            sealed_cards(&f).await,
+            1,
+            "the deleted card's data is shredded"
+        );
+        let profile = f
+            .store
+            .directory_profile(&issuer(), &consumer("c1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(profile.card_ids, ["k2"]);
+        let k1 = view(&f, "k1").await;
+        assert_eq!(
+            (k1.state, k1.state_reason.as_deref()),
+            (CardState::Deleted, Some("CLOSED_CARD"))
+        );
+        assert_eq!(
+            run(&f, op("k1", CardAction::Delete, ReasonCode::ClosedCard)).await,
+            OperateOutcome::Retried {
+                operation_id: deleted,
+                card_id: id("k1")
+            }
+        );
+        let final_state = OperateOutcome::InvalidState {
+            state: CardState::Deleted,
+            reason: Some("CLOSED_CARD".into()),
+        };
+        assert_eq!(
+            run(&f, op("k1", CardAction::Delete, ReasonCode::Fraud)).await,
+            final_state
+        );
+        // Refused for its state before its (shredded) PAN could be compared.
+        let renew = CardAction::Renew {
+            data: Some(data(THIRD_PAN, 24)),
+        };
+        assert_eq!(
+            run(&f, op("k1", renew, ReasonCode::Expiry)).await,
+            final_state
+        );
+        assert!(matches!(
+            f.store
+                .register_card(super::cards::card("k9", "c1", PAN))
+                .await
+                .unwrap(),
+            d1_store::CardOutcome::Conflict(_)
+        ));
+        assert!(matches!(
+            f.store
+                .register_card(super::cards::card("k1", "c1", THIRD_PAN))
+                .await
+                .unwrap(),
+            d1_store::CardOutcome::Registered { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_registered_card_renews_with_its_own_pan_and_a_later_expiry_only() {
+        let f = fresh().await;
+        with_card(&f, "k1", PAN).await;
+        let renew = |pan: &str, months: u32| {
+            op(
+                "k1",
+                CardAction::Renew {
+                    data: Some(data(pan, months)),
+                },
+                ReasonCode::Expiry,
+            )
+        };
+        let refused = |r: OperateOutcome| match r {
+            OperateOutcome::Refused(e) => (e.kind, e.field),
+            other => panic!("not refused: {other:?}"),
+        };
+        use d1_domain::FieldErrorKind::{Format, Value};
+        assert_eq!(
+            refused(run(&f, renew(OTHER_PAN, 36)).await),
+            (Value, "encryptedData".into())
+        );
+        assert_eq!(
+            refused(run(&f, renew(PAN, 12)).await),
+            (Value, "encryptedData".into())
+        );
+        let bare = op("k1", CardAction::Renew { data: None }, ReasonCode::Expiry);
+        assert_eq!(
+            refused(run(&f, bare).await),
+            (Format, "encryptedData".into())
+        );
+        let first = done(&f, renew(PAN, 36)).await;
+        let k1 = view(&f, "k1").await;
+        assert_eq!(k1.expiry, data(PAN, 36).expiry.mmyy());
+        assert_eq!((k1.ongoing_operation, k1.renewed_expiry), (None, None));
+        assert_eq!(
+            run(&f, renew(PAN, 36)).await,
+            OperateOutcome::Retried {
+                operation_id: first,
+                card_id: id("k1")
+            }
+        );
+        done(&f, renew(PAN, 48)).await;
+        assert_eq!(
+            kinds(&*f.store, "c1").await[..2],
+            [OperationKind::CardRenew; 2]
+        );
+    }
+
+    async fn created(f: &Fresh, state: CardState) -> CardId {
+        let product = ProductRecord {
+            issuer_id: issuer(),
+            card_product_id: CardProductId::parse("p2").unwrap(),
+            scheme: Scheme::Visa,
+            bin: "411111".into(),
+            validity_months: 24,
+        };
+        let _ = f.store.add_product(product.clone()).await;
+        f.store
+            .register_consumer(register("c1", None))
+            .await
+            .unwrap();
+        let cmd = CreateCard {
+            issuer_id: issuer(),
+            consumer_id: consumer("c1"),
+            product,
+            state,
+            holder: None,
+            idempotency: None,
+            trail: TrailContext::default(),
+        };
+        match f.store.create_card(cmd).await.unwrap() {
+            CreateOutcome::Created(id) => id,
+            other => panic!("not created: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_created_card_renewal_waits_for_activate_and_activate_takes_an_inactive_card() {
+        let f = fresh().await;
+        let card = created(&f, CardState::Active).await;
+        let card = card.as_str();
+        let before = view(&f, card).await;
+        let renewal = done(
+            &f,
+            op(card, CardAction::Renew { data: None }, ReasonCode::Expiry),
+        )
+        .await;
+        let renewing = view(&f, card).await;
+        assert_eq!(renewing.ongoing_operation.as_deref(), Some("RENEWAL"));
+        assert_eq!(
+            renewing.expiry, before.expiry,
+            "the old expiry holds until activation"
+        );
+        let renewed = renewing.renewed_expiry.clone().unwrap();
+        assert_eq!(
+            renewed,
+            Expiry::months_after(time::OffsetDateTime::now_utc().date(), 24).mmyy()
+        );
+        assert_eq!(
+            run(
+                &f,
+                op(card, CardAction::Renew { data: None }, ReasonCode::Expiry)
+            )
+            .await,
+            OperateOutcome::Retried {
+                operation_id: renewal,
+                card_id: id(card)
+            }
+        );
+        let with_data = CardAction::Renew {
+            data: Some(data(PAN, 36)),
+        };
+        assert!(matches!(
+            run(&f, op(card, with_data, ReasonCode::Expiry)).await,
+            OperateOutcome::Refused(_)
+        ));
+        done(&f, op(card, CardAction::Activate, ReasonCode::UserDecision)).await;
+        let active = view(&f, card).await;
+        assert_eq!(active.expiry, renewed);
+        assert_eq!(
+            (active.ongoing_operation, active.renewed_expiry),
+            (None, None)
+        );
+        assert_eq!(
+            active.state_reason, None,
+            "the state was not set by the activate"
+        );
+        assert!(matches!(
+            run(
+                &f,
+                op(card, CardAction::Activate, ReasonCode::IssuerDecision)
+            )
+            .await,
+            OperateOutcome::InvalidState {
+                state: CardState::Active,
+                ..
+            }
+        ));
+        let inactive = created(&f, CardState::Inactive).await;
+        done(
+            &f,
+            op(
+                inactive.as_str(),
+                CardAction::Activate,
+                ReasonCode::IssuerDecision,
+            ),
+        )
+        .await;
+        let activated = view(&f, inactive.as_str()).await;
+        assert_eq!(
+            (activated.state, activated.state_reason.as_deref()),
+            (CardState::Active, Some("ISSUER_DECISION"))
+        );
+        assert!(matches!(
+            run(
+                &f,
+                op(inactive.as_str(), CardAction::Suspend, ReasonCode::Fraud)
+            )
+            .await,
+            OperateOutcome::Done { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_registered_card_is_replaced_by_a_new_active_card_and_its_id_may_be_reused() {
+        let f = notified().await;
+        with_card(&f, "k1", PAN).await;
+        with_card(&f, "k2", OTHER_PAN).await;
+        items(&f).await;
+        let replace = |new: Option<&str>, pan: &str| {
+            let action = CardAction::Replace {
+                new_card_id: new.map(id),
+                data: Some(data(pan, 36)),
+            };
+            op("k1", action, ReasonCode::CardLost)
+        };
+        assert!(matches!(
+            run(&f, replace(None, THIRD_PAN)).await,
+            OperateOutcome::Refused(e) if e.field == "newCardId"
+        ));
+        assert!(matches!(
+            run(&f, replace(Some("k2"), THIRD_PAN)).await,
+            OperateOutcome::Conflict(_)
+        ));
+        assert!(matches!(
+            run(&f, replace(Some("k3"), OTHER_PAN)).await,
+            OperateOutcome::Conflict(_)
+        ));
+        let OperateOutcome::Done {
+            operation_id,
+            card_id,
+        } = run(&f, replace(Some("k3"), THIRD_PAN)).await
+        else {
+            panic!("not replaced");
+        };
+        assert_eq!(card_id, id("k3"));
+        let (old, new) = (view(&f, "k1").await, view(&f, "k3").await);
+        assert_eq!(
+            (old.state, old.replaced_by.as_deref()),
+            (CardState::Replaced, Some("k3"))
+        );
+        assert_eq!(old.state_reason.as_deref(), Some("CARD_LOST"));
+        assert_eq!(
+            (new.state, new.replaces.as_deref()),
+            (CardState::Active, Some("k1"))
+        );
+        assert_eq!(new.consumer_id, old.consumer_id);
+        assert_eq!(new.card_product_id, old.card_product_id);
+        assert_eq!(
+            run(&f, replace(Some("k3"), THIRD_PAN)).await,
+            OperateOutcome::Retried {
+                operation_id,
+                card_id: id("k3")
+            }
+        );
+        assert!(matches!(
+            run(&f, op("k1", CardAction::Resume, ReasonCode::CardFound)).await,
+            OperateOutcome::InvalidState {
+                state: CardState::Replaced,
+                ..
+            }
+        ));
+        assert_eq!(
+            kinds(&*f.store, "c1").await[..2],
+            [OperationKind::CardRegister, OperationKind::CardReplace]
+        );
+        assert_eq!(
+            items(&f).await,
+            [
+                ("REPLACE".into(), "k1".into(), "CARD_LOST".into()),
+                ("REGISTER".into(), "k3".into(), String::new()),
+            ]
+        );
+        // The REPLACED card's id may be reused; its PAN never.
+        assert!(matches!(
+            f.store
+                .register_card(super::cards::card("k1", "c1", PAN))
+                .await
+                .unwrap(),
+            d1_store::CardOutcome::Conflict(_)
+        ));
+        with_card(&f, "k1", "4111111111111145").await;
+        let reused = view(&f, "k1").await;
+        assert_eq!(
+            (reused.state, reused.replaced_by),
+            (CardState::Active, None)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_created_card_is_replaced_in_its_range_and_its_enrolment_moves_to_the_new_card() {
+        let f = fresh().await;
+        let card = created(&f, CardState::Active).await;
+        let EnrolmentStart::Started(_) = f
+            .store
+            .start_enrolment(super::click_to_pay::enrol(card.as_str()))
+            .await
+            .unwrap()
+        else {
+            panic!("not started");
+        };
+        let action = CardAction::Replace {
+            new_card_id: None,
+            data: None,
+        };
+        let OperateOutcome::Done { card_id, .. } =
+            run(&f, op(card.as_str(), action, ReasonCode::CardStolen)).await
+        else {
+            panic!("not replaced");
+        };
+        assert!(card_id.as_str().starts_with("crd_") && card_id != card);
+        let new = view(&f, card_id.as_str()).await;
+        assert_eq!(new.replaces.as_deref(), Some(card.as_str()));
+        assert_eq!(new.state, CardState::Active);
+        assert_eq!(
+            kinds(&*f.store, "c1").await[0],
+            OperationKind::ClickToPayEnrolment
+        );
+        let jobs = f.store.claim_jobs(60_000, 10).await.unwrap();
+        let enrolments: Vec<_> = jobs
+            .iter()
+            .filter(|j| j.kind == JobKind::Enrol)
+            .map(|j| j.card_id.clone().unwrap_or_default())
+            .collect();
+        assert!(
+            enrolments.contains(&card_id.as_str().to_owned()),
+            "{enrolments:?}"
+        );
+        let with_data = CardAction::Replace {
+            new_card_id: None,
+            data: Some(data(PAN, 36)),
+        };
+        assert!(matches!(
+            run(&f, op(card_id.as_str(), with_data, ReasonCode::CardLost)).await,
+            OperateOutcome::Refused(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_card_of_a_deleted_consumer_is_refused_and_concurrent_suspends_apply_once() {
+        let f = fresh().await;
+        with_card(&f, "k1", PAN).await;
+        let codes = [
+            ReasonCode::CardLost,
+            ReasonCode::CardStolen,
+            ReasonCode::Fraud,
+            ReasonCode::UserDecision,
+            ReasonCode::IssuerDecision,
+            ReasonCode::CardBroken,
+        ];
+        let tasks: Vec<_> = codes
+            .into_iter()
+            .map(|code| {
+                let store = Arc::clone(&f.store);
+                tokio::spawn(async move {
+                    store
+                        .operate_card(op("k1", CardAction::Suspend, code))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut applied = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                OperateOutcome::Done { .. } => applied += 1,
+                OperateOutcome::InvalidState { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(applied, 1, "one suspension wins, the others see it");
+        f.store.delete_consumer(delete("c1")).await.unwrap();
+        assert_eq!(
+            run(&f, op("k1", CardAction::Delete, ReasonCode::ClosedAccount)).await,
+            OperateOutcome::ConsumerDeleted
+        );
+    }
+}

@@ -31,7 +31,10 @@ fn product_id(raw: &str, field: &str) -> Result<Checked<CardProductId>, FieldErr
 
 /// Checks that `encryptedData` has the shape of a compact JWE; what it holds is checked when
 /// it is decrypted.
-fn compact_jwe(raw: &str, field: &str) -> Result<(), FieldError> {
+///
+/// # Errors
+/// `FIELD_INVALID_FORMAT` naming `field`.
+pub fn compact_jwe(raw: &str, field: &str) -> Result<(), FieldError> {
     if raw.split('.').count() == 5 {
         Ok(())
     } else {
@@ -330,6 +333,24 @@ pub struct CardResponse {
     pub last4: String,
     /// MMYY.
     pub expiry: String,
+    /// The reasonCode of the operation that set the current state; absent on a card no
+    /// operation has touched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "CARD_LOST")]
+    pub state_reason: Option<String>,
+    /// `RENEWAL` while a renewal waits for activation; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "RENEWAL")]
+    pub ongoing_operation: Option<String>,
+    /// The expiry (MMYY) a waiting renewal makes current on activation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renewed_expiry: Option<String>,
+    /// The cardId of the card this one replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    /// The cardId of the card that replaced this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -344,6 +365,11 @@ impl From<&CardView> for CardResponse {
             scheme: c.scheme.clone(),
             last4: c.last4.clone(),
             expiry: c.expiry.clone(),
+            state_reason: c.state_reason.clone(),
+            ongoing_operation: c.ongoing_operation.clone(),
+            renewed_expiry: c.renewed_expiry.clone(),
+            replaces: c.replaces.clone(),
+            replaced_by: c.replaced_by.clone(),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }

@@ -5,4 +5,5 @@ pub mod card;
 pub mod checks;
 pub mod consumer;
 pub mod json;
+pub mod lifecycle;
 pub mod pi;

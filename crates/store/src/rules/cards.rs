@@ -2,7 +2,7 @@
 //! Register consumer with cards, Create card with its idempotency key, and the reads. Every
 //! card write locks its consumer first, so a card and its consumer's delete never interleave.
 
-use d1_domain::card::{CardId, CardProductId, Scheme};
+use d1_domain::card::{CardId, CardProductId, Pan, Scheme};
 use d1_domain::{ConsumerId, ConsumerState, IssuerId, OperationKind, PiSource};
 
 use super::consumers;
@@ -59,7 +59,8 @@ pub(crate) async fn product<D: Db>(
     }))
 }
 
-async fn live_card<D: Db>(
+/// The live card under a cardId, if any.
+pub(crate) async fn live_card<D: Db>(
     db: &D,
     issuer: &IssuerId,
     card: &CardId,
@@ -80,7 +81,8 @@ async fn live_card<D: Db>(
     }))
 }
 
-async fn pan_known<D: Db>(db: &D, issuer: &IssuerId, mac: &[u8]) -> StoreResult<bool> {
+/// Whether a PAN (by its MAC) was ever registered with the issuer, deleted ones included.
+pub(crate) async fn pan_known<D: Db>(db: &D, issuer: &IssuerId, mac: &[u8]) -> StoreResult<bool> {
     match db
         .query_opt(&sql::PAN_KNOWN, params![issuer.as_str(), mac])
         .await?
@@ -90,7 +92,8 @@ async fn pan_known<D: Db>(db: &D, issuer: &IssuerId, mac: &[u8]) -> StoreResult<
     }
 }
 
-async fn insert_card<D: Db>(db: &D, c: &NewCard<'_>, now: i64) -> StoreResult<()> {
+/// Inserts a card row.
+pub(crate) async fn insert_card<D: Db>(db: &D, c: &NewCard<'_>, now: i64) -> StoreResult<()> {
     db.exec(
         &sql::INSERT,
         params![
@@ -106,6 +109,8 @@ async fn insert_card<D: Db>(db: &D, c: &NewCard<'_>, now: i64) -> StoreResult<()
             &*c.expiry.mmyy(),
             c.scheme.as_str(),
             now,
+            c.model.as_str(),
+            c.replaces,
         ],
     )
     .await?;
@@ -296,17 +301,7 @@ pub(crate) async fn create<D: Db>(
     if consumer.state == ConsumerState::Deleted {
         return Ok(CreateOutcome::ConsumerDeleted);
     }
-    let length = crate::card::allocated_length(cmd.product.scheme);
-    let mut found = None;
-    for _ in 0..64 {
-        let pan = crate::card::allocate_pan(&cmd.product.bin, length)?;
-        let mac = vault.pan_mac(&cmd.issuer_id, &pan);
-        if !pan_known(db, &cmd.issuer_id, &mac).await? {
-            found = Some((pan, mac));
-            break;
-        }
-    }
-    let Some((pan, pan_mac)) = found else {
+    let Some((pan, pan_mac)) = free_pan(db, vault, &cmd.issuer_id, &cmd.product).await? else {
         return Ok(CreateOutcome::RangeExhausted);
     };
     let card = CreatedCard::new(vault, cmd, &consumer, pan, today)?;
@@ -326,22 +321,43 @@ pub(crate) async fn create<D: Db>(
     Ok(CreateOutcome::Created(card_id))
 }
 
+/// A free PAN in the product's range and its MAC, or `None` after 64 tries.
+pub(crate) async fn free_pan<D: Db>(
+    db: &D,
+    vault: &Vault,
+    issuer: &IssuerId,
+    product: &ProductRecord,
+) -> StoreResult<Option<(Pan, Vec<u8>)>> {
+    let length = crate::card::allocated_length(product.scheme);
+    for _ in 0..64 {
+        let pan = crate::card::allocate_pan(&product.bin, length)?;
+        let mac = vault.pan_mac(issuer, &pan);
+        if !pan_known(db, issuer, &mac).await? {
+            return Ok(Some((pan, mac)));
+        }
+    }
+    Ok(None)
+}
+
 /// A card as read back. A card of a deleted consumer, or of a consumerId's earlier life,
 /// reads as DELETED whatever its row says.
 fn card_view(mut r: Row) -> StoreResult<CardView> {
     let consumer_state = r.parsed(9, |s| known(ConsumerState::parse(s)))?;
     let current = r.int(10)? == r.int(11)?;
     let stored = r.parsed(3, |s| known(CardState::parse(s)))?;
-    let state = if consumer_state == ConsumerState::Deleted || !current {
-        CardState::Deleted
-    } else {
-        stored
-    };
+    let forced = consumer_state == ConsumerState::Deleted || !current;
+    let state = if forced { CardState::Deleted } else { stored };
+    let state_reason = r.opt_text(12)?.filter(|_| !forced);
     Ok(CardView {
         consumer_id: r.parsed(0, |s| ConsumerId::parse(s).map(|(c, _)| c))?,
         card_id: r.parsed(1, CardId::parse)?,
         card_product_id: r.text(2)?,
         state,
+        state_reason,
+        ongoing_operation: r.opt_text(13)?,
+        renewed_expiry: r.opt_text(14)?,
+        replaces: r.opt_text(15)?,
+        replaced_by: r.opt_text(16)?,
         scheme: r.text(4)?,
         last4: r.text(5)?,
         expiry: r.text(6)?,

@@ -8,5 +8,6 @@ pub(crate) mod clicktopay;
 pub(crate) mod consumers;
 pub(crate) mod directory;
 pub(crate) mod issuers;
+pub(crate) mod lifecycle;
 pub(crate) mod notify;
 pub(crate) mod trail;

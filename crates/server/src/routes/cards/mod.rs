@@ -3,6 +3,7 @@
 //! the router and what the v1 card calls share; each call lives in its own file.
 
 mod create;
+mod lifecycle;
 mod read;
 mod register;
 
@@ -11,10 +12,15 @@ use d1_domain::FieldError;
 use d1_store::CardData;
 
 pub use create::{__path_create_card, create_card};
+pub use lifecycle::{
+    __path_activate_card, __path_delete_card, __path_renew_card, __path_replace_card,
+    __path_resume_card, __path_suspend_card, activate_card, delete_card, operate_card, renew_card,
+    replace_card, resume_card, suspend_card,
+};
 pub use read::{__path_consumer_cards, __path_get_card, consumer_cards, find_card, get_card};
 pub use register::{__path_register_card, register_card};
 
-use super::id_error;
+use super::{id_error, with_slash_alias};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::wire::card::CardPlaintext;
@@ -27,6 +33,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_card, register_card))
         .routes(routes!(create_card))
         .routes(routes!(consumer_cards))
+        .routes(with_slash_alias(routes!(suspend_card)))
+        .routes(with_slash_alias(routes!(resume_card)))
+        .routes(with_slash_alias(routes!(delete_card)))
+        .routes(with_slash_alias(routes!(renew_card)))
+        .routes(with_slash_alias(routes!(replace_card)))
+        .routes(with_slash_alias(routes!(activate_card)))
 }
 
 fn card_id(raw: &str) -> Result<CardId, FieldError> {
