@@ -180,6 +180,26 @@ impl Default for JobsConfig {
     }
 }
 
+/// `[cards]`: the card life cycle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CardsConfig {
+    /// Created cards whose expiry falls within this many days are renewed automatically
+    /// (`ongoingOperation: "RENEWAL"` until activated); 0 turns the renewal off.
+    pub auto_renew_days: u32,
+    /// How often one node looks for created cards to renew.
+    pub auto_renew_interval_secs: u64,
+}
+
+impl Default for CardsConfig {
+    fn default() -> Self {
+        Self {
+            auto_renew_days: 30,
+            auto_renew_interval_secs: 3600,
+        }
+    }
+}
+
 /// `[log]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -207,6 +227,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub issuer_backend: IssuerBackendConfig,
     pub jobs: JobsConfig,
+    pub cards: CardsConfig,
     pub log: LogConfig,
     /// Resolved from the global flags, never read from the file.
     #[serde(skip)]

@@ -15,6 +15,7 @@ pub mod extract;
 pub mod keyring;
 pub mod metrics;
 pub mod policy;
+pub mod renewals;
 pub mod routes;
 pub mod serve;
 pub mod sim;

@@ -1,5 +1,6 @@
 //! `d1-registry serve`: bind, serve, and drain on SIGTERM or Ctrl-C.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use std::future::IntoFuture;
@@ -31,9 +32,18 @@ pub async fn run(config: Config, opened: Opened, listen: &str) -> anyhow::Result
         eprintln!("d1-registry: {hint}");
     }
     let grace = Duration::from_millis(config.server.shutdown_grace_ms);
+    let config_cards = config.cards.clone();
     let state = AppState::new(opened.store.clone(), opened.keyring, config)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     state.click_to_pay.start(stopped.clone()).await;
+    let (store, cards) = (opened.store.clone(), config_cards);
+    let renewals_stop = stopped.clone();
+    tokio::spawn(crate::supervise::supervise(
+        "card-renewals",
+        stopped.clone(),
+        crate::supervise::Backoff::default(),
+        move || crate::renewals::run(Arc::clone(&store), cards.clone(), renewals_stop.clone()),
+    ));
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop.send(true);

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use d1_domain::card::{CardId, CardProductId};
 use d1_domain::{ConsumerId, IssuerId};
 
-use crate::rules::{cards, clicktopay, consumers, directory, issuers, lifecycle, trail};
+use crate::rules::{cards, clicktopay, consumers, directory, issuers, lifecycle, renewals, trail};
 use crate::{
     postgres, sqlite, AssertionKeyRecord, BackendRecord, CardOutcome, CardView, ChangeOutcome,
     ClaimedJob, ConsumerView, CreateCard, CreateOutcome, DeleteConsumer, Delivery, DirectoryRecord,
@@ -208,6 +208,27 @@ impl Store for Engine {
         );
         write!(self, shreds, (cmd, today), |db, vault, (cmd, day), now| {
             lifecycle::operate(db, vault, cmd, *day, now)
+        })
+    }
+
+    async fn take_scheduled_run(&self, name: &str, lease_ms: i64) -> StoreResult<bool> {
+        write!(
+            self,
+            false,
+            (name.to_owned(), lease_ms),
+            |db, _, (name, lease_ms), now| {
+                renewals::take_run(db, name, now.saturating_add(*lease_ms), now)
+            }
+        )
+    }
+
+    async fn due_renewals(
+        &self,
+        expiries: Vec<String>,
+        limit: u32,
+    ) -> StoreResult<Vec<(IssuerId, CardId)>> {
+        read!(self, (expiries, limit), |db, _, (expiries, limit)| {
+            renewals::due(db, expiries, *limit)
         })
     }
 

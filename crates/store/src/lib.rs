@@ -138,6 +138,16 @@ pub trait Store: Send + Sync + 'static {
     /// entry and notification. A created card's renewal (`CardAction::Renew { data: None }`)
     /// is also what automatic renewal runs.
     async fn operate_card(&self, cmd: OperateCard) -> StoreResult<OperateOutcome>;
+    /// Takes the scheduled task `name` for `lease_ms` unless another node holds it (so that it
+    /// runs on one node at a time); whether it was taken.
+    async fn take_scheduled_run(&self, name: &str, lease_ms: i64) -> StoreResult<bool>;
+    /// Up to `limit` created cards of live consumers, expiring in one of the months
+    /// `expiries` (MMYY), that no renewal is waiting on.
+    async fn due_renewals(
+        &self,
+        expiries: Vec<String>,
+        limit: u32,
+    ) -> StoreResult<Vec<(IssuerId, d1_domain::card::CardId)>>;
     /// A card by id: the live one, else the most recent deleted or replaced one.
     async fn card(
         &self,

@@ -1105,7 +1105,8 @@ mod card_life_cycle {
     use d1_domain::card::{CardId, CardProductId, Expiry, Pan, Scheme};
     use d1_store::{
         BackendRecord, CardAction, CardData, CardState, CreateCard, CreateOutcome, DirectoryWrite,
-        EnrolmentStart, JobKind, OperateCard, OperateOutcome, ProductRecord, ReasonCode, Sealed,
+        EnrolmentStart, JobKind, OperateCard, OperateOutcome, ProductRecord, ReasonCode,
+        RegisterCard, Sealed,
     };
 
     const PAN: &str = "4111111111111111";
@@ -1465,6 +1466,73 @@ mod card_life_cycle {
             CreateOutcome::Created(id) => id,
             other => panic!("not created: {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn due_renewals_are_created_cards_of_live_consumers_with_no_renewal_waiting() {
+        let f = fresh().await;
+        let card = created(&f, CardState::Active).await;
+        let expiry = view(&f, card.as_str()).await.expiry;
+        let due = |months: Vec<String>| {
+            let store = Arc::clone(&f.store);
+            async move { store.due_renewals(months, 10).await.unwrap() }
+        };
+        assert_eq!(
+            due(vec![expiry.clone()]).await,
+            vec![(issuer(), card.clone())]
+        );
+        assert!(due(vec!["0199".into()]).await.is_empty(), "another month");
+        // A registered card of the same expiry is the issuer's to renew, never ours.
+        let registered = RegisterCard {
+            issuer_id: issuer(),
+            card_id: id("reg-1"),
+            consumer_id: consumer("c1"),
+            card_product_id: CardProductId::parse("p2").unwrap(),
+            data: data(PAN, 24),
+            state: None,
+            trail: TrailContext::default(),
+        };
+        f.store.register_card(registered).await.unwrap();
+        assert_eq!(due(vec![expiry.clone()]).await.len(), 1);
+        // Once a renewal waits for activation, the card is not due again.
+        let renew = op(
+            card.as_str(),
+            CardAction::Renew { data: None },
+            ReasonCode::Expiry,
+        );
+        done(&f, renew).await;
+        assert!(due(vec![expiry.clone()]).await.is_empty());
+        // A deleted consumer's cards are never renewed.
+        let other = created(&f, CardState::Active).await;
+        f.store.delete_consumer(delete("c1")).await.unwrap();
+        assert!(!due(vec![expiry]).await.contains(&(issuer(), other)));
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_run_is_taken_by_one_caller_until_its_lease_runs_out() {
+        let f = fresh().await;
+        assert!(f.store.take_scheduled_run("renewal", 60_000).await.unwrap());
+        assert!(!f.store.take_scheduled_run("renewal", 60_000).await.unwrap());
+        assert!(
+            f.store.take_scheduled_run("other", 1).await.unwrap(),
+            "each name its own"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(
+            f.store.take_scheduled_run("other", 60_000).await.unwrap(),
+            "lease over"
+        );
+        let racing: Vec<_> = (0..8)
+            .map(|_| {
+                let store = Arc::clone(&f.store);
+                tokio::spawn(async move { store.take_scheduled_run("race", 60_000).await.unwrap() })
+            })
+            .collect();
+        let mut taken = 0;
+        for r in racing {
+            taken += usize::from(r.await.unwrap());
+        }
+        assert_eq!(taken, 1, "concurrent callers: exactly one takes it");
     }
 
     #[tokio::test]

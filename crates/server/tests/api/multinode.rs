@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use crate::harness::{encrypt_to, fresh_place, future_exp, test_pan, Place, TestIssuer};
-use crate::process::{bin, serve, terminate};
+use crate::process::{bin, serve, serve_with, terminate};
 
 const BANK: &str = "BANK000042";
 
@@ -74,13 +74,19 @@ async fn onboard(place: &Arc<Place>, kid: &'static str, product: bool) -> TestIs
 impl Cluster {
     /// Starts both nodes at once on an empty database, so that they migrate it together.
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Cluster::start`], each node with the environment variables `env`.
+    async fn start_with(env: &[(&'static str, &'static str)]) -> Self {
         let place = fresh_place().await;
         // Every node must be given the same KEK; the first start would otherwise make one.
         d1_crypto::keyfile::create(&place.dir.path().join("kek.key")).unwrap();
         let starting: Vec<_> = (0..2)
             .map(|_| {
                 let place = Arc::clone(&place);
-                tokio::task::spawn_blocking(move || serve(&place))
+                let env = env.to_vec();
+                tokio::task::spawn_blocking(move || serve_with(&place, &env))
             })
             .collect();
         let mut nodes = Vec::new();
@@ -879,4 +885,78 @@ async fn a_schema_at_version_2_is_upgraded_and_the_trail_loses_only_its_own_key(
         "the trail's key is gone"
     );
     assert_eq!(count(&place, &card_key).await, 1, "the cards' key stays");
+}
+
+/// Created cards near their expiry are renewed by the service itself, once, whichever node
+/// runs the renewal: one CARD_RENEW entry per card, `ongoingOperation: "RENEWAL"` on reads.
+#[tokio::test]
+async fn created_cards_near_expiry_are_renewed_once_across_nodes() {
+    // A one-month product and a horizon of 62 days make every new card due at once.
+    let cluster = Cluster::start_with(&[
+        ("D1__CARDS__AUTO_RENEW_DAYS", "62"),
+        ("D1__CARDS__AUTO_RENEW_INTERVAL_SECS", "1"),
+    ])
+    .await;
+    cluster
+        .cli(&[
+            "product",
+            "add",
+            "--issuer-id",
+            BANK,
+            "--card-product-id",
+            "monthly",
+            "--scheme",
+            "VISA",
+            "--bin",
+            "422222",
+            "--validity-months",
+            "1",
+        ])
+        .await;
+    let token = cluster.token(0).await;
+    let mut cards = Vec::new();
+    for i in 0..6 {
+        let consumer = format!("renew-{i}");
+        let (status, _) = cluster
+            .request(
+                i,
+                reqwest::Method::PUT,
+                &consumer_path(&consumer),
+                &token,
+                Some(&json!({})),
+                "c",
+            )
+            .await;
+        assert_eq!(status, 204);
+        let body = json!({"consumerId": consumer, "cardProductId": "monthly"});
+        let path = format!("/banking/v2/issuers/{BANK}/cards");
+        let (status, created) = cluster
+            .request(i, reqwest::Method::POST, &path, &token, Some(&body), "c")
+            .await;
+        assert_eq!(status, 201, "{created}");
+        cards.push((consumer, created["cardId"].as_str().unwrap().to_owned()));
+    }
+    // Two runs of each node at least.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (i, (consumer, card)) in cards.iter().enumerate() {
+        let (_, read) = cluster
+            .request(i, reqwest::Method::GET, &card_path(card), &token, None, "c")
+            .await;
+        assert_eq!(read["ongoingOperation"], "RENEWAL", "{read}");
+        assert!(read["renewedExpiry"].is_string(), "{read}");
+        let path = format!("{}/operations", consumer_path(consumer));
+        let (_, trail) = cluster
+            .request(i, reqwest::Method::GET, &path, &token, None, "c")
+            .await;
+        let renewals: Vec<&Value> = trail["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["operation"] == "CARD_RENEW")
+            .collect();
+        assert_eq!(renewals.len(), 1, "renewed once: {trail}");
+        assert_eq!(renewals[0]["reasonCode"], "EXPIRY");
+        assert_eq!(renewals[0]["cardId"], card.as_str());
+    }
+    cluster.stop().await;
 }

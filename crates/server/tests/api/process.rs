@@ -25,8 +25,14 @@ pub fn bin(place: &Place, args: &[&str]) -> Output {
 
 /// Starts `serve` on a free port; returns the process and its base URL once it is ready.
 pub fn serve(place: &Place) -> (Child, String) {
+    serve_with(place, &[])
+}
+
+/// [`serve`] with the environment variables `env` (settings such as `D1__CARDS__…`).
+pub fn serve_with(place: &Place, env: &[(&str, &str)]) -> (Child, String) {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut server = command(place)
+        .envs(env.iter().copied())
         .args(["serve", "--listen", &addr])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -10,4 +10,5 @@ pub(crate) mod directory;
 pub(crate) mod issuers;
 pub(crate) mod lifecycle;
 pub(crate) mod notify;
+pub(crate) mod renewals;
 pub(crate) mod trail;

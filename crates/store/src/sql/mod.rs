@@ -8,6 +8,7 @@ pub(crate) mod clicktopay;
 pub(crate) mod consumers;
 pub(crate) mod issuers;
 pub(crate) mod lifecycle;
+pub(crate) mod renewals;
 
 /// Declares statements as [`crate::db::Sql`] consts, and `ALL`, the list the test checks.
 macro_rules! statements {
@@ -56,6 +57,7 @@ mod tests {
             consumers::ALL,
             issuers::ALL,
             lifecycle::ALL,
+            renewals::ALL,
         ]
         .concat();
         assert!(all.len() > 60, "every statement is listed");

@@ -1,0 +1,21 @@
+//! The automatic renewal of created cards, and the lease that lets one node run it at a time.
+
+super::statements! {
+    /// The task's row, made the first time any node asks for it.
+    ADD_RUN = "scheduled_runs",
+        "INSERT INTO scheduled_runs (name, lease_until) VALUES ($1, 0)
+         ON CONFLICT (name) DO NOTHING";
+    /// Takes the task until `$2` if its lease has run out by `$3`: one row changed when
+    /// taken. On PostgreSQL the row lock makes two nodes' attempts take turns.
+    TAKE_RUN = "scheduled_runs",
+        "UPDATE scheduled_runs SET lease_until = $2 WHERE name = $1 AND lease_until <= $3";
+    /// Created cards of live consumers expiring in the month `$1` (MMYY) that no renewal is
+    /// waiting on and that can still be renewed, at most `$2`.
+    DUE = "cards",
+        "SELECT k.issuer_id, k.card_id
+         FROM cards k JOIN consumers c ON c.id = k.consumer_ref
+         WHERE k.expiry = $1 AND k.model = 'CREATED' AND k.ongoing_operation IS NULL
+           AND k.state IN ('ACTIVE', 'INACTIVE', 'SUSPENDED')
+           AND c.state = 'ACTIVE' AND c.generation = k.consumer_generation
+         ORDER BY k.id LIMIT $2";
+}
