@@ -10,6 +10,7 @@ pub mod docs;
 pub mod health;
 pub mod token;
 pub mod v1;
+pub mod v1_trail;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::Path;

@@ -1,7 +1,8 @@
 //! The v1 API (contract section 7): register consumer (deprecated `state` ignored), register
-//! consumer with cards (all or nothing), delete consumer, get card. Paths are relative to
-//! `/banking/v1`, where `app.rs` mounts these routes under the v1 policy: every refusal is
-//! rendered in the v1 body `{"error"}`. `x-user-id` is a v2 header and is not read here.
+//! consumer with cards (all or nothing), delete consumer, get card, and the operations list
+//! ([`super::v1_trail`]). Paths are relative to `/banking/v1`, where `app.rs` mounts these
+//! routes under the v1 policy: every refusal is rendered in the v1 body `{"error"}`.
+//! `x-user-id` is a v2 header and is not read here.
 
 use std::collections::HashSet;
 
@@ -38,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(register))
         .routes(with_slash_alias(routes!(delete)))
         .routes(routes!(get_card))
+        .merge(super::v1_trail::router())
 }
 
 /// The card batch, which `app.rs` gives the larger body limit.
@@ -46,7 +48,7 @@ pub fn batch_router() -> OpenApiRouter<AppState> {
 }
 
 /// The v1 trail: the correlation id only.
-fn trail(ctx: &RequestContext) -> Result<Checked<TrailContext>, ApiError> {
+pub(super) fn trail(ctx: &RequestContext) -> Result<Checked<TrailContext>, ApiError> {
     Ok(correlation(ctx)?.map(|()| TrailContext {
         correlation_id: ctx.valid_correlation(),
         user_id: None,
