@@ -17,4 +17,4 @@ pub use consumer::{
 pub use field::{FieldError, FieldErrorKind};
 pub use guard::{IdShape, LookalikePolicy};
 pub use ids::{ConsumerId, CorrelationId, IdError, IssuerId, Kid, UserId};
-pub use pi::{Address, PersonalInformation, PersonalInformationInput, Phone};
+pub use pi::{Address, CardholderName, PersonalInformation, PersonalInformationInput, Phone};

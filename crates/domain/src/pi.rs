@@ -333,6 +333,9 @@ impl PersonalInformation {
 }
 
 mod contact;
+mod holder;
+
+pub use holder::{CardholderName, CARDHOLDER_NAME_MAX};
 
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,9 @@ mod bad_input;
 #[path = "api/bodies.rs"]
 mod bodies;
 #[cfg(pg_suite)]
+#[path = "api/card_encrypt.rs"]
+mod card_encrypt;
+#[cfg(pg_suite)]
 #[path = "api/cards.rs"]
 mod cards;
 #[cfg(pg_suite)]
@@ -50,6 +53,9 @@ mod token;
 #[cfg(pg_suite)]
 #[path = "api/v1.rs"]
 mod v1;
+#[cfg(pg_suite)]
+#[path = "api/v1_trail.rs"]
+mod v1_trail;
 
 #[cfg(not(pg_suite))]
 #[test]

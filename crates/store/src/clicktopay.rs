@@ -3,7 +3,11 @@
 //! outbox.
 
 use d1_domain::card::CardId;
-use d1_domain::{Address, ConsumerId, ConsumerState, IssuerId, PersonalInformation, PiSource};
+use d1_domain::{
+    Address, CardholderName, ConsumerId, ConsumerState, DeleteReason, IssuerId, OperationStatus,
+    PersonalInformation, PiSource,
+};
+use serde::{Deserialize, Serialize};
 
 use crate::{CardState, TrailContext};
 
@@ -30,6 +34,10 @@ pub struct StartEnrolment {
     pub card_id: CardId,
     /// The enrolment body's billing address, if any.
     pub billing: Option<Address>,
+    /// The enrolment body's cardholder name, which wins over the card's and the consumer's.
+    pub cardholder_name: Option<CardholderName>,
+    /// The enrolment body's `reason` and `reasonCode`, for the trail.
+    pub reason: DeleteReason,
     pub trail: TrailContext,
     /// The correlation id the request answered with (sent or generated), passed on to the
     /// issuer backend.
@@ -41,12 +49,37 @@ pub struct StartEnrolment {
 pub enum EnrolmentStart {
     /// A new PENDING operation and its job.
     Started(String),
-    /// The card has a PENDING or SUCCESSFUL enrolment already: its operation id.
-    Existing(String),
+    /// The card has a PENDING or SUCCESSFUL enrolment already: its operation id and status.
+    Existing(String, OperationStatus),
     /// No card, live or deleted, has this id.
     CardNotFound,
     /// The card (or its consumer) is not ACTIVE: INACTIVE, or DELETED.
     NotActive,
+}
+
+/// What an enrolment's body gives the directory beyond the stored data. It is personal data,
+/// sealed under the consumer's data key in the job's row until the job ends.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnrolmentDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cardholder_name: Option<String>,
+}
+
+impl std::fmt::Debug for EnrolmentDetails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnrolmentDetails(<redacted>)")
+    }
+}
+
+impl EnrolmentDetails {
+    /// Whether the body gave nothing to seal.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.billing_address.is_none() && self.cardholder_name.is_none()
+    }
 }
 
 /// What a job does.
@@ -117,6 +150,8 @@ pub struct ClaimedJob {
     pub card: Option<CardSecret>,
     /// The enrolment body's billing address (ENROL).
     pub billing: Option<Address>,
+    /// The enrolment body's cardholder name (ENROL).
+    pub cardholder_name: Option<String>,
     /// The consumer's sealed data did not open (tampered with, or sealed under another key):
     /// nothing above was opened.
     pub unreadable: bool,

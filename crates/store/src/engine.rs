@@ -269,6 +269,19 @@ impl Store for Engine {
         })
     }
 
+    async fn operations_at(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+        offset: u64,
+        count: u32,
+    ) -> StoreResult<Option<Vec<OperationRecord>>> {
+        let ctx = (issuer.clone(), consumer.clone(), offset, count);
+        read!(self, ctx, |db, _, (issuer, consumer, offset, count)| {
+            trail::at_offset(db, issuer, consumer, *offset, *count)
+        })
+    }
+
     async fn operation(
         &self,
         issuer: &IssuerId,

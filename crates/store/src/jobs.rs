@@ -4,7 +4,7 @@
 use d1_domain::{ConsumerId, ConsumerState, IssuerId, PiSource};
 
 use crate::db::{known, Row};
-use crate::{CardState, ClaimedJob, JobKind, StoreError, StoreResult, Vault};
+use crate::{CardState, ClaimedJob, EnrolmentDetails, JobKind, StoreError, StoreResult, Vault};
 
 /// A job with its consumer's row and its card's, still sealed.
 pub(crate) struct JobRow {
@@ -14,6 +14,7 @@ pub(crate) struct JobRow {
     pub consumer_id: ConsumerId,
     pub operation_id: Option<String>,
     pub card_id: Option<String>,
+    /// The sealed [`EnrolmentDetails`] (the column is named for what it first held).
     pub billing: Option<Vec<u8>>,
     pub correlation_id: Option<String>,
     pub attempts: i64,
@@ -79,12 +80,14 @@ impl JobRow {
             card_state: self.card_state,
             card: None,
             billing: None,
+            cardholder_name: None,
             unreadable: false,
         };
         if state == ConsumerState::Active && self.open_secrets(vault, &mut job).is_err() {
             job.stored_pi = None;
             job.card = None;
             job.billing = None;
+            job.cardholder_name = None;
             job.unreadable = true;
         }
         Ok(job)
@@ -106,8 +109,9 @@ impl JobRow {
             }
         }
         if let Some(sealed) = &self.billing {
-            job.billing =
-                Some(vault.open_billing(&key, &job.issuer_id, &job.consumer_id, sealed)?);
+            let details = vault.open_enrolment(&key, &job.issuer_id, &job.consumer_id, sealed)?;
+            job.billing = details.billing_address;
+            job.cardholder_name = details.cardholder_name;
         }
         Ok(())
     }
@@ -123,22 +127,23 @@ pub(crate) struct EnrolTarget {
 }
 
 impl EnrolTarget {
-    /// The enrolment's billing address sealed under the consumer's data key.
+    /// What the enrolment's body gave, sealed under the consumer's data key; `None` when it
+    /// gave nothing.
     ///
     /// # Errors
     /// If the key does not open.
-    pub fn seal_billing(
+    pub fn seal_details(
         &self,
         vault: &Vault,
         issuer: &IssuerId,
-        address: Option<&d1_domain::Address>,
+        details: &EnrolmentDetails,
     ) -> StoreResult<Option<Vec<u8>>> {
-        let (Some(address), Some(wrapped)) = (address, &self.wrapped_key) else {
+        let Some(wrapped) = self.wrapped_key.as_ref().filter(|_| !details.is_empty()) else {
             return Ok(None);
         };
         let key = vault.open_consumer_key(issuer, &self.consumer_id, wrapped)?;
         vault
-            .seal_billing(&key, issuer, &self.consumer_id, address)
+            .seal_enrolment(&key, issuer, &self.consumer_id, details)
             .map(Some)
     }
 

@@ -170,6 +170,15 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         before: Option<i64>,
     ) -> StoreResult<Option<OperationsPage>>;
+    /// `count` entries of a consumer's operations trail, newest first, from `offset` on (0 is
+    /// the most recent; past the end, none): the v1 list. `None` for an unknown consumer.
+    async fn operations_at(
+        &self,
+        issuer: &IssuerId,
+        consumer: &ConsumerId,
+        offset: u64,
+        count: u32,
+    ) -> StoreResult<Option<Vec<OperationRecord>>>;
     /// One entry of an issuer's trail by its operation id.
     async fn operation(
         &self,

@@ -201,7 +201,7 @@ impl Vault {
 }
 
 /// Click to Pay's sealing: the issuer backend's client secret, a card opened for the
-/// directory, the enrolment's billing address, and the directory's own rows.
+/// directory, what an enrolment's body gave, and the directory's own rows.
 impl Vault {
     /// Seals an issuer backend's client secret under the KEK, bound to the issuer.
     ///
@@ -291,40 +291,48 @@ impl Vault {
             .map_err(crypto)
     }
 
-    /// Seals an enrolment's billing address under the consumer's data key.
+    /// Seals what an enrolment's body gave (billing address, cardholder name) under the
+    /// consumer's data key.
     ///
     /// # Errors
     /// If serialisation or the random generator fails.
-    pub fn seal_billing(
+    pub fn seal_enrolment(
         &self,
         key: &DataKey,
         issuer: &IssuerId,
         consumer: &ConsumerId,
-        address: &d1_domain::Address,
+        details: &crate::EnrolmentDetails,
     ) -> Result<Vec<u8>, StoreError> {
         let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(address).map_err(|e| StoreError::Other(e.into()))?,
+            serde_json::to_vec(details).map_err(|e| StoreError::Other(e.into()))?,
         );
         key.seal(&plain, &context(ConsumerSeal::Billing, issuer, consumer))
             .map_err(crypto)
     }
 
-    /// Opens an enrolment's billing address.
+    /// Opens what an enrolment's body gave. A job accepted before the cardholder name was
+    /// taken sealed its billing address alone, and still opens.
     ///
     /// # Errors
     /// If it was sealed for another consumer or does not parse.
-    pub fn open_billing(
+    pub fn open_enrolment(
         &self,
         key: &DataKey,
         issuer: &IssuerId,
         consumer: &ConsumerId,
         sealed: &[u8],
-    ) -> Result<d1_domain::Address, StoreError> {
+    ) -> Result<crate::EnrolmentDetails, StoreError> {
         let plain = key
             .open(sealed, &context(ConsumerSeal::Billing, issuer, consumer))
             .map_err(crypto)?;
         serde_json::from_slice(&plain)
-            .map_err(|_| StoreError::Other(anyhow::anyhow!("stored address is not readable")))
+            .or_else(|_| {
+                serde_json::from_slice(&plain).map(|address| crate::EnrolmentDetails {
+                    billing_address: Some(address),
+                    cardholder_name: None,
+                })
+            })
+            .map_err(|_| StoreError::Other(anyhow::anyhow!("stored enrolment is not readable")))
     }
 
     /// Seals `plain` under a fresh data key of its own, both bound to `context`.
@@ -354,5 +362,55 @@ impl Vault {
             .open_data_key(&sealed.wrapped_key, context.as_bytes())
             .map_err(crypto)?;
         key.open(&sealed.sealed, context.as_bytes()).map_err(crypto)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EnrolmentDetails;
+
+    fn address() -> d1_domain::Address {
+        d1_domain::Address {
+            line1: "1 rue de la Paix".into(),
+            line2: None,
+            line3: None,
+            city: Some("Paris".into()),
+            state: None,
+            zip_code: None,
+            country_code: "FR".into(),
+        }
+    }
+
+    #[test]
+    fn enrolment_details_open_and_so_does_a_billing_address_sealed_alone_before_them() {
+        let vault = Vault::new(Kek::from_bytes(&[7; 32]).unwrap(), &[9; 32]);
+        let issuer = IssuerId::parse("BANK000001").unwrap();
+        let consumer = ConsumerId::parse("c1").unwrap().0;
+        let (key, _) = vault.new_consumer_key(&issuer, &consumer).unwrap();
+        let details = EnrolmentDetails {
+            billing_address: Some(address()),
+            cardholder_name: Some("Ada L".into()),
+        };
+        let sealed = vault
+            .seal_enrolment(&key, &issuer, &consumer, &details)
+            .unwrap();
+        let opened = vault.open_enrolment(&key, &issuer, &consumer, &sealed);
+        assert!(opened.unwrap() == details);
+
+        let before = serde_json::to_vec(&address()).unwrap();
+        let sealed = key
+            .seal(&before, &context(ConsumerSeal::Billing, &issuer, &consumer))
+            .unwrap();
+        let opened = vault
+            .open_enrolment(&key, &issuer, &consumer, &sealed)
+            .unwrap();
+        assert!(opened.billing_address == Some(address()));
+        assert!(opened.cardholder_name.is_none());
+
+        let other = ConsumerId::parse("c2").unwrap().0;
+        assert!(vault
+            .open_enrolment(&key, &issuer, &other, &sealed)
+            .is_err());
     }
 }

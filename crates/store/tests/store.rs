@@ -13,6 +13,11 @@ use d1_store::{
     UpdateConsumer,
 };
 
+#[path = "store/enrolment.rs"]
+mod enrolment;
+#[path = "store/trail.rs"]
+mod trail;
+
 struct Fresh {
     store: Arc<dyn Store>,
     url: String,
@@ -554,6 +559,8 @@ mod click_to_pay {
             issuer_id: issuer(),
             card_id: CardId::parse(card).unwrap(),
             billing: None,
+            cardholder_name: None,
+            reason: DeleteReason::default(),
             trail: TrailContext::default(),
             correlation_id: "corr-1".into(),
         }
@@ -620,7 +627,7 @@ mod click_to_pay {
         };
         assert_eq!(
             f.store.start_enrolment(enrol("k1")).await.unwrap(),
-            EnrolmentStart::Existing(op.clone())
+            EnrolmentStart::Existing(op.clone(), OperationStatus::Pending)
         );
         let jobs = f.store.claim_jobs(60_000, 10).await.unwrap();
         assert_eq!(jobs.len(), 1);
@@ -646,6 +653,11 @@ mod click_to_pay {
         let read = f.store.operation(&issuer(), &op).await.unwrap().unwrap();
         assert_eq!(read.status, OperationStatus::Successful);
         assert!(read.end_time.is_some());
+        assert_eq!(
+            f.store.start_enrolment(enrol("k1")).await.unwrap(),
+            EnrolmentStart::Existing(op.clone(), OperationStatus::Successful),
+            "a repeat of a finished enrolment answers its status"
+        );
         assert_eq!(
             f.store.claim_notifications(60_000, 10).await.unwrap().len(),
             1

@@ -65,6 +65,9 @@ pub(crate) enum Command {
     /// Card products of an issuer.
     #[command(subcommand)]
     Product(ProductCommand),
+    /// Card data, for trying the card calls out.
+    #[command(subcommand)]
+    Card(CardCommand),
     /// The service's own keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -236,6 +239,27 @@ pub(crate) enum ProductCommand {
         bin: String,
         #[arg(long, default_value_t = 36)]
         validity_months: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CardCommand {
+    /// Print the compact JWE of {"pan", "exp"} for the first key of the service's JWK set,
+    /// as Register card's `encryptedData` takes it. Use test card numbers only: a command
+    /// line can be seen by other users of the machine.
+    Encrypt {
+        /// 12 to 19 digits passing the Luhn check.
+        #[arg(long)]
+        pan: String,
+        /// The expiry month, MMYY, not already past.
+        #[arg(long)]
+        exp: String,
+        /// The service's base URL; its keys are read from URL/.well-known/jwks.json.
+        #[arg(long, default_value = "http://127.0.0.1:8080", conflicts_with = "jwks")]
+        url: String,
+        /// A JWK set file (as `keys jwks` prints it), read instead of asking the service.
+        #[arg(long)]
+        jwks: Option<PathBuf>,
     },
 }
 

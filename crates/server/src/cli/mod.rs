@@ -5,6 +5,7 @@
 
 mod args;
 mod backend;
+mod card;
 mod issuer;
 mod keys;
 mod product;
@@ -20,7 +21,7 @@ use crate::bootstrap;
 use crate::config::{self, Config, Overrides};
 use crate::telemetry;
 pub use args::Cli;
-use args::{Command, ConfigCommand};
+use args::{CardCommand, Command, ConfigCommand};
 use refuse::{refuse, Refused};
 
 /// Parses the command line and runs it.
@@ -53,6 +54,15 @@ pub fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Card(CardCommand::Encrypt {
+        pan,
+        exp,
+        url,
+        jwks,
+    }) = &cli.command
+    {
+        return exit(card::run(pan, exp, url, jwks.as_deref()));
+    }
     let overrides = Overrides {
         data_dir: cli.global.data_dir.clone(),
         database_url: cli.global.database_url.clone(),
@@ -73,6 +83,11 @@ pub fn main() -> ExitCode {
             .context("starting the runtime")?;
         runtime.block_on(run(cli.command, config))
     });
+    exit(result)
+}
+
+/// The exit code of a command's result: a failure is said on stderr, a refusal in one line.
+fn exit(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -112,5 +127,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::IssuerSim { .. } => Err(refuse("issuer-sim runs on its own")),
+        Command::Card(_) => Err(refuse("card encrypt runs on its own")),
     }
 }

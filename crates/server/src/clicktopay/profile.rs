@@ -42,6 +42,13 @@ impl std::fmt::Debug for EnrolledCard {
     }
 }
 
+/// What an enrolment's body gave for its card.
+#[derive(Default)]
+pub struct Given<'a> {
+    pub billing: Option<&'a Address>,
+    pub cardholder_name: Option<&'a str>,
+}
+
 /// The profile `pi` makes, or the reason code naming the first mandatory field it lacks
 /// (`MISSING_FIELD:email`).
 ///
@@ -66,9 +73,9 @@ pub fn profile(pi: &PersonalInformation) -> Result<Profile, String> {
     })
 }
 
-/// The card as the directory takes it: a card without a cardholder name is the consumer's
-/// first and last name; the billing address is the enrolment's, else the consumer's residency
-/// address.
+/// The card as the directory takes it. The cardholder name is the enrolment's (`given`),
+/// else the card's, else the consumer's first and last name; the billing address is the
+/// enrolment's, else the consumer's residency address.
 ///
 /// # Errors
 /// `MISSING_BILLING_ADDRESS` when there is neither.
@@ -76,15 +83,17 @@ pub fn card(
     pi: &PersonalInformation,
     profile: &Profile,
     card: &CardSecret,
-    billing: Option<&Address>,
+    given: &Given<'_>,
 ) -> Result<EnrolledCard, String> {
-    let billing_address = billing
+    let billing_address = given
+        .billing
         .or(pi.residency_address())
         .cloned()
         .ok_or_else(|| "MISSING_BILLING_ADDRESS".to_owned())?;
-    let cardholder_name = card
+    let cardholder_name = given
         .cardholder_name
-        .clone()
+        .map(str::to_owned)
+        .or_else(|| card.cardholder_name.clone())
         .unwrap_or_else(|| format!("{} {}", profile.first_name, profile.last_name));
     Ok(EnrolledCard {
         pan: card.pan.clone(),
@@ -143,14 +152,30 @@ mod tests {
         assert_eq!(profile(&pi).unwrap_err(), "MISSING_FIELD:email");
     }
 
+    fn billed(billing: &Address) -> Given<'_> {
+        Given {
+            billing: Some(billing),
+            cardholder_name: None,
+        }
+    }
+
     #[test]
-    fn the_cardholder_name_defaults_to_the_consumers_names() {
+    fn the_cardholder_name_is_the_enrolments_else_the_cards_else_the_consumers() {
         let pi = PersonalInformation::parse(input()).unwrap();
         let p = profile(&pi).unwrap();
-        let c = card(&pi, &p, &secret(None), Some(&address())).unwrap();
+        let billing = address();
+        let c = card(&pi, &p, &secret(None), &billed(&billing)).unwrap();
         assert_eq!(c.cardholder_name, "Ada Lovelace");
-        let named = card(&pi, &p, &secret(Some("A LOVELACE")), Some(&address())).unwrap();
+        let named = card(&pi, &p, &secret(Some("A LOVELACE")), &billed(&billing)).unwrap();
         assert_eq!(named.cardholder_name, "A LOVELACE");
+        let given = Given {
+            cardholder_name: Some("Countess of Lovelace"),
+            ..billed(&billing)
+        };
+        for on_card in [None, Some("A LOVELACE")] {
+            let c = card(&pi, &p, &secret(on_card), &given).unwrap();
+            assert_eq!(c.cardholder_name, "Countess of Lovelace");
+        }
     }
 
     #[test]
@@ -158,7 +183,7 @@ mod tests {
         let pi = PersonalInformation::parse(input()).unwrap();
         let p = profile(&pi).unwrap();
         assert_eq!(
-            card(&pi, &p, &secret(None), None).unwrap_err(),
+            card(&pi, &p, &secret(None), &Given::default()).unwrap_err(),
             "MISSING_BILLING_ADDRESS"
         );
         let resident = PersonalInformation::parse(PersonalInformationInput {
@@ -166,7 +191,7 @@ mod tests {
             ..input()
         })
         .unwrap();
-        let c = card(&resident, &p, &secret(None), None).unwrap();
+        let c = card(&resident, &p, &secret(None), &Given::default()).unwrap();
         assert_eq!(c.billing_address.country_code, "FR");
     }
 }

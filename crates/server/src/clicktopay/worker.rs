@@ -185,7 +185,11 @@ impl ClickToPay {
             Ok(p) => p,
             Err(reason) => return JobOutcome::Failed(reason),
         };
-        let enrolled = match profile::card(&pi, &profile, card, job.billing.as_ref()) {
+        let given = profile::Given {
+            billing: job.billing.as_ref(),
+            cardholder_name: job.cardholder_name.as_deref(),
+        };
+        let enrolled = match profile::card(&pi, &profile, card, &given) {
             Ok(c) => c,
             Err(reason) => return JobOutcome::Failed(reason),
         };

@@ -1,5 +1,7 @@
 //! Click to Pay enrolment (contract section 9) and the read of any operation by its id. The
-//! enrolment answers 202 at once; the job worker does the rest. Paths are relative to
+//! enrolment answers 202 at once with the operation and its status; the job worker does the
+//! rest. Its body's cardholder name is personal data: it is sealed with the billing address in
+//! the job's row and never logged. Paths are relative to
 //! `/banking/v1`, where `app.rs` mounts the group with the policy of section 9: errors in the
 //! v2 body.
 
@@ -8,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use d1_domain::card::CardId;
-use d1_domain::Address;
+use d1_domain::{Address, CardholderName, DeleteReason, OperationStatus};
 use d1_store::{EnrolmentStart, StartEnrolment};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -39,6 +41,24 @@ pub struct EnrolmentRequest {
     /// Where the card is billed; default: the consumer's residency address.
     #[serde(default, deserialize_with = "json::opt_object")]
     pub billing_address: Option<AddressDto>,
+    /// The name on the card in the directory; it wins over the card's and the consumer's.
+    /// `^[\p{L}\p{N}\u0600-\u06FF ,.'_#;:\/-]{1,26}$`, stated here rather than as the
+    /// schema's `pattern`: JSON Schema's regular expressions have no `\p{…}` classes.
+    #[schema(min_length = 1, max_length = 26)]
+    pub cardholder_name: Option<String>,
+    #[schema(pattern = "^[a-zA-Z0-9 ]{1,64}$")]
+    pub reason: Option<String>,
+    /// `ISSUER_DECISION` (the default) or `USER_DECISION`.
+    #[schema(example = "ISSUER_DECISION")]
+    pub reason_code: Option<String>,
+}
+
+/// An enrolment body after its rules.
+struct Enrolment {
+    billing: Option<Address>,
+    cardholder_name: Option<CardholderName>,
+    /// The same two codes and default as a consumer delete's.
+    reason: DeleteReason,
 }
 
 /// The accepted enrolment's operation.
@@ -46,6 +66,10 @@ pub struct EnrolmentRequest {
 #[serde(rename_all = "camelCase")]
 pub struct OperationAccepted {
     pub operation_id: String,
+    /// `PENDING` for a new enrolment; for a repeat, the existing one's: `PENDING` or
+    /// `SUCCESSFUL`.
+    #[schema(example = "PENDING")]
+    pub status: &'static str,
 }
 
 /// An operation as read by its id.
@@ -74,20 +98,45 @@ pub struct OperationPath {
     pub operation_id: String,
 }
 
-/// The billing address of an enrolment body, checked like a residency address.
-fn billing_address(body: &JsonBody) -> Result<Checked<Option<Address>>, ApiError> {
-    if body.is_empty() {
-        return Ok(Checked::ok(None));
-    }
-    let Some(raw) = body.read::<EnrolmentRequest>()?.billing_address else {
-        return Ok(Checked::ok(None));
+/// The enrolment body's fields, in their order: every format rule first (the billing
+/// address checked like a residency address), then the value rules.
+fn enrolment(body: &JsonBody) -> Result<Checked<Enrolment>, ApiError> {
+    let request = if body.is_empty() {
+        None
+    } else {
+        Some(body.read::<EnrolmentRequest>()?)
     };
-    let billing = Address::from(raw).normalised();
-    billing
-        .check_format()
-        .map_err(|e| e.under("billingAddress"))?;
-    let checked = check(billing.check_value().map_err(|e| e.under("billingAddress")))?;
-    Ok(checked.map(|()| Some(billing)))
+    let Some(request) = request else {
+        return Ok(Checked::ok(Enrolment {
+            billing: None,
+            cardholder_name: None,
+            reason: DeleteReason::default(),
+        }));
+    };
+    let billing = match request.billing_address {
+        None => Checked::ok(None),
+        Some(raw) => {
+            let billing = Address::from(raw).normalised();
+            billing
+                .check_format()
+                .map_err(|e| e.under("billingAddress"))?;
+            check(billing.check_value().map_err(|e| e.under("billingAddress")))?
+                .map(|()| Some(billing))
+        }
+    };
+    let cardholder_name = request
+        .cardholder_name
+        .map(|name| CardholderName::parse(name, "cardholderName"))
+        .transpose()?;
+    let reason = check(DeleteReason::parse(
+        request.reason,
+        request.reason_code.as_deref(),
+    ))?;
+    Ok(billing.and(reason).map(|(billing, reason)| Enrolment {
+        billing,
+        cardholder_name,
+        reason,
+    }))
 }
 
 /// Click to Pay enrolment of a card: 202 with the operation to follow.
@@ -112,8 +161,8 @@ pub async fn enrol(
         .ok_or_else(ApiError::unauthorized)?;
     let card = check(CardId::parse(&raw).map_err(|e| id_error("cardId", e)))?;
     let trail = trail_context(&ctx, &headers)?;
-    let billing = billing_address(&body)?;
-    let (card, trail, billing) = (card, trail, billing).finish()?;
+    let enrolment = enrolment(&body)?;
+    let (card, trail, enrolment) = (card, trail, enrolment).finish()?;
     // A refusal from the cache is checked against the database: `issuer set --click-to-pay
     // on` a moment ago must not wait for the cache to expire.
     let enabled = settings.click_to_pay
@@ -139,23 +188,28 @@ pub async fn enrol(
         .start_enrolment(StartEnrolment {
             issuer_id: issuer,
             card_id: card,
-            billing,
+            billing: enrolment.billing,
+            cardholder_name: enrolment.cardholder_name,
+            reason: enrolment.reason,
             trail,
             correlation_id: ctx.effective_correlation(),
         })
         .await?;
-    let operation_id = match started {
+    let (operation_id, status) = match started {
         EnrolmentStart::Started(id) => {
             state.click_to_pay.wake();
-            id
+            (id, OperationStatus::Pending)
         }
-        EnrolmentStart::Existing(id) => id,
+        EnrolmentStart::Existing(id, status) => (id, status),
         EnrolmentStart::CardNotFound => return Err(ApiError::card_not_found()),
         EnrolmentStart::NotActive => return Err(ApiError::invalid_state("the card is not ACTIVE")),
     };
     Ok((
         StatusCode::ACCEPTED,
-        Json(OperationAccepted { operation_id }),
+        Json(OperationAccepted {
+            operation_id,
+            status: status.as_str(),
+        }),
     ))
 }
 

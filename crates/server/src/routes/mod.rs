@@ -11,6 +11,7 @@ pub mod health;
 pub mod token;
 pub mod v1;
 pub mod v1_cards;
+pub mod v1_trail;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::Path;

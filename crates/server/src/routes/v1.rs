@@ -1,6 +1,6 @@
 //! The v1 API (contract section 7): register consumer (deprecated `state` ignored), register
-//! consumer with cards (all or nothing), delete consumer, get card, and the card operations
-//! of [`super::v1_cards`]. Paths are relative to
+//! consumer with cards (all or nothing), delete consumer, get card, the card operations of
+//! [`super::v1_cards`] and the operations list ([`super::v1_trail`]). Paths are relative to
 //! `/banking/v1`, where `app.rs` mounts these routes under the v1 policy: every refusal is
 //! rendered in the v1 body `{"error"}`. `x-user-id` is a v2 header and is not read here.
 
@@ -40,6 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(with_slash_alias(routes!(delete)))
         .routes(routes!(get_card))
         .merge(super::v1_cards::router())
+        .merge(super::v1_trail::router())
 }
 
 /// The card batch, which `app.rs` gives the larger body limit.

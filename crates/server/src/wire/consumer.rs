@@ -173,3 +173,11 @@ impl From<&OperationsPage> for OperationsResponse {
         }
     }
 }
+
+/// The v1 operations list: a slice of the trail, newest first, with no cursor (v1 pages by
+/// `offset` and `count`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct V1OperationsResponse {
+    pub operations: Vec<OperationDto>,
+}

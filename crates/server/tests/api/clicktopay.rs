@@ -13,6 +13,9 @@ use crate::harness::{
     test_pan, IssuerSettings, TestApp, ISSUER, OTHER_ISSUER,
 };
 
+#[path = "clicktopay_body.rs"]
+mod body;
+
 /// PI as the issuer backend serves it: the Click to Pay fields, no residency address.
 fn served_pi() -> Value {
     json!({

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod bodies;
+mod card_encrypt;
 mod cards;
 mod clicktopay;
 mod consumers;
@@ -16,3 +17,4 @@ mod restart;
 mod routing;
 mod token;
 mod v1;
+mod v1_trail;

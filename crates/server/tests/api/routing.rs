@@ -266,9 +266,31 @@ async fn the_openapi_document_has_unique_operation_ids_and_documents_the_colon_f
         "v1_get_card",
         "delete",
         "v1_delete",
+        "operations",
+        "v1_operations",
     ] {
         assert!(ids.contains(id), "{id} missing");
     }
+    let schemas = &doc["components"]["schemas"];
+    for field in ["billingAddress", "cardholderName", "reason", "reasonCode"] {
+        let properties = &schemas["EnrolmentRequest"]["properties"];
+        assert!(
+            properties[field].is_object(),
+            "the enrolment body lacks {field}"
+        );
+    }
+    assert!(schemas["OperationAccepted"]["properties"]["status"].is_object());
+    let v1_list = &paths["/banking/v1/issuers/{issuerId}/consumers/{consumerId}/operations"];
+    let params: Vec<&str> = v1_list["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        params.contains(&"offset") && params.contains(&"count"),
+        "{params:?}"
+    );
     for colon in [
         "/banking/v2/issuers/{issuerId}/consumers/{consumerId}/operations:update",
         "/banking/v2/issuers/{issuerId}/consumers/{consumerId}/operations:delete",

@@ -9,8 +9,8 @@ use crate::db::{known, locking, params, Db};
 use crate::jobs::{EnrolTarget, JobRow};
 use crate::sql::{clicktopay as sql, issuers as issuer_sql};
 use crate::{
-    BackendRecord, CardState, ClaimedJob, Delivery, EnrolmentStart, FinishJob, JobOutcome,
-    NotificationRecord, StartEnrolment, StoreError, StoreResult, Vault,
+    BackendRecord, CardState, ClaimedJob, Delivery, EnrolmentDetails, EnrolmentStart, FinishJob,
+    JobOutcome, NotificationRecord, StartEnrolment, StoreError, StoreResult, Vault,
 };
 
 /// Sets where an issuer's backend is; `NotFound` for an unknown issuer.
@@ -87,9 +87,14 @@ pub(crate) async fn start_enrolment<D: Db>(
         .query_opt(&sql::EXISTING_ENROLMENT, params![target.consumer_ref, card])
         .await?;
     if let Some(mut r) = existing {
-        return Ok(EnrolmentStart::Existing(r.text(0)?));
+        let status = r.parsed(1, |s| known(OperationStatus::parse(s)))?;
+        return Ok(EnrolmentStart::Existing(r.text(0)?, status));
     }
-    let billing = target.seal_billing(vault, &cmd.issuer_id, cmd.billing.as_ref())?;
+    let details = EnrolmentDetails {
+        billing_address: cmd.billing.clone(),
+        cardholder_name: cmd.cardholder_name.as_ref().map(|n| n.as_str().to_owned()),
+    };
+    let billing = target.seal_details(vault, &cmd.issuer_id, &details)?;
     let operation_id = uuid::Uuid::now_v7().to_string();
     db.exec(
         &sql::PENDING_ENROLMENT,
@@ -98,6 +103,8 @@ pub(crate) async fn start_enrolment<D: Db>(
             &operation_id,
             now,
             card,
+            cmd.reason.reason(),
+            cmd.reason.code().as_str(),
             cmd.trail.correlation_id.as_ref().map(CorrelationId::as_str),
             cmd.trail.user_id.as_ref().map(UserId::as_str),
         ],

@@ -114,6 +114,28 @@ pub(crate) async fn page<D: Db>(
     Ok(OperationsPage { operations, next })
 }
 
+/// `count` entries of a consumer's trail, newest first, from `offset` on (0 is the most
+/// recent entry; an offset past the end gives none); `None` for an unknown consumer.
+pub(crate) async fn at_offset<D: Db>(
+    db: &D,
+    issuer: &d1_domain::IssuerId,
+    consumer: &d1_domain::ConsumerId,
+    offset: u64,
+    count: u32,
+) -> StoreResult<Option<Vec<OperationRecord>>> {
+    let Some(row) = super::consumers::find(db, issuer, consumer).await? else {
+        return Ok(None);
+    };
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    let rows = db
+        .query(&sql::PAGE_AT, params![row.id, i64::from(count), offset])
+        .await?;
+    rows.into_iter()
+        .map(|mut r| entry(&mut r, 0))
+        .collect::<StoreResult<Vec<_>>>()
+        .map(Some)
+}
+
 /// One entry of an issuer's trail by its operation id. Every id is a UUID, so anything else
 /// names no entry.
 pub(crate) async fn operation<D: Db>(

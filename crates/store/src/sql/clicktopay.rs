@@ -64,17 +64,17 @@ super::statements! {
     /// [`ENROL_TARGET`], locking the consumer: two enrolments of one card take turns, so the
     /// second sees the first's PENDING entry.
     LOCK_ENROL_TARGET = "cards", concat!(enrol_target!(), " FOR UPDATE OF c");
-    /// A card's PENDING or SUCCESSFUL enrolment; `$1` consumer, `$2` cardId.
+    /// A card's PENDING or SUCCESSFUL enrolment and its status; `$1` consumer, `$2` cardId.
     EXISTING_ENROLMENT = "operations",
-        "SELECT CAST(operation_id AS TEXT) FROM operations
+        "SELECT CAST(operation_id AS TEXT), status FROM operations
          WHERE consumer_ref = $1 AND operation = 'CLICK_TO_PAY_ENROLMENT' AND card_id = $2
            AND status IN ('PENDING', 'SUCCESSFUL')
          ORDER BY id DESC LIMIT 1";
-    /// The PENDING trail entry of an accepted enrolment.
+    /// The PENDING trail entry of an accepted enrolment, with the body's reason and code.
     PENDING_ENROLMENT = "operations",
         "INSERT INTO operations (consumer_ref, operation_id, operation, status, start_time,
-                                 card_id, correlation_id, user_id)
-         VALUES ($1, $2, 'CLICK_TO_PAY_ENROLMENT', 'PENDING', $3, $4, $5, $6)";
+                                 card_id, reason, reason_code, correlation_id, user_id)
+         VALUES ($1, $2, 'CLICK_TO_PAY_ENROLMENT', 'PENDING', $3, $4, $5, $6, $7, $8)";
     ENROL_JOB = "c2p_jobs",
         "INSERT INTO c2p_jobs (kind, issuer_id, consumer_ref, operation_id, card_id, billing,
                                correlation_id, created_at)
@@ -105,8 +105,11 @@ super::statements! {
          WHERE j.id = $1";
     FINISHING = "c2p_jobs", finishing!();
     LOCK_FINISHING = "c2p_jobs", concat!(finishing!(), " FOR UPDATE");
+    /// The end of an enrolment: a failure's reason code replaces the issuer's `reason`, a
+    /// success keeps it.
     END_OPERATION = "operations",
-        "UPDATE operations SET status = $1, end_time = $2, reason = $3 WHERE operation_id = $4";
+        "UPDATE operations SET status = $1, end_time = $2, reason = COALESCE($3, reason)
+         WHERE operation_id = $4";
     PI_FETCH = "operations",
         "INSERT INTO operations (consumer_ref, operation_id, operation, status, start_time,
                                  end_time, card_id, reason, correlation_id)

@@ -45,6 +45,11 @@ super::statements! {
         "SELECT id, operation_id, operation, status, start_time, end_time, card_id, reason,
                 reason_code, correlation_id, user_id
          FROM operations WHERE consumer_ref = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
+    /// `$2` entries of a consumer's trail, newest first, skipping the `$3` newest (v1).
+    PAGE_AT = "operations",
+        "SELECT operation_id, operation, status, start_time, end_time, card_id, reason,
+                reason_code, correlation_id, user_id
+         FROM operations WHERE consumer_ref = $1 ORDER BY id DESC LIMIT $2 OFFSET $3";
     /// Whether the database holds anything a KEK protects.
     HAS_DATA = "issuers",
         "SELECT EXISTS (SELECT 1 FROM issuers) OR EXISTS (SELECT 1 FROM consumers)
