@@ -19,7 +19,7 @@ pub(crate) async fn take_run<D: Db>(
 ) -> StoreResult<bool> {
     db.exec(&sql::ADD_RUN, params![name]).await?;
     Ok(db
-        .exec(&sql::TAKE_RUN, params![name, lease_until, now])
+        .exec(&sql::TAKE_RUN, params![lease_until, name, now])
         .await?
         == 1)
 }

@@ -5,10 +5,10 @@ super::statements! {
     ADD_RUN = "scheduled_runs",
         "INSERT INTO scheduled_runs (name, lease_until) VALUES ($1, 0)
          ON CONFLICT (name) DO NOTHING";
-    /// Takes the task until `$2` if its lease has run out by `$3`: one row changed when
+    /// Takes the task `$2` until `$1` if its lease has run out by `$3`: one row changed when
     /// taken. On PostgreSQL the row lock makes two nodes' attempts take turns.
     TAKE_RUN = "scheduled_runs",
-        "UPDATE scheduled_runs SET lease_until = $2 WHERE name = $1 AND lease_until <= $3";
+        "UPDATE scheduled_runs SET lease_until = $1 WHERE name = $2 AND lease_until <= $3";
     /// Created cards of live consumers expiring in the month `$1` (MMYY) that no renewal is
     /// waiting on and that can still be renewed, at most `$2`.
     DUE = "cards",

@@ -13,7 +13,9 @@ use crate::rules::cards;
 use crate::rules::notify::{self, CardEvent};
 use crate::rules::trail::{self, Entry};
 use crate::sql::clicktopay as c2p;
-use crate::{CardAction, CardModel, CardState, OperateOutcome, StoreError, StoreResult, Vault};
+use crate::{
+    CardAction, CardModel, CardState, OperateOutcome, ReasonCode, StoreError, StoreResult, Vault,
+};
 
 /// The replacement, checked and sealed, ready to insert once the old card is REPLACED.
 pub(super) struct Replacement {
@@ -159,6 +161,9 @@ impl Replacement {
                 &operation_id,
                 now,
                 self.card_id.as_str(),
+                None::<&str>,
+                // The enrolment is moved by the issuer's replace, not asked for by the user.
+                ReasonCode::IssuerDecision.as_str(),
                 correlation,
                 cmd.trail.user_id.as_ref().map(UserId::as_str),
             ],
