@@ -8,6 +8,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_click_to_pay.sql"),
     include_str!("../../migrations/postgres/0003_trail_without_foreign_key.sql"),
+    include_str!("../../migrations/postgres/0005_card_notifications.sql"),
 ];
 
 /// The advisory lock key: "d1-registry" in ASCII, so it does not clash with other services

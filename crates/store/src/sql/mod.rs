@@ -7,6 +7,7 @@ pub(crate) mod cards;
 pub(crate) mod clicktopay;
 pub(crate) mod consumers;
 pub(crate) mod issuers;
+pub(crate) mod notify;
 
 /// Declares statements as [`crate::db::Sql`] consts, and `ALL`, the list the test checks.
 macro_rules! statements {
@@ -49,7 +50,14 @@ mod tests {
 
     #[test]
     fn every_statement_numbers_its_placeholders_in_order_of_first_appearance() {
-        let all = [cards::ALL, clicktopay::ALL, consumers::ALL, issuers::ALL].concat();
+        let all = [
+            cards::ALL,
+            clicktopay::ALL,
+            consumers::ALL,
+            issuers::ALL,
+            notify::ALL,
+        ]
+        .concat();
         assert!(all.len() > 60, "every statement is listed");
         for sql in all {
             assert!(!sql.text.contains('?'), "`?` placeholder in {}", sql.text);

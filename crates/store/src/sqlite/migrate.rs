@@ -7,6 +7,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_cards.sql"),
     include_str!("../../migrations/sqlite/0003_trail_index.sql"),
     include_str!("../../migrations/sqlite/0004_click_to_pay.sql"),
+    include_str!("../../migrations/sqlite/0006_card_notifications.sql"),
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction. Safe when
