@@ -30,6 +30,9 @@ mod issuer_sim;
 #[path = "api/multinode.rs"]
 mod multinode;
 #[cfg(pg_suite)]
+#[path = "api/notifications.rs"]
+mod notifications;
+#[cfg(pg_suite)]
 #[path = "api/privacy.rs"]
 mod privacy;
 #[cfg(pg_suite)]

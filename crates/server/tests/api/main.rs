@@ -9,6 +9,7 @@ mod consumers;
 mod fake_backend;
 mod harness;
 mod issuer_sim;
+mod notifications;
 mod privacy;
 mod process;
 mod restart;
