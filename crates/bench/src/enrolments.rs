@@ -32,9 +32,10 @@ fn pi(n: usize) -> Value {
     })
 }
 
-struct Simulator {
+/// `d1-registry issuer-sim`, stopped when dropped.
+pub(crate) struct Simulator {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Simulator {
@@ -45,7 +46,7 @@ impl Drop for Simulator {
 }
 
 impl Simulator {
-    fn start(binary: &Path, file: &Path, latency_ms: u32) -> anyhow::Result<Self> {
+    pub(crate) fn start(binary: &Path, file: &Path, latency_ms: u32) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();

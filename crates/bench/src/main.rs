@@ -10,6 +10,7 @@ mod baseline;
 mod cards;
 mod enrolments;
 mod load;
+mod notify;
 mod postgres;
 mod report;
 mod seal;
@@ -96,6 +97,9 @@ fn main() -> anyhow::Result<()> {
     let cards = (scenario == Scenario::Cards)
         .then(|| runtime.block_on(cards::prepare(&service, settings.cards)))
         .transpose()?;
+    let receiver = (scenario == Scenario::Cards)
+        .then(|| notify::Receiver::start(&service, &settings.binary))
+        .transpose()?;
     let kinds = match cards {
         Some(cards) => {
             let consumers = load::Work::Prepared(std::sync::Arc::new(cards.consumers));
@@ -118,8 +122,10 @@ fn main() -> anyhow::Result<()> {
     let card_work =
         |kind: &cards::Kind| load::Work::Prepared(std::sync::Arc::clone(&kind.requests));
     run(&registrations, settings.warmup)?;
+    // Every card registered, warm-up included, is one card operation to notify.
+    let mut card_operations = 0;
     for kind in &kinds {
-        run(&card_work(kind), settings.warmup)?;
+        card_operations += run(&card_work(kind), settings.warmup)?.completed;
     }
     let rows_before = runtime.block_on(service.consumer_rows())?;
     // The baseline's runs, and the cards', alternate with the registrations', so a slow spell
@@ -167,6 +173,10 @@ fn main() -> anyhow::Result<()> {
                 kind_runs,
                 &runs,
             );
+        }
+        if let Some(receiver) = &receiver {
+            card_operations += card_runs.iter().flatten().map(|s| s.completed).sum::<u64>();
+            runtime.block_on(receiver.report(card_operations, Duration::from_secs(60)))?;
         }
         return Ok(());
     }
