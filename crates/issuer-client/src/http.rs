@@ -262,7 +262,12 @@ impl IssuerApi for HttpIssuerClient {
         })
     }
 
-    async fn notify(&self, backend: &Backend, body: &str) -> Result<(), NotifyError> {
+    async fn notify(
+        &self,
+        backend: &Backend,
+        body: String,
+        correlation_id: &str,
+    ) -> Result<(), NotifyError> {
         let inner = &self.0;
         let token = inner
             .tokens
@@ -276,7 +281,8 @@ impl IssuerApi for HttpIssuerClient {
                 backend.url, backend.issuer_id
             ))
             .header("content-type", "application/json")
-            .body(body.to_owned());
+            .header("x-correlation-id", correlation_id)
+            .body(body);
         if let Some(token) = &token {
             request = request.bearer_auth(token.expose_secret());
         }

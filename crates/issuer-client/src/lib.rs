@@ -152,8 +152,14 @@ pub trait IssuerApi: Send + Sync + 'static {
         consumer: ConsumerRef<'_>,
     ) -> Result<Fetched, FetchError>;
 
-    /// Posts a card operation notification; `Ok` on a 2xx.
-    async fn notify(&self, backend: &Backend, body: &str) -> Result<(), NotifyError>;
+    /// Posts a card operation notification envelope with its `x-correlation-id`; `Ok` on a
+    /// 2xx.
+    async fn notify(
+        &self,
+        backend: &Backend,
+        body: String,
+        correlation_id: &str,
+    ) -> Result<(), NotifyError>;
 }
 
 /// Timeouts, retries and the circuit breaker.

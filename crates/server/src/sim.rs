@@ -1,10 +1,12 @@
 //! `d1-registry issuer-sim`: a simulator of an issuer backend, for the "we do not store PI"
 //! model on one machine. It serves the issuer's `/oauth2/token` (client credentials, Basic)
 //! and Get Consumer Information from a JSON file, receives card operation notifications and
-//! prints a one-line summary of each (ids and status, never PI), and counts what it served on
-//! `GET /sim/stats`.
+//! prints one line per item (ids and status, never PI), serves the calls it received on
+//! `GET /sim/notifications` (each envelope as sent, with its `x-correlation-id`), and counts
+//! what it served on `GET /sim/stats`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +26,10 @@ use serde_json::{json, Value};
 
 /// How long the simulator's access tokens live, in seconds.
 const TOKEN_LIFETIME: u64 = 3600;
+
+/// Notification calls kept for `GET /sim/notifications`, the latest ones; a benchmark's
+/// millions would not fit in memory.
+const KEPT_CALLS: usize = 10_000;
 
 /// The consumers file.
 #[derive(Deserialize)]
@@ -50,7 +56,16 @@ struct Stats {
     token_requests: AtomicU64,
     consumer_requests: AtomicU64,
     notifications: AtomicU64,
+    notification_items: AtomicU64,
     injected_failures: AtomicU64,
+}
+
+/// The notification calls received, in arrival order.
+#[derive(Default)]
+struct Received {
+    calls: VecDeque<Value>,
+    /// Calls no longer kept.
+    dropped: u64,
 }
 
 struct Sim {
@@ -58,6 +73,7 @@ struct Sim {
     behaviour: Behaviour,
     tokens: Mutex<HashSet<String>>,
     stats: Stats,
+    received: Mutex<Received>,
 }
 
 type Shared = Arc<Sim>;
@@ -83,6 +99,7 @@ pub fn router(file: ConsumersFile, behaviour: Behaviour) -> Router {
         behaviour,
         tokens: Mutex::new(HashSet::new()),
         stats: Stats::default(),
+        received: Mutex::new(Received::default()),
     });
     Router::new()
         .route("/oauth2/token", post(token))
@@ -94,6 +111,7 @@ pub fn router(file: ConsumersFile, behaviour: Behaviour) -> Router {
             "/notifications/d1/v2/issuers/{issuer_id}/cards",
             post(notification),
         )
+        .route("/sim/notifications", get(received))
         .route("/sim/stats", get(stats))
         .with_state(sim)
 }
@@ -247,22 +265,54 @@ async fn notification(
     };
     sim.stats.notifications.fetch_add(1, Ordering::Relaxed);
     let field = |op: &Value, k: &str| op.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
-    for op in value
+    let items = value
         .get("operations")
         .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        println!(
-            "notification issuer={issuer_id} operationId={} operation={} status={} cardId={} startTime={}",
+        .map_or(&[][..], Vec::as_slice);
+    sim.stats
+        .notification_items
+        .fetch_add(u64::try_from(items.len()).unwrap_or(0), Ordering::Relaxed);
+    // One write per call, so that the lines of concurrent calls do not interleave.
+    let mut lines = String::new();
+    for op in items {
+        lines.push_str(&format!(
+            "notification issuer={issuer_id} operationId={} operation={} status={} cardId={} startTime={}\n",
             field(op, "operationId"),
             field(op, "operation"),
             field(op, "status"),
             field(op, "cardId"),
             field(op, "startTime"),
-        );
+        ));
+    }
+    let _ = std::io::stdout().lock().write_all(lines.as_bytes());
+    let correlation_id = headers
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Ok(mut received) = sim.received.lock() {
+        if received.calls.len() == KEPT_CALLS {
+            received.calls.pop_front();
+            received.dropped += 1;
+        }
+        received.calls.push_back(json!({
+            "issuerId": issuer_id,
+            "correlationId": correlation_id,
+            "envelope": value,
+        }));
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `GET /sim/notifications`: the calls received, oldest first, each with its
+/// `x-correlation-id` and its envelope as sent.
+async fn received(State(sim): State<Shared>) -> Json<Value> {
+    let Ok(received) = sim.received.lock() else {
+        return Json(json!({"calls": [], "dropped": 0}));
+    };
+    Json(json!({
+        "calls": received.calls.iter().collect::<Vec<_>>(),
+        "dropped": received.dropped,
+    }))
 }
 
 async fn stats(State(sim): State<Shared>) -> Json<Value> {
@@ -271,6 +321,7 @@ async fn stats(State(sim): State<Shared>) -> Json<Value> {
         "tokenRequests": s.token_requests.load(Ordering::Relaxed),
         "consumerRequests": s.consumer_requests.load(Ordering::Relaxed),
         "notifications": s.notifications.load(Ordering::Relaxed),
+        "notificationItems": s.notification_items.load(Ordering::Relaxed),
         "injectedFailures": s.injected_failures.load(Ordering::Relaxed),
     }))
 }

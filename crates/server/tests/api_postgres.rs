@@ -36,6 +36,9 @@ mod lifecycle;
 #[path = "api/multinode.rs"]
 mod multinode;
 #[cfg(pg_suite)]
+#[path = "api/notifications.rs"]
+mod notifications;
+#[cfg(pg_suite)]
 #[path = "api/privacy.rs"]
 mod privacy;
 #[cfg(pg_suite)]

@@ -25,7 +25,49 @@ pub struct BackendRecord {
     pub send_card_id: bool,
     /// How long fetched PI may be cached in memory; 0 is off.
     pub pi_cache_ttl_s: u32,
+    /// Which card operations are notified to it.
+    pub card_notifications: CardNotifications,
+    /// The most items one notification call carries, 1 to 100.
+    pub notification_batch_size: u32,
 }
+
+/// Which card operations an issuer's backend is notified of (contract section 9a).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CardNotifications {
+    /// Every card operation.
+    #[default]
+    All,
+    /// Only Click to Pay enrolments, as before revision 2.
+    ClickToPay,
+    /// None.
+    Off,
+}
+
+impl CardNotifications {
+    /// The setting as written in the database and on the command line.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::ClickToPay => "click-to-pay",
+            Self::Off => "off",
+        }
+    }
+
+    /// Parses `all`, `click-to-pay` or `off`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::All, Self::ClickToPay, Self::Off]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// The batch size a backend gets unless it is set: one item per call.
+pub const DEFAULT_NOTIFICATION_BATCH_SIZE: u32 = 1;
+
+/// The largest batch size a backend may be set to.
+pub const MAX_NOTIFICATION_BATCH_SIZE: u32 = 100;
 
 /// Click to Pay enrolment of a card, as accepted.
 #[derive(Debug, Clone)]
@@ -176,37 +218,61 @@ pub struct PiFetchRecord {
     pub failure: Option<String>,
 }
 
-/// The end of a job, written in one transaction: the trail, the notification, the job's row.
+/// The end of a job, written in one transaction: the trail, the notification of an
+/// enrolment (section 9a, when the issuer's backend takes it), the job's row.
 #[derive(Debug, Clone)]
 pub struct FinishJob {
     pub id: i64,
     pub outcome: JobOutcome,
     pub pi_fetch: Option<PiFetchRecord>,
-    /// The card operation notification to queue for the issuer backend (no PI in it).
-    pub notification: Option<NewNotification>,
 }
 
-/// A notification to queue.
-#[derive(Debug, Clone)]
-pub struct NewNotification {
-    pub issuer_id: IssuerId,
-    pub card_id: String,
-    pub operation_id: String,
-    /// The JSON body to POST.
-    pub body: String,
-}
-
-/// A queued notification, leased to this node for one delivery attempt.
+/// A queued notification item, leased to this node by a claim.
 #[derive(Debug, Clone)]
 pub struct NotificationRecord {
     pub id: i64,
     pub issuer_id: IssuerId,
     pub card_id: String,
     pub operation_id: String,
-    pub body: String,
+    /// The item's JSON object, as it goes into the `{"operations": [...]}` envelope.
+    pub item: String,
+    /// The correlation id of the request that caused the operation, if it had one.
+    pub correlation_id: Option<String>,
     /// Failed attempts so far.
     pub attempts: u32,
     pub created_at: i64,
+}
+
+/// The items one claim leased, oldest first, never two of one card.
+#[derive(Debug, Clone, Default)]
+pub struct NotificationClaim {
+    /// What the claim marked its rows with; settling names it.
+    pub tag: i64,
+    pub items: Vec<NotificationRecord>,
+}
+
+/// How the delivery of a claim's items ended: every item not named in `undelivered` was
+/// delivered.
+#[derive(Debug, Clone, Default)]
+pub struct NotificationSettlement {
+    pub tag: i64,
+    /// The lowest and highest id of the claim's items.
+    pub ids: (i64, i64),
+    pub undelivered: Vec<(i64, Delivery)>,
+}
+
+impl NotificationClaim {
+    /// The settlement of this claim with every item delivered, to which failures are added.
+    #[must_use]
+    pub fn settlement(&self) -> NotificationSettlement {
+        let first = self.items.iter().map(|n| n.id).min().unwrap_or(0);
+        let last = self.items.iter().map(|n| n.id).max().unwrap_or(0);
+        NotificationSettlement {
+            tag: self.tag,
+            ids: (first, last),
+            undelivered: Vec::new(),
+        }
+    }
 }
 
 /// How a delivery attempt ended.

@@ -9,13 +9,15 @@ use async_trait::async_trait;
 use d1_domain::card::{CardId, CardProductId};
 use d1_domain::{ConsumerId, IssuerId};
 
-use crate::rules::{cards, clicktopay, consumers, directory, issuers, lifecycle, renewals, trail};
+use crate::rules::{
+    cards, clicktopay, consumers, directory, issuers, lifecycle, notify, renewals, trail,
+};
 use crate::{
     postgres, sqlite, AssertionKeyRecord, BackendRecord, CardOutcome, CardView, ChangeOutcome,
-    ClaimedJob, ConsumerView, CreateCard, CreateOutcome, DeleteConsumer, Delivery, DirectoryRecord,
+    ClaimedJob, ConsumerView, CreateCard, CreateOutcome, DeleteConsumer, DirectoryRecord,
     DirectoryWrite, EnrolmentStart, FinishJob, IssuerChange, IssuerRecord, NewIssuer,
-    NotificationRecord, OperateCard, OperateOutcome, OperationRecord, OperationsPage,
-    ProductRecord, RegisterCard, RegisterCards, RegisterConsumer, RegisterOutcome,
+    NotificationClaim, NotificationSettlement, OperateCard, OperateOutcome, OperationRecord,
+    OperationsPage, ProductRecord, RegisterCard, RegisterCards, RegisterConsumer, RegisterOutcome,
     ServiceKeyRecord, StartEnrolment, Store, StoreResult, UpdateConsumer, Vault,
 };
 
@@ -379,20 +381,18 @@ impl Store for Engine {
         &self,
         lease_ms: i64,
         limit: u32,
-    ) -> StoreResult<Vec<NotificationRecord>> {
+    ) -> StoreResult<NotificationClaim> {
         write!(
             self,
             false,
             (lease_ms, limit),
-            |db, _, (lease, limit), now| {
-                clicktopay::claim_notifications(db, *lease, *limit, now)
-            }
+            |db, _, (lease, limit), now| notify::claim(db, *lease, *limit, now)
         )
     }
 
-    async fn settle_notification(&self, id: i64, delivery: Delivery) -> StoreResult<()> {
-        write!(self, false, (id, delivery), |db, _, (id, delivery), _| {
-            clicktopay::settle_notification(db, *id, *delivery)
+    async fn settle_notifications(&self, settlement: NotificationSettlement) -> StoreResult<()> {
+        write!(self, false, settlement, |db, _, settlement, _| {
+            notify::settle(db, settlement)
         })
     }
 }

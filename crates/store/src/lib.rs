@@ -213,14 +213,17 @@ pub trait Store: Send + Sync + 'static {
         issuer: &IssuerId,
         consumer: &ConsumerId,
     ) -> StoreResult<Option<DirectoryRecord>>;
-    /// Leases up to `limit` due notifications, never two of one card, oldest first.
+    /// Leases up to `limit` due notification items for `lease_ms`, never two of one card,
+    /// oldest first, in one statement.
     async fn claim_notifications(
         &self,
         lease_ms: i64,
         limit: u32,
-    ) -> StoreResult<Vec<NotificationRecord>>;
-    /// Records how a delivery attempt ended.
-    async fn settle_notification(&self, id: i64, delivery: Delivery) -> StoreResult<()>;
+    ) -> StoreResult<NotificationClaim>;
+    /// Records how the delivery of a claim's items ended: the delivered ones gone (in one
+    /// statement), the others retried later or DEAD. Items claimed since by another node (its
+    /// lease ran out) are left alone.
+    async fn settle_notifications(&self, settlement: NotificationSettlement) -> StoreResult<()>;
 }
 
 /// Opens the backend the URL names, migrates it and unlocks it with the KEK.

@@ -543,7 +543,7 @@ mod click_to_pay {
     use d1_domain::card::CardId;
     use d1_domain::OperationStatus;
     use d1_store::{
-        BackendRecord, Delivery, EnrolmentStart, FinishJob, JobKind, JobOutcome, NewNotification,
+        BackendRecord, CardNotifications, Delivery, EnrolmentStart, FinishJob, JobKind, JobOutcome,
         StartEnrolment,
     };
 
@@ -566,31 +566,50 @@ mod click_to_pay {
         }
     }
 
-    fn finish(id: i64, outcome: JobOutcome, op: &str, card: &str) -> FinishJob {
+    fn finish(id: i64, outcome: JobOutcome) -> FinishJob {
         FinishJob {
             id,
             outcome,
             pi_fetch: None,
-            notification: Some(NewNotification {
-                issuer_id: issuer(),
-                card_id: card.into(),
-                operation_id: op.into(),
-                body: format!("{{\"operationId\":\"{op}\"}}"),
-            }),
         }
     }
 
-    #[tokio::test]
-    async fn an_issuer_backend_needs_an_onboarded_issuer() {
-        let f = fresh().await;
-        let backend = BackendRecord {
+    pub(super) fn backend(notifications: CardNotifications, batch: u32) -> BackendRecord {
+        BackendRecord {
             issuer_id: issuer(),
             url: "http://127.0.0.1:9".into(),
             client_id: Some("c".into()),
             sealed_secret: Some(vec![1, 2, 3]),
             send_card_id: true,
             pi_cache_ttl_s: 30,
-        };
+            card_notifications: notifications,
+            notification_batch_size: batch,
+        }
+    }
+
+    /// Onboards the issuer with a backend that takes `notifications`.
+    pub(super) async fn onboard(store: &dyn Store, notifications: CardNotifications) {
+        store
+            .add_issuer(NewIssuer {
+                issuer_id: issuer(),
+                pi_storage: PiStorage::Allowed,
+                click_to_pay: true,
+                lookalike_policy: LookalikePolicy::Warn,
+                kid: "k1".into(),
+                public_jwk: "{}".into(),
+            })
+            .await
+            .unwrap();
+        store
+            .set_issuer_backend(backend(notifications, 1))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_issuer_backend_needs_an_onboarded_issuer() {
+        let f = fresh().await;
+        let backend = backend(CardNotifications::ClickToPay, 7);
         assert!(matches!(
             f.store.set_issuer_backend(backend.clone()).await,
             Err(StoreError::NotFound)
@@ -609,13 +628,25 @@ mod click_to_pay {
         f.store.set_issuer_backend(backend.clone()).await.unwrap();
         assert_eq!(
             f.store.issuer_backend(&issuer()).await.unwrap(),
-            Some(backend)
+            Some(backend.clone())
+        );
+        let changed = BackendRecord {
+            card_notifications: CardNotifications::Off,
+            notification_batch_size: 100,
+            ..backend
+        };
+        f.store.set_issuer_backend(changed.clone()).await.unwrap();
+        assert_eq!(
+            f.store.issuer_backend(&issuer()).await.unwrap(),
+            Some(changed),
+            "set again, the backend's settings are replaced"
         );
     }
 
     #[tokio::test]
     async fn an_enrolment_is_leased_once_and_ends_with_one_notification() {
         let f = fresh().await;
+        onboard(f.store.as_ref(), CardNotifications::ClickToPay).await;
         with_card(f.store.as_ref(), "k1", "c1", "4111111111111111").await;
         assert_eq!(
             f.store.start_enrolment(enrol("nope")).await.unwrap(),
@@ -642,12 +673,12 @@ mod click_to_pay {
             "a leased job is not claimed again"
         );
         f.store
-            .finish_job(finish(job.id, JobOutcome::Enrolled, &op, "k1"))
+            .finish_job(finish(job.id, JobOutcome::Enrolled))
             .await
             .unwrap();
         // A second end of the same job (another node, after its lease ran out) changes nothing.
         f.store
-            .finish_job(finish(job.id, JobOutcome::Failed("X".into()), &op, "k1"))
+            .finish_job(finish(job.id, JobOutcome::Failed("X".into())))
             .await
             .unwrap();
         let read = f.store.operation(&issuer(), &op).await.unwrap().unwrap();
@@ -658,15 +689,35 @@ mod click_to_pay {
             EnrolmentStart::Existing(op.clone(), OperationStatus::Successful),
             "a repeat of a finished enrolment answers its status"
         );
+        let claim = f.store.claim_notifications(60_000, 10).await.unwrap();
         assert_eq!(
-            f.store.claim_notifications(60_000, 10).await.unwrap().len(),
-            1
+            claim.items.len(),
+            1,
+            "click-to-pay: the card's REGISTER is not queued"
+        );
+        let item: serde_json::Value = serde_json::from_str(&claim.items[0].item).unwrap();
+        assert_eq!(item["operationId"], op.as_str());
+        assert_eq!(item["operation"], "CLICK_TO_PAY_ENROLMENT");
+        assert_eq!(item["status"], "SUCCESSFUL");
+        assert_eq!(item["cardId"], "k1");
+        assert_eq!(item["consumerId"], "c1");
+        assert_eq!(
+            item["startTime"].as_str().unwrap(),
+            d1_domain::clock::rfc3339(job.started_at),
+            "startTime is the acceptance"
+        );
+        assert!(item["endTime"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(
+            claim.items[0].correlation_id.as_deref(),
+            Some("corr-1"),
+            "the correlation id the enrolment's 202 answered with"
         );
     }
 
     #[tokio::test]
     async fn notifications_of_one_card_go_out_in_order() {
         let f = fresh().await;
+        onboard(f.store.as_ref(), CardNotifications::ClickToPay).await;
         with_card(f.store.as_ref(), "k1", "c1", "4111111111111111").await;
         let mut ops = Vec::new();
         for outcome in [
@@ -678,34 +729,38 @@ mod click_to_pay {
                 panic!("not started");
             };
             let job = f.store.claim_jobs(60_000, 10).await.unwrap().remove(0);
-            f.store
-                .finish_job(finish(job.id, outcome, &op, "k1"))
-                .await
-                .unwrap();
+            f.store.finish_job(finish(job.id, outcome)).await.unwrap();
             ops.push(op);
         }
         let first = f.store.claim_notifications(0, 10).await.unwrap();
-        assert_eq!(first.len(), 1, "the second waits for the first");
-        assert_eq!(first[0].operation_id, ops[0]);
-        f.store
-            .settle_notification(first[0].id, Delivery::Retry(0))
-            .await
-            .unwrap();
+        assert_eq!(first.items.len(), 1, "the second waits for the first");
+        assert_eq!(first.items[0].operation_id, ops[0]);
+        assert!(first.items[0].item.contains("\"FAILED\""));
+        let mut retry = first.settlement();
+        retry
+            .undelivered
+            .push((first.items[0].id, Delivery::Retry(0)));
+        f.store.settle_notifications(retry).await.unwrap();
         let again = f.store.claim_notifications(0, 10).await.unwrap();
-        assert_eq!(again[0].operation_id, ops[0]);
-        assert_eq!(again[0].attempts, 1);
+        assert_eq!(again.items[0].operation_id, ops[0]);
+        assert_eq!(again.items[0].attempts, 1);
         f.store
-            .settle_notification(again[0].id, Delivery::Delivered)
+            .settle_notifications(again.settlement())
             .await
             .unwrap();
         let next = f.store.claim_notifications(0, 10).await.unwrap();
-        assert_eq!(next.len(), 1);
-        assert_eq!(next[0].operation_id, ops[1]);
-        f.store
-            .settle_notification(next[0].id, Delivery::Dead)
+        assert_eq!(next.items.len(), 1);
+        assert_eq!(next.items[0].operation_id, ops[1]);
+        let mut dead = next.settlement();
+        dead.undelivered.push((next.items[0].id, Delivery::Dead));
+        f.store.settle_notifications(dead).await.unwrap();
+        assert!(f
+            .store
+            .claim_notifications(0, 10)
             .await
-            .unwrap();
-        assert!(f.store.claim_notifications(0, 10).await.unwrap().is_empty());
+            .unwrap()
+            .items
+            .is_empty());
         let dead = f
             .store
             .operation(&issuer(), &ops[1])
@@ -723,8 +778,7 @@ mod click_to_pay {
             .register_consumer(register("c1", Some(pi("Ada"))))
             .await
             .unwrap();
-        let EnrolmentStart::Started(op) = f.store.start_enrolment(enrol("k1")).await.unwrap()
-        else {
+        let EnrolmentStart::Started(_) = f.store.start_enrolment(enrol("k1")).await.unwrap() else {
             panic!("not started");
         };
         f.store
@@ -740,19 +794,14 @@ mod click_to_pay {
         assert_eq!(jobs.len(), 1, "the sync waits for the enrolment before it");
         assert_eq!(jobs[0].kind, JobKind::Enrol);
         f.store
-            .finish_job(finish(jobs[0].id, JobOutcome::Enrolled, &op, "k1"))
+            .finish_job(finish(jobs[0].id, JobOutcome::Enrolled))
             .await
             .unwrap();
         let sync = f.store.claim_jobs(60_000, 10).await.unwrap().remove(0);
         assert_eq!(sync.kind, JobKind::Sync);
         assert_eq!(sync.stored_pi, Some(pi("Grace")));
         f.store
-            .finish_job(FinishJob {
-                id: sync.id,
-                outcome: JobOutcome::Synced,
-                pi_fetch: None,
-                notification: None,
-            })
+            .finish_job(finish(sync.id, JobOutcome::Synced))
             .await
             .unwrap();
         f.store.delete_consumer(delete("c1")).await.unwrap();
@@ -1170,6 +1219,8 @@ mod card_life_cycle {
                 sealed_secret: None,
                 send_card_id: false,
                 pi_cache_ttl_s: 0,
+                card_notifications: d1_store::CardNotifications::All,
+                notification_batch_size: 1,
             })
             .await
             .unwrap();
@@ -1196,21 +1247,19 @@ mod card_life_cycle {
     async fn items(f: &Fresh) -> Vec<(String, String, String)> {
         let mut found = Vec::new();
         loop {
-            let claimed = f.store.claim_notifications(60_000, 100).await.unwrap();
-            if claimed.is_empty() {
+            let claim = f.store.claim_notifications(60_000, 100).await.unwrap();
+            if claim.items.is_empty() {
                 return found;
             }
-            for n in claimed {
-                let body: serde_json::Value = serde_json::from_str(&n.body).unwrap();
-                for item in body["operations"].as_array().unwrap() {
-                    let text = |k: &str| item[k].as_str().unwrap_or_default().to_owned();
-                    found.push((text("operation"), text("cardId"), text("reasonCode")));
-                }
-                f.store
-                    .settle_notification(n.id, d1_store::Delivery::Delivered)
-                    .await
-                    .unwrap();
+            for n in &claim.items {
+                let item: serde_json::Value = serde_json::from_str(&n.item).unwrap();
+                let text = |k: &str| item[k].as_str().unwrap_or_default().to_owned();
+                found.push((text("operation"), text("cardId"), text("reasonCode")));
             }
+            f.store
+                .settle_notifications(claim.settlement())
+                .await
+                .unwrap();
         }
     }
 
@@ -1808,4 +1857,344 @@ mod card_life_cycle {
             OperateOutcome::ConsumerDeleted
         );
     }
+}
+
+mod notifications {
+    use super::click_to_pay::{backend, onboard};
+    use super::*;
+    use d1_domain::CorrelationId;
+    use d1_store::{CardNotifications, CardOutcome, CardSpec, Delivery, RegisterCards};
+    use serde_json::Value;
+
+    fn with_correlation(mut cmd: d1_store::RegisterCard, id: &str) -> d1_store::RegisterCard {
+        cmd.trail.correlation_id = Some(CorrelationId::parse_v2(id).unwrap());
+        cmd
+    }
+
+    /// Every queued item, claimed and delivered: (operation, cardId, item).
+    async fn drain(store: &dyn Store) -> Vec<(String, String, Value)> {
+        let mut seen = Vec::new();
+        loop {
+            let claim = store.claim_notifications(60_000, 100).await.unwrap();
+            if claim.items.is_empty() {
+                return seen;
+            }
+            for n in &claim.items {
+                let item: Value = serde_json::from_str(&n.item).unwrap();
+                assert_eq!(item["operationId"], n.operation_id.as_str());
+                assert_eq!(item["cardId"], n.card_id.as_str());
+                seen.push((
+                    item["operation"].as_str().unwrap().to_owned(),
+                    n.card_id.clone(),
+                    item,
+                ));
+            }
+            store
+                .settle_notifications(claim.settlement())
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn every_card_operation_queues_one_item_and_an_identical_retry_none() {
+        let f = fresh().await;
+        onboard(f.store.as_ref(), CardNotifications::All).await;
+        let first = with_correlation(super::cards::card("k1", "c1", "4111111111111111"), "corr-9");
+        assert_eq!(
+            f.store.register_card(first.clone()).await.unwrap(),
+            CardOutcome::Registered {
+                implicit_consumer: true
+            }
+        );
+        // An identical retry changes nothing and is not notified; a new state is.
+        assert_eq!(
+            f.store.register_card(first.clone()).await.unwrap(),
+            CardOutcome::Retried
+        );
+        let mut inactive = first.clone();
+        inactive.state = Some(d1_store::CardState::Inactive);
+        f.store.register_card(inactive).await.unwrap();
+        // A refused registration (the PAN of k1 under another cardId) is not notified.
+        assert!(matches!(
+            f.store
+                .register_card(super::cards::card("k9", "c1", "4111111111111111"))
+                .await
+                .unwrap(),
+            CardOutcome::Conflict(_)
+        ));
+        let spec = |card: &str, pan: &str| {
+            let one = super::cards::card(card, "c2", pan);
+            CardSpec {
+                card_id: one.card_id,
+                card_product_id: one.card_product_id,
+                data: one.data,
+                state: None,
+            }
+        };
+        f.store
+            .register_cards(RegisterCards {
+                issuer_id: issuer(),
+                consumer_id: consumer("c2"),
+                cards: vec![
+                    spec("k2", "4111111111111129"),
+                    spec("k3", "4111111111111137"),
+                ],
+                trail: TrailContext::default(),
+            })
+            .await
+            .unwrap();
+        f.store.delete_consumer(delete("c2")).await.unwrap();
+
+        let seen = drain(f.store.as_ref()).await;
+        let kinds: Vec<(&str, &str)> = seen
+            .iter()
+            .map(|(op, card, _)| (op.as_str(), card.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                // The first claim: the oldest item of each card.
+                ("REGISTER", "k1"),
+                ("REGISTER", "k2"),
+                ("REGISTER", "k3"),
+                // The next: what waited behind them.
+                ("REGISTER", "k1"),
+                ("DELETE", "k2"),
+                ("DELETE", "k3"),
+            ],
+            "one item per operation, the cascade one per card, a card's items in order"
+        );
+        let item = &seen[0].2;
+        assert_eq!(item["status"], "SUCCESSFUL");
+        assert_eq!(item["consumerId"], "c1");
+        assert_eq!(
+            item["startTime"], item["endTime"],
+            "a synchronous operation"
+        );
+        assert!(item.get("reasonCode").is_none());
+        let trail = f
+            .store
+            .operations(&issuer(), &consumer("c1"), 10, None)
+            .await
+            .unwrap()
+            .unwrap();
+        let registered = trail
+            .operations
+            .iter()
+            .filter(|o| o.operation == OperationKind::CardRegister)
+            .map(|o| o.operation_id.as_str())
+            .collect::<Vec<_>>();
+        assert!(registered.contains(&item["operationId"].as_str().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn the_backend_setting_decides_what_is_queued() {
+        let f = fresh().await;
+        f.store
+            .register_card(super::cards::card("k0", "c0", "4111111111111152"))
+            .await
+            .unwrap();
+        onboard(f.store.as_ref(), CardNotifications::Off).await;
+        f.store
+            .register_card(super::cards::card("k1", "c1", "4111111111111111"))
+            .await
+            .unwrap();
+        f.store
+            .set_issuer_backend(backend(CardNotifications::ClickToPay, 1))
+            .await
+            .unwrap();
+        f.store
+            .register_card(super::cards::card("k2", "c1", "4111111111111129"))
+            .await
+            .unwrap();
+        assert!(
+            drain(f.store.as_ref()).await.is_empty(),
+            "no backend, off, and click-to-pay leave a registration out"
+        );
+        f.store
+            .set_issuer_backend(backend(CardNotifications::All, 1))
+            .await
+            .unwrap();
+        f.store
+            .register_card(super::cards::card("k3", "c1", "4111111111111137"))
+            .await
+            .unwrap();
+        let seen = drain(f.store.as_ref()).await;
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].1, "k3");
+    }
+
+    #[tokio::test]
+    async fn a_claim_takes_many_items_one_per_card_and_a_stale_settlement_changes_nothing() {
+        let f = fresh().await;
+        onboard(f.store.as_ref(), CardNotifications::All).await;
+        let pans = ["4111111111111111", "4111111111111129", "4111111111111137"];
+        for (n, pan) in pans.iter().enumerate() {
+            let cmd = with_correlation(
+                super::cards::card(&format!("k{n}"), "c1", pan),
+                &format!("corr-{n}"),
+            );
+            f.store.register_card(cmd).await.unwrap();
+        }
+        let mut again = super::cards::card("k0", "c1", pans[0]);
+        again.state = Some(d1_store::CardState::Inactive);
+        f.store.register_card(again).await.unwrap();
+
+        let claim = f.store.claim_notifications(0, 100).await.unwrap();
+        let cards: Vec<&str> = claim.items.iter().map(|n| n.card_id.as_str()).collect();
+        assert_eq!(
+            cards,
+            ["k0", "k1", "k2"],
+            "k0's second item waits for its first"
+        );
+        assert_eq!(claim.items[1].correlation_id.as_deref(), Some("corr-1"));
+        // Lease 0: the items are due again at once, and another node claims them.
+        let other = f.store.claim_notifications(60_000, 100).await.unwrap();
+        assert_eq!(other.items.len(), 3);
+        f.store
+            .settle_notifications(claim.settlement())
+            .await
+            .unwrap();
+        let mut failed = other.settlement();
+        failed
+            .undelivered
+            .push((other.items[1].id, Delivery::Retry(0)));
+        f.store.settle_notifications(failed).await.unwrap();
+        let rest = f.store.claim_notifications(60_000, 100).await.unwrap();
+        let cards: Vec<&str> = rest.items.iter().map(|n| n.card_id.as_str()).collect();
+        assert_eq!(
+            cards,
+            ["k1", "k0"],
+            "the stale claim settled nothing; the other's delivered items are gone"
+        );
+        assert_eq!(rest.items[0].attempts, 1);
+        assert_eq!(rest.items[1].attempts, 0, "k0's second item, due now");
+    }
+
+    #[tokio::test]
+    async fn an_item_that_does_not_decode_stays_out_of_its_claims_settlement() {
+        let f = fresh().await;
+        onboard(f.store.as_ref(), CardNotifications::All).await;
+        f.store
+            .register_card(super::cards::card("k1", "c1", "4111111111111111"))
+            .await
+            .unwrap();
+        f.store
+            .register_card(super::cards::card("k2", "c1", "4111111111111129"))
+            .await
+            .unwrap();
+        tamper(
+            &f,
+            "UPDATE notifications SET issuer_id = 'not an issuer' WHERE card_id = 'k1'",
+        )
+        .await;
+        let claim = f.store.claim_notifications(0, 100).await.unwrap();
+        assert_eq!(claim.items.len(), 1);
+        assert_eq!(claim.items[0].card_id, "k2");
+        f.store
+            .settle_notifications(claim.settlement())
+            .await
+            .unwrap();
+        tamper(
+            &f,
+            "UPDATE notifications SET issuer_id = 'BANK000001' WHERE card_id = 'k1'",
+        )
+        .await;
+        let left = f.store.claim_notifications(0, 100).await.unwrap();
+        let cards: Vec<&str> = left.items.iter().map(|n| n.card_id.as_str()).collect();
+        assert_eq!(cards, ["k1"], "kept, not taken for delivered");
+    }
+}
+
+/// A notification queued before the outbox held items (an envelope of one item) is still
+/// delivered after the upgrade: its item is the envelope's, with the fields items carry now,
+/// and an issuer backend set before keeps getting every card operation, one per call.
+#[tokio::test]
+async fn the_upgrade_keeps_queued_notifications_and_backends_take_every_operation() {
+    let old: &[&str] = if on_postgres() {
+        &[
+            include_str!("../migrations/postgres/0001_init.sql"),
+            include_str!("../migrations/postgres/0002_click_to_pay.sql"),
+            include_str!("../migrations/postgres/0003_trail_without_foreign_key.sql"),
+        ]
+    } else {
+        &[
+            include_str!("../migrations/sqlite/0001_init.sql"),
+            include_str!("../migrations/sqlite/0002_cards.sql"),
+            include_str!("../migrations/sqlite/0003_trail_index.sql"),
+            include_str!("../migrations/sqlite/0004_click_to_pay.sql"),
+        ]
+    };
+    let upgrade = if on_postgres() {
+        include_str!("../migrations/postgres/0005_card_notifications.sql")
+    } else {
+        include_str!("../migrations/sqlite/0006_card_notifications.sql")
+    };
+    let op = "0190a0b0-0000-7000-8000-000000000001";
+    let rows = format!(
+        "INSERT INTO issuers (issuer_id, pi_storage, click_to_pay, lookalike_policy, created_at)
+         VALUES ('BANK000001', 'allowed', TRUE, 'warn', 1);
+         INSERT INTO issuer_backends (issuer_id, url, send_card_id, pi_cache_ttl_s, updated_at)
+         VALUES ('BANK000001', 'http://127.0.0.1:9', FALSE, 0, 1);
+         INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, created_at, updated_at)
+         VALUES ('BANK000001', 'c1', 'ACTIVE', 'STORED', 1, 1);
+         INSERT INTO operations (consumer_ref, operation_id, operation, status, start_time,
+                                 end_time, card_id, correlation_id)
+         VALUES ((SELECT id FROM consumers), '{op}', 'CLICK_TO_PAY_ENROLMENT', 'SUCCESSFUL',
+                 1000, 1767225600123, 'k1', 'corr-7');
+         INSERT INTO notifications (issuer_id, card_id, operation_id, body, state,
+                                    next_attempt_at, created_at)
+         VALUES ('BANK000001', 'k1', '{op}',
+                 '{{\"operations\": [{{\"operationId\": \"{op}\", \"operation\": \"CLICK_TO_PAY_ENROLMENT\", \"status\": \"SUCCESSFUL\", \"startTime\": \"1970-01-01T00:00:01.000Z\", \"cardId\": \"k1\"}}]}}',
+                 'PENDING', 0, 5);"
+    );
+    let read = "SELECT item, correlation_id, created_at FROM notifications";
+    let backend = "SELECT card_notifications, notification_batch_size FROM issuer_backends";
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(dir.path()).await;
+    let (item, correlation, created, setting, size): (String, String, i64, String, i64) =
+        match url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let db = rusqlite::Connection::open(path).unwrap();
+                for sql in old {
+                    db.execute_batch(sql).unwrap();
+                }
+                db.execute_batch(&rows).unwrap();
+                db.execute_batch(upgrade).unwrap();
+                let (item, correlation, created) = db
+                    .query_row(read, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .unwrap();
+                let (setting, size) = db
+                    .query_row(backend, [], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap();
+                (item, correlation, created, setting, size)
+            }
+            None => {
+                let db = d1_scratch::connect(&url).await.unwrap();
+                for sql in old {
+                    db.batch_execute(sql).await.unwrap();
+                }
+                db.batch_execute(&rows).await.unwrap();
+                db.batch_execute(upgrade).await.unwrap();
+                let row = db.query_one(read, &[]).await.unwrap();
+                let b = db.query_one(backend, &[]).await.unwrap();
+                (row.get(0), row.get(1), row.get(2), b.get(0), b.get(1))
+            }
+        };
+    let item: serde_json::Value = serde_json::from_str(&item).unwrap();
+    assert_eq!(
+        item,
+        serde_json::json!({
+            "operationId": op,
+            "operation": "CLICK_TO_PAY_ENROLMENT",
+            "status": "SUCCESSFUL",
+            "startTime": "1970-01-01T00:00:01.000Z",
+            "cardId": "k1",
+            "consumerId": "c1",
+            "endTime": "2026-01-01T00:00:00.123Z",
+        })
+    );
+    assert_eq!((correlation.as_str(), created), ("corr-7", 5));
+    assert_eq!((setting.as_str(), size), ("all", 1));
 }

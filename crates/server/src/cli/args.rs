@@ -115,6 +115,27 @@ pub(crate) enum OnOff {
     Off,
 }
 
+/// `--card-notifications`: which card operations the issuer backend is notified of.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum Notifications {
+    /// Every card operation.
+    All,
+    /// Only Click to Pay enrolments.
+    ClickToPay,
+    /// None.
+    Off,
+}
+
+impl From<Notifications> for d1_store::CardNotifications {
+    fn from(n: Notifications) -> Self {
+        match n {
+            Notifications::All => Self::All,
+            Notifications::ClickToPay => Self::ClickToPay,
+            Notifications::Off => Self::Off,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum Policy {
     Warn,
@@ -187,6 +208,13 @@ pub(crate) enum IssuerCommand {
         /// Seconds fetched PI may be cached in memory (0: off).
         #[arg(long, default_value_t = 0)]
         pi_cache_ttl: u32,
+        /// Which card operations are notified to the backend.
+        #[arg(long, value_enum, default_value_t = Notifications::All)]
+        card_notifications: Notifications,
+        /// The most card operations one notification call carries (1 to 100).
+        #[arg(long, default_value_t = d1_store::DEFAULT_NOTIFICATION_BATCH_SIZE,
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(d1_store::MAX_NOTIFICATION_BATCH_SIZE)))]
+        notification_batch_size: u32,
     },
     /// List the issuers.
     List,

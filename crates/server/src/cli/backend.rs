@@ -1,11 +1,13 @@
-//! `d1-registry issuer set-backend`: where an issuer's backend is and how to authenticate to
-//! it. The client secret is read from a file and kept sealed under the KEK.
+//! `d1-registry issuer set-backend`: where an issuer's backend is, how to authenticate to it,
+//! and which card operations it is notified of in calls of how many. Every setting is given
+//! again each time (an absent flag takes its default). The client secret is read from a file
+//! and kept sealed under the KEK.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use d1_domain::IssuerId;
-use d1_store::{BackendRecord, StoreError};
+use d1_store::{BackendRecord, CardNotifications, StoreError};
 
 use super::refuse::refuse;
 use crate::bootstrap;
@@ -18,6 +20,9 @@ pub(super) struct Backend {
     pub(super) client_secret_file: Option<PathBuf>,
     pub(super) send_card_id: bool,
     pub(super) pi_cache_ttl: u32,
+    pub(super) card_notifications: CardNotifications,
+    /// 1 to 100, checked by the argument parser.
+    pub(super) notification_batch_size: u32,
 }
 
 fn check_url(url: &str) -> anyhow::Result<String> {
@@ -82,10 +87,16 @@ pub(super) async fn set_backend(
         sealed_secret,
         send_card_id: args.send_card_id,
         pi_cache_ttl_s: args.pi_cache_ttl,
+        card_notifications: args.card_notifications,
+        notification_batch_size: args.notification_batch_size,
     };
     match opened.store.set_issuer_backend(record).await {
         Ok(()) => {
-            println!("issuer {issuer} backend set to {url}");
+            println!(
+                "issuer {issuer} backend set to {url} (card notifications {}, batch size {})",
+                args.card_notifications.as_str(),
+                args.notification_batch_size
+            );
             Ok(())
         }
         Err(StoreError::NotFound) => Err(refuse(format!("issuer {issuer} is not onboarded"))),

@@ -85,6 +85,8 @@ pub(super) async fn run(cmd: IssuerCommand, config: &Config) -> anyhow::Result<(
             client_secret_file,
             send_card_id,
             pi_cache_ttl,
+            card_notifications,
+            notification_batch_size,
         } => {
             let issuer_id = parse_issuer(&issuer_id)?;
             let backend = super::backend::Backend {
@@ -93,6 +95,8 @@ pub(super) async fn run(cmd: IssuerCommand, config: &Config) -> anyhow::Result<(
                 client_secret_file,
                 send_card_id,
                 pi_cache_ttl,
+                card_notifications: card_notifications.into(),
+                notification_batch_size,
             };
             super::backend::set_backend(config, issuer_id, backend).await
         }
@@ -103,7 +107,17 @@ pub(super) async fn run(cmd: IssuerCommand, config: &Config) -> anyhow::Result<(
                     .store
                     .issuer_backend(&i.issuer_id)
                     .await?
-                    .map_or_else(|| "-".to_owned(), |b| b.url);
+                    .map_or_else(
+                        || "-".to_owned(),
+                        |b| {
+                            format!(
+                                "{} card_notifications={} notification_batch_size={}",
+                                b.url,
+                                b.card_notifications.as_str(),
+                                b.notification_batch_size
+                            )
+                        },
+                    );
                 println!(
                     "{} pi_storage={} click_to_pay={} lookalike_policy={} kids={} backend={backend}",
                     i.issuer_id,

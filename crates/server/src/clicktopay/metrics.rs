@@ -23,6 +23,11 @@ impl C2pMetrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Adds `n` to `counter`.
+    pub fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition.
     #[must_use]
     pub fn render(&self) -> String {

@@ -37,7 +37,15 @@ pub struct ClickToPay {
     pub metrics: C2pMetrics,
     wake_jobs: Notify,
     wake_outbox: Notify,
-    backends: Cache<IssuerId, Backend>,
+    backends: Cache<IssuerId, Resolved>,
+}
+
+/// An issuer's backend as the outbound calls use it, and how many notification items one
+/// call to it may carry.
+#[derive(Clone)]
+pub struct Resolved {
+    pub backend: Backend,
+    pub batch_size: usize,
 }
 
 impl ClickToPay {
@@ -103,6 +111,14 @@ impl ClickToPay {
     /// # Errors
     /// If the store fails or the secret does not open.
     pub async fn backend(&self, issuer: &IssuerId) -> StoreResult<Option<Backend>> {
+        Ok(self.resolve(issuer).await?.map(|r| r.backend))
+    }
+
+    /// [`ClickToPay::backend`] with the backend's notification batch size.
+    ///
+    /// # Errors
+    /// If the store fails or the secret does not open.
+    pub async fn resolve(&self, issuer: &IssuerId) -> StoreResult<Option<Resolved>> {
         if let Some(hit) = self.backends.get(issuer) {
             return Ok(Some(hit));
         }
@@ -123,19 +139,26 @@ impl ClickToPay {
                     }
                     _ => None,
                 };
-                Some(Backend {
+                let backend = Backend {
                     issuer_id: issuer.as_str().to_owned(),
                     url: record.url.trim_end_matches('/').to_owned(),
                     credentials,
                     send_card_id: record.send_card_id,
                     cache_ttl: Duration::from_secs(u64::from(record.pi_cache_ttl_s)),
+                };
+                let batch_size = usize::try_from(record.notification_batch_size)
+                    .unwrap_or(1)
+                    .clamp(1, 100);
+                Some(Resolved {
+                    backend,
+                    batch_size,
                 })
             }
         };
         // An issuer without a backend is not cached, so that `issuer set-backend` takes
         // effect for the very next job.
-        if let Some(backend) = &resolved {
-            self.backends.insert(issuer.clone(), backend.clone());
+        if let Some(resolved) = &resolved {
+            self.backends.insert(issuer.clone(), resolved.clone());
         }
         Ok(resolved)
     }

@@ -1,19 +1,29 @@
-//! The notifications outbox: card operation notifications wait in the database until the
-//! issuer backend answers 2xx, retried with capped exponential backoff and jitter, in
-//! order per card (a card's next notification waits for the one before). One not delivered
-//! within `jobs.notification_max_age_hours` is marked DEAD. A notification may be delivered
-//! twice (a crash between the 2xx and its record); its operationId lets the issuer see that.
+//! The notifications outbox (contract section 9a): card operation items wait in the database
+//! until the issuer backend answers 2xx. Each round claims many due items at once (never two
+//! of one card, so a card's next item waits for the one before), groups them per issuer into
+//! calls of at most its `notification_batch_size` items, sends the calls side by side, and
+//! settles the round in one write: the delivered items go in one statement, the others are
+//! retried with capped exponential backoff and jitter, or marked DEAD once older than
+//! `jobs.notification_max_age_hours`. An item may be delivered twice (a crash between the 2xx
+//! and its record); its operationId lets the issuer see that.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use d1_store::{Delivery, NotificationRecord};
+use d1_domain::IssuerId;
+use d1_store::{Delivery, NotificationClaim, NotificationRecord};
+use futures_util::StreamExt;
 use rand::Rng;
 use tokio::sync::watch;
 
-use super::{C2pMetrics, ClickToPay};
+use super::{C2pMetrics, ClickToPay, Resolved};
 
-/// Notifications claimed at once.
-const BATCH: u32 = 32;
+/// Items claimed in one round: enough that a round keeps up with thousands of card
+/// operations a second, few enough that one round's calls end within a lease.
+const CLAIM: u32 = 256;
+
+/// Calls to issuer backends in flight at once.
+const IN_FLIGHT: usize = 64;
 
 /// The first retry's pause ceiling.
 const FIRST_BACKOFF_MS: u64 = 1_000;
@@ -29,14 +39,12 @@ pub async fn run(c2p: Arc<ClickToPay>, mut stop: watch::Receiver<bool>) -> anyho
             return Ok(());
         }
         let mut full = false;
-        match c2p.store.claim_notifications(c2p.lease_ms(), BATCH).await {
-            Ok(batch) => {
-                full = batch.len() == usize::try_from(BATCH).unwrap_or(usize::MAX);
-                let sends = batch.into_iter().map(|n| {
-                    let c2p = Arc::clone(&c2p);
-                    async move { c2p.deliver(n).await }
-                });
-                futures_util::future::join_all(sends).await;
+        match c2p.store.claim_notifications(c2p.lease_ms(), CLAIM).await {
+            Ok(claim) => {
+                full = claim.items.len() == usize::try_from(CLAIM).unwrap_or(usize::MAX);
+                if !claim.items.is_empty() {
+                    c2p.deliver(claim).await;
+                }
             }
             Err(e) => tracing::warn!(error = %e, "could not claim notifications"),
         }
@@ -51,44 +59,127 @@ pub async fn run(c2p: Arc<ClickToPay>, mut stop: watch::Receiver<bool>) -> anyho
     }
 }
 
-impl ClickToPay {
-    async fn deliver(&self, n: NotificationRecord) {
-        let outcome = match self.backend(&n.issuer_id).await {
-            Ok(Some(backend)) => self
-                .api
-                .notify(&backend, &n.body)
-                .await
-                .map_err(|e| e.to_string()),
-            Ok(None) => Err("no issuer backend is set".to_owned()),
-            Err(e) => Err(e.to_string()),
-        };
-        let delivery = match outcome {
-            Ok(()) => {
-                C2pMetrics::count(&self.metrics.notifications_delivered);
-                tracing::info!(issuer_id = %n.issuer_id, operation_id = %n.operation_id, "notification delivered");
-                Delivery::Delivered
+/// One call: an issuer's items, oldest first, at most its batch size.
+struct Call {
+    issuer_id: IssuerId,
+    target: Result<Resolved, String>,
+    items: Vec<NotificationRecord>,
+}
+
+impl Call {
+    /// The `{"operations": [...]}` envelope; the items are JSON objects as the store wrote them.
+    fn envelope(&self) -> String {
+        let size = self.items.iter().map(|n| n.item.len() + 1).sum::<usize>();
+        let mut body = String::with_capacity(size + 20);
+        body.push_str("{\"operations\":[");
+        for (i, n) in self.items.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
             }
-            Err(why) => {
-                C2pMetrics::count(&self.metrics.notification_attempts_failed);
-                let now = d1_store::now_ms();
-                let max_age = i64::try_from(
-                    self.jobs
-                        .notification_max_age_hours
-                        .saturating_mul(3_600_000),
-                )
-                .unwrap_or(i64::MAX);
-                if now.saturating_sub(n.created_at) >= max_age {
-                    C2pMetrics::count(&self.metrics.notifications_dead);
-                    tracing::error!(issuer_id = %n.issuer_id, operation_id = %n.operation_id, error = %why, "notification undelivered for too long; marked DEAD");
-                    Delivery::Dead
-                } else {
-                    tracing::warn!(issuer_id = %n.issuer_id, operation_id = %n.operation_id, attempt = n.attempts + 1, error = %why, "notification not delivered; will retry");
-                    Delivery::Retry(now + self.backoff_ms(n.attempts))
+            body.push_str(&n.item);
+        }
+        body.push_str("]}");
+        body
+    }
+
+    /// The correlation id of the request behind the first item, or a fresh one.
+    fn correlation_id(&self) -> String {
+        self.items
+            .first()
+            .and_then(|n| n.correlation_id.clone())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    }
+}
+
+impl ClickToPay {
+    /// Delivers one claim's items and records how each call ended.
+    async fn deliver(&self, claim: NotificationClaim) {
+        let mut settlement = claim.settlement();
+        let calls = self.calls(claim.items).await;
+        let sent: Vec<(Call, Result<(), String>)> = futures_util::stream::iter(calls)
+            .map(|call| async move {
+                let outcome = self.send(&call).await;
+                (call, outcome)
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        let now = d1_store::now_ms();
+        for (call, outcome) in sent {
+            match outcome {
+                Ok(()) => {
+                    C2pMetrics::add(&self.metrics.notifications_delivered, call.items.len());
+                    tracing::debug!(issuer_id = %call.issuer_id, items = call.items.len(), "notifications delivered");
+                }
+                Err(why) => {
+                    C2pMetrics::add(&self.metrics.notification_attempts_failed, call.items.len());
+                    tracing::warn!(issuer_id = %call.issuer_id, items = call.items.len(), error = %why, "notifications not delivered; they will be retried");
+                    for n in &call.items {
+                        settlement
+                            .undelivered
+                            .push((n.id, self.after_failure(n, now)));
+                    }
                 }
             }
-        };
-        if let Err(e) = self.store.settle_notification(n.id, delivery).await {
-            tracing::warn!(error = %e, "could not record a delivery attempt; the lease will run out");
+        }
+        if let Err(e) = self.store.settle_notifications(settlement).await {
+            tracing::warn!(error = %e, "could not record delivery attempts; the leases will run out");
+        }
+    }
+
+    /// The claim's items in calls: per issuer in the order claimed, cut at its batch size.
+    async fn calls(&self, items: Vec<NotificationRecord>) -> Vec<Call> {
+        let mut per_issuer: Vec<(IssuerId, Vec<NotificationRecord>)> = Vec::new();
+        let mut index: HashMap<IssuerId, usize> = HashMap::new();
+        for n in items {
+            let at = *index.entry(n.issuer_id.clone()).or_insert_with(|| {
+                per_issuer.push((n.issuer_id.clone(), Vec::new()));
+                per_issuer.len() - 1
+            });
+            per_issuer[at].1.push(n);
+        }
+        let mut calls = Vec::new();
+        for (issuer_id, items) in per_issuer {
+            let target = match self.resolve(&issuer_id).await {
+                Ok(Some(target)) => Ok(target),
+                Ok(None) => Err("no issuer backend is set".to_owned()),
+                Err(e) => Err(e.to_string()),
+            };
+            let size = target.as_ref().map_or(items.len(), |t| t.batch_size).max(1);
+            let mut items = items.into_iter().peekable();
+            while items.peek().is_some() {
+                calls.push(Call {
+                    issuer_id: issuer_id.clone(),
+                    target: target.clone(),
+                    items: items.by_ref().take(size).collect(),
+                });
+            }
+        }
+        calls
+    }
+
+    async fn send(&self, call: &Call) -> Result<(), String> {
+        let target = call.target.as_ref().map_err(Clone::clone)?;
+        self.api
+            .notify(&target.backend, call.envelope(), &call.correlation_id())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// What becomes of an item whose call failed: DEAD once it is too old, else a retry.
+    fn after_failure(&self, n: &NotificationRecord, now: i64) -> Delivery {
+        let max_age = i64::try_from(
+            self.jobs
+                .notification_max_age_hours
+                .saturating_mul(3_600_000),
+        )
+        .unwrap_or(i64::MAX);
+        if now.saturating_sub(n.created_at) >= max_age {
+            C2pMetrics::count(&self.metrics.notifications_dead);
+            tracing::error!(issuer_id = %n.issuer_id, operation_id = %n.operation_id, "notification undelivered for too long; marked DEAD");
+            Delivery::Dead
+        } else {
+            Delivery::Retry(now + self.backoff_ms(n.attempts))
         }
     }
 

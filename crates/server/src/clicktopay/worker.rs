@@ -3,16 +3,15 @@
 //!
 //! An enrolment resolves the consumer's PI (stored, or fetched from the issuer backend when
 //! its source is ISSUER), checks the profile's mandatory data, opens the card and enrols it in
-//! the directory. Its end — the trail entries and the notification to the issuer — is written
-//! in one transaction with the job's removal, so a job run again after a crash notifies once.
+//! the directory. Its end — the trail entries and the notification item for the issuer (the
+//! store builds it) — is written in one transaction with the job's removal, so a job run again
+//! after a crash notifies once.
 
 use std::sync::Arc;
 
-use d1_domain::{ConsumerState, OperationKind, OperationStatus};
+use d1_domain::ConsumerState;
 use d1_issuer_client::{ConsumerRef, FetchError};
-use d1_store::{
-    CardState, ClaimedJob, FinishJob, JobKind, JobOutcome, NewNotification, PiFetchRecord,
-};
+use d1_store::{CardState, ClaimedJob, FinishJob, JobKind, JobOutcome, PiFetchRecord};
 use tokio::sync::{watch, Semaphore};
 use tracing::Instrument;
 
@@ -84,26 +83,6 @@ fn fetch_reason(e: &FetchError) -> &'static str {
     }
 }
 
-/// The notification of a finished operation, in D1's card operation shape. No PI in it.
-fn notification(job: &ClaimedJob, status: OperationStatus) -> Option<NewNotification> {
-    let (operation_id, card_id) = (job.operation_id.as_ref()?, job.card_id.as_ref()?);
-    let body = serde_json::json!({
-        "operations": [{
-            "operationId": operation_id,
-            "operation": OperationKind::ClickToPayEnrolment.as_str(),
-            "status": status.as_str(),
-            "startTime": crate::clock::rfc3339(job.started_at),
-            "cardId": card_id,
-        }]
-    });
-    Some(NewNotification {
-        issuer_id: job.issuer_id.clone(),
-        card_id: card_id.clone(),
-        operation_id: operation_id.clone(),
-        body: body.to_string(),
-    })
-}
-
 impl ClickToPay {
     async fn run_job(&self, job: ClaimedJob) {
         let span = tracing::info_span!(
@@ -131,7 +110,8 @@ impl ClickToPay {
             C2pMetrics::count(&self.metrics.enrolments_successful);
             tracing::info!("Click to Pay enrolment successful");
         }
-        let notifies = done.notification.is_some();
+        // An enrolment's end queues its notification (where the backend takes it).
+        let notifies = job.kind == JobKind::Enrol;
         if let Err(e) = self.store.finish_job(done).await {
             // The lease runs out and the job runs again; its end is written once.
             tracing::warn!(error = %e, "could not record the end of a job; it will run again");
@@ -145,13 +125,8 @@ impl ClickToPay {
     async fn enrol(&self, job: &ClaimedJob) -> FinishJob {
         let mut pi_fetch = None;
         let outcome = self.enrolment(job, &mut pi_fetch).await;
-        let status = match outcome {
-            JobOutcome::Failed(_) => OperationStatus::Failed,
-            _ => OperationStatus::Successful,
-        };
         FinishJob {
             id: job.id,
-            notification: notification(job, status),
             outcome,
             pi_fetch,
         }
@@ -302,7 +277,6 @@ impl ClickToPay {
             id: job.id,
             outcome: JobOutcome::Synced,
             pi_fetch: None,
-            notification: None,
         })
     }
 }

@@ -111,19 +111,12 @@ async fn finished(app: &TestApp, token: &str, id: &str) -> Value {
     panic!("operation {id} is still PENDING");
 }
 
+/// Waits for `count` enrolment items; the cards' REGISTER items, notified too, are left out.
 async fn wait_for_notifications(fake: &FakeBackend, count: usize) -> Vec<Value> {
-    for _ in 0..200 {
-        let seen = fake.notifications();
-        if seen.len() >= count {
-            return seen;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "expected {count} notifications, got {:?}",
-        fake.notifications()
-    );
+    fake.wait_for_items(Some(ENROLMENT), count).await
 }
+
+const ENROLMENT: &str = "CLICK_TO_PAY_ENROLMENT";
 
 async fn trail(app: &TestApp, token: &str, consumer: &str) -> Vec<Value> {
     let body: Value = app
@@ -168,7 +161,7 @@ async fn stored_pi_is_enrolled_without_any_call_to_the_issuer_backend() {
     );
 
     let notes = wait_for_notifications(&fake, 1).await;
-    let op = &notes[0]["operations"][0];
+    let op = &notes[0];
     assert_eq!(op["operationId"], id.as_str());
     assert_eq!(op["operation"], "CLICK_TO_PAY_ENROLMENT");
     assert_eq!(op["status"], "SUCCESSFUL");
@@ -304,10 +297,7 @@ async fn each_issuer_backend_fault_fails_the_enrolment_with_its_reason() {
         let (done, fake, _app) = failure_reason(answer, |_| {}).await;
         assert_eq!(done["reason"], reason, "{done}");
         let notes = wait_for_notifications(&fake, 1).await;
-        assert_eq!(
-            notes[0]["operations"][0]["status"], "FAILED",
-            "failures are notified too"
-        );
+        assert_eq!(notes[0]["status"], "FAILED", "failures are notified too");
     }
 }
 
@@ -675,7 +665,11 @@ async fn pending_enrolments_survive_a_restart_and_are_notified_once() {
     assert_eq!(finished(&again, &token, &id).await["status"], "SUCCESSFUL");
     wait_for_notifications(&fake, 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(fake.notifications().len(), 1, "notified exactly once");
+    assert_eq!(
+        fake.items(Some(ENROLMENT)).len(),
+        1,
+        "notified exactly once"
+    );
 }
 
 async fn finished_or_pending(app: &TestApp, token: &str, id: &str) -> String {
@@ -701,7 +695,7 @@ async fn notifications_are_retried_until_the_issuer_backend_takes_them() {
     let id = start(&app, &token, "card-1", None).await;
     assert_eq!(finished(&app, &token, &id).await["status"], "SUCCESSFUL");
     let notes = wait_for_notifications(&fake, 1).await;
-    assert_eq!(notes[0]["operations"][0]["operationId"], id.as_str());
+    assert_eq!(notes[0]["operationId"], id.as_str());
     assert_eq!(
         fake.state
             .notification_failures
@@ -725,7 +719,7 @@ async fn a_notification_pending_at_a_restart_is_delivered_after_it_once() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         fake.notifications().is_empty(),
-        "the issuer backend refuses it so far"
+        "the issuer backend refuses every call so far"
     );
     let (place, issuer, other) = app.stop().await;
 
@@ -734,9 +728,9 @@ async fn a_notification_pending_at_a_restart_is_delivered_after_it_once() {
         .store(0, std::sync::atomic::Ordering::SeqCst);
     let _again = boot_with(place, issuer, other, false, IssuerSettings::default(), true).await;
     let notes = wait_for_notifications(&fake, 1).await;
-    assert_eq!(notes[0]["operations"][0]["operationId"], id.as_str());
+    assert_eq!(notes[0]["operationId"], id.as_str());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(fake.notifications().len(), 1, "delivered once");
+    assert_eq!(fake.items(Some(ENROLMENT)).len(), 1, "delivered once");
 }
 
 #[tokio::test]

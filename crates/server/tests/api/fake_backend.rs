@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use d1_domain::IssuerId;
-use d1_store::BackendRecord;
+use d1_store::{BackendRecord, CardNotifications};
 use serde_json::{json, Value};
 
 use crate::harness::{TestApp, ISSUER};
@@ -54,6 +54,10 @@ pub struct FakeState {
     pub consumer_calls: AtomicU32,
     pub seen: Mutex<Vec<Seen>>,
     pub notifications: Mutex<Vec<Value>>,
+    /// The `x-correlation-id` of each notification call taken, beside `notifications`.
+    pub notification_correlation_ids: Mutex<Vec<Option<String>>>,
+    /// Notification calls answer only after this pause.
+    pub notification_delay: Mutex<Duration>,
 }
 
 pub struct FakeBackend {
@@ -72,6 +76,8 @@ impl FakeBackend {
             consumer_calls: AtomicU32::new(0),
             seen: Mutex::new(Vec::new()),
             notifications: Mutex::new(Vec::new()),
+            notification_correlation_ids: Mutex::new(Vec::new()),
+            notification_delay: Mutex::new(Duration::ZERO),
         });
         let router = Router::new()
             .route("/oauth2/token", post(token))
@@ -100,8 +106,47 @@ impl FakeBackend {
         self.state.consumer_calls.load(Ordering::SeqCst)
     }
 
+    /// The notification envelopes taken, in arrival order.
     pub fn notifications(&self) -> Vec<Value> {
         self.state.notifications.lock().unwrap().clone()
+    }
+
+    /// The `x-correlation-id` of each call of [`FakeBackend::notifications`].
+    pub fn notification_correlation_ids(&self) -> Vec<Option<String>> {
+        self.state
+            .notification_correlation_ids
+            .lock()
+            .unwrap()
+            .clone()
+    }
+
+    /// Every item taken, in arrival order; only those of `operation` if given.
+    pub fn items(&self, operation: Option<&str>) -> Vec<Value> {
+        self.notifications()
+            .iter()
+            .flat_map(|n| n["operations"].as_array().cloned().unwrap_or_default())
+            .filter(|item| operation.is_none_or(|op| item["operation"] == op))
+            .collect()
+    }
+
+    /// Waits until at least `count` items (of `operation`, if given) were taken.
+    pub async fn wait_for_items(&self, operation: Option<&str>, count: usize) -> Vec<Value> {
+        for _ in 0..300 {
+            let items = self.items(operation);
+            if items.len() >= count {
+                return items;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "expected {count} items of {operation:?}, got {:?}",
+            self.notifications()
+        );
+    }
+
+    /// Fails the next `n` notification calls with 500.
+    pub fn fail_notifications(&self, n: u32) {
+        self.state.notification_failures.store(n, Ordering::SeqCst);
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -109,8 +154,21 @@ impl FakeBackend {
     }
 }
 
-/// Points the main issuer at `url`, with the fake's credentials.
+/// Points the main issuer at `url`, with the fake's credentials, every card operation
+/// notified one per call.
 pub async fn set_backend(app: &TestApp, url: &str, send_card_id: bool, ttl: u32) {
+    set_backend_notifying(app, url, send_card_id, ttl, CardNotifications::All, 1).await;
+}
+
+/// [`set_backend`] with the notification settings given.
+pub async fn set_backend_notifying(
+    app: &TestApp,
+    url: &str,
+    send_card_id: bool,
+    ttl: u32,
+    notifications: CardNotifications,
+    batch_size: u32,
+) {
     let issuer = IssuerId::parse(ISSUER).unwrap();
     let sealed = app
         .state
@@ -127,6 +185,8 @@ pub async fn set_backend(app: &TestApp, url: &str, send_card_id: bool, ttl: u32)
             sealed_secret: Some(sealed),
             send_card_id,
             pi_cache_ttl_s: ttl,
+            card_notifications: notifications,
+            notification_batch_size: batch_size,
         })
         .await
         .unwrap();
@@ -204,6 +264,10 @@ async fn notify(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: B
     if !bearer_ok(&headers) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
+    let delay = *state.notification_delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let failing = state
         .notification_failures
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -212,6 +276,18 @@ async fn notify(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: B
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    state.notifications.lock().unwrap().push(value);
+    let correlation_id = headers
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // Both lists under one lock's turn, so that they stay side by side.
+    let mut notifications = state.notifications.lock().unwrap();
+    notifications.push(value);
+    state
+        .notification_correlation_ids
+        .lock()
+        .unwrap()
+        .push(correlation_id);
+    drop(notifications);
     StatusCode::NO_CONTENT.into_response()
 }

@@ -1,7 +1,9 @@
 //! The "we do not store PI" model end to end, as the README walks it: the real binary as
 //! `issuer-sim` and as `serve`, the issuer backend set with `issuer set-backend`, a card
-//! enrolled in Click to Pay with PI fetched from the simulator. And a `serve` killed while an
-//! enrolment is in flight finishes it after a restart, notifying once.
+//! enrolled in Click to Pay with PI fetched from the simulator, the card operations' items as
+//! the simulator received them (`GET /sim/notifications`). And a `serve` killed while an
+//! enrolment is in flight finishes it after a restart, notifying once; one killed with a card
+//! operation's notification still undelivered delivers it after the restart.
 
 use std::io::Read;
 use std::path::Path;
@@ -18,6 +20,11 @@ const ISSUER: &str = "BANK000010";
 const CANARY_EMAIL: &str = "sim.canary.k2p9@example.com";
 
 fn sim(files: &Path, port: u16, latency_ms: u32) -> Child {
+    sim_failing(files, port, latency_ms, 0.0)
+}
+
+/// The simulator answering `fail_rate` of its calls with 500.
+fn sim_failing(files: &Path, port: u16, latency_ms: u32, fail_rate: f64) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_d1-registry"))
         .args([
             "issuer-sim",
@@ -27,6 +34,7 @@ fn sim(files: &Path, port: u16, latency_ms: u32) -> Child {
         ])
         .arg(files.join("consumers.json"))
         .args(["--latency-ms", &latency_ms.to_string()])
+        .args(["--fail-rate", &fail_rate.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -81,6 +89,54 @@ fn ok(place: &Place, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Writes the bank's files (its key, the simulator's consumers and client secret) to `dir`
+/// and onboards it with a product, as the README does.
+fn onboard(place: &Place, dir: &Path) {
+    let key = SigningKey::generate().unwrap();
+    std::fs::write(dir.join("issuer.pem"), key.to_pkcs8_pem().as_bytes()).unwrap();
+    std::fs::write(dir.join("issuer-pub.pem"), key.public_pem()).unwrap();
+    std::fs::write(dir.join("secret.txt"), "s3cret-value\n").unwrap();
+    let consumers = json!({
+        "issuerId": ISSUER, "clientId": "bank-client", "clientSecret": "s3cret-value",
+        "consumers": {"c1": {
+            "language": "fr-FR", "firstName": "Marie", "lastName": "Curie",
+            "email": CANARY_EMAIL,
+            "mobilePhoneNumber": {"countryCode": "+33", "phoneNumber": "698765432"}
+        }}
+    });
+    std::fs::write(dir.join("consumers.json"), consumers.to_string()).unwrap();
+    let pub_path = dir.join("issuer-pub.pem");
+    ok(
+        place,
+        &[
+            "issuer",
+            "add",
+            "--issuer-id",
+            ISSUER,
+            "--assertion-key",
+            pub_path.to_str().unwrap(),
+            "--kid",
+            "k1",
+            "--click-to-pay",
+        ],
+    );
+    ok(
+        place,
+        &[
+            "product",
+            "add",
+            "--issuer-id",
+            ISSUER,
+            "--card-product-id",
+            "gold",
+            "--scheme",
+            "VISA",
+            "--bin",
+            "411111",
+        ],
+    );
+}
+
 struct Walk {
     http: reqwest::blocking::Client,
     url: String,
@@ -88,6 +144,32 @@ struct Walk {
 }
 
 impl Walk {
+    /// A walk on the service at `url`, with a token of the bank whose files are in `dir`.
+    fn new(place: &Place, dir: &Path, url: String) -> Self {
+        let key_path = dir.join("issuer.pem");
+        let token = ok(
+            place,
+            &[
+                "token",
+                "--issuer-id",
+                ISSUER,
+                "--key",
+                key_path.to_str().unwrap(),
+                "--kid",
+                "k1",
+                "--url",
+                &url,
+            ],
+        )
+        .trim()
+        .to_owned();
+        Self {
+            http: reqwest::blocking::Client::new(),
+            url,
+            token,
+        }
+    }
+
     fn register_card(&self, card: &str, n: u64) {
         let jwks: Value = self
             .http
@@ -110,6 +192,7 @@ impl Walk {
                 self.url
             ))
             .bearer_auth(&self.token)
+            .header("x-correlation-id", format!("reg-{card}"))
             .json(&body)
             .send()
             .unwrap();
@@ -124,6 +207,7 @@ impl Walk {
                 self.url
             ))
             .bearer_auth(&self.token)
+            .header("x-correlation-id", format!("enrol-{card}"))
             .json(&json!({"billingAddress": {"line1": "2 quai de Conti", "city": "Paris", "countryCode": "FR"}}))
             .send()
             .unwrap();
@@ -163,14 +247,42 @@ fn sim_stats(port: u16) -> Value {
         .unwrap()
 }
 
-fn wait_for_notifications(port: u16, count: u64) {
+/// The notification calls the simulator received, as `GET /sim/notifications` serves them.
+fn sim_calls(port: u16) -> Vec<Value> {
+    let received: Value =
+        reqwest::blocking::get(format!("http://127.0.0.1:{port}/sim/notifications"))
+            .unwrap()
+            .json()
+            .unwrap();
+    received["calls"].as_array().unwrap().clone()
+}
+
+/// The calls carrying an item of `operation` for `card`.
+fn calls_of(port: u16, operation: &str, card: &str) -> Vec<Value> {
+    sim_calls(port)
+        .into_iter()
+        .filter(|call| {
+            call["envelope"]["operations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["operation"] == operation && i["cardId"] == card)
+        })
+        .collect()
+}
+
+/// Waits for a call carrying an item of `operation` for `card`; the first such call.
+fn wait_for_item(port: u16, operation: &str, card: &str) -> Value {
     for _ in 0..200 {
-        if sim_stats(port)["notifications"].as_u64() >= Some(count) {
-            return;
+        if let Some(call) = calls_of(port, operation, card).into_iter().next() {
+            return call;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("the simulator did not get {count} notifications");
+    panic!(
+        "the simulator got no {operation} of {card}: {:?}",
+        sim_calls(port)
+    );
 }
 
 #[test]
@@ -179,49 +291,7 @@ fn issuer_sim_serves_pi_for_an_enrolment_and_a_killed_node_finishes_it_after_a_r
     // The issuer's own files, apart from the registry's data directory.
     let bank = tempfile::tempdir().unwrap();
     let dir = bank.path();
-    let key = SigningKey::generate().unwrap();
-    std::fs::write(dir.join("issuer.pem"), key.to_pkcs8_pem().as_bytes()).unwrap();
-    std::fs::write(dir.join("issuer-pub.pem"), key.public_pem()).unwrap();
-    std::fs::write(dir.join("secret.txt"), "s3cret-value\n").unwrap();
-    let consumers = json!({
-        "issuerId": ISSUER, "clientId": "bank-client", "clientSecret": "s3cret-value",
-        "consumers": {"c1": {
-            "language": "fr-FR", "firstName": "Marie", "lastName": "Curie",
-            "email": CANARY_EMAIL,
-            "mobilePhoneNumber": {"countryCode": "+33", "phoneNumber": "698765432"}
-        }}
-    });
-    std::fs::write(dir.join("consumers.json"), consumers.to_string()).unwrap();
-    let pub_path = dir.join("issuer-pub.pem");
-    ok(
-        &place,
-        &[
-            "issuer",
-            "add",
-            "--issuer-id",
-            ISSUER,
-            "--assertion-key",
-            pub_path.to_str().unwrap(),
-            "--kid",
-            "k1",
-            "--click-to-pay",
-        ],
-    );
-    ok(
-        &place,
-        &[
-            "product",
-            "add",
-            "--issuer-id",
-            ISSUER,
-            "--card-product-id",
-            "gold",
-            "--scheme",
-            "VISA",
-            "--bin",
-            "411111",
-        ],
-    );
+    onboard(&place, dir);
 
     let sim_port = free_port();
     let mut simulator = sim(dir, sim_port, 5);
@@ -282,39 +352,34 @@ fn issuer_sim_serves_pi_for_an_enrolment_and_a_killed_node_finishes_it_after_a_r
     let port = free_port();
     let mut server = serve(&place, port);
     let url = format!("http://127.0.0.1:{port}");
-    let key_path = dir.join("issuer.pem");
-    let token = ok(
-        &place,
-        &[
-            "token",
-            "--issuer-id",
-            ISSUER,
-            "--key",
-            key_path.to_str().unwrap(),
-            "--kid",
-            "k1",
-            "--url",
-            &url,
-        ],
-    )
-    .trim()
-    .to_owned();
-    let walk = Walk {
-        http: reqwest::blocking::Client::new(),
-        url,
-        token,
-    };
+    let walk = Walk::new(&place, dir, url);
 
     walk.register_card("card-1", 1);
     let first = walk.enrol("card-1");
     let done = walk.finished(&first);
     assert_eq!(done["status"], "SUCCESSFUL", "{done}");
-    wait_for_notifications(sim_port, 1);
+    let enrolled = wait_for_item(sim_port, "CLICK_TO_PAY_ENROLMENT", "card-1");
+    assert_eq!(
+        enrolled["envelope"]["operations"][0]["operationId"],
+        first.as_str()
+    );
+    assert_eq!(enrolled["correlationId"], "enrol-card-1");
+    let registered = wait_for_item(sim_port, "REGISTER", "card-1");
+    assert_eq!(registered["issuerId"], ISSUER);
+    assert_eq!(registered["correlationId"], "reg-card-1");
+    let item = &registered["envelope"]["operations"][0];
+    assert_eq!(item["consumerId"], "c1");
+    assert_eq!(item["status"], "SUCCESSFUL");
+    let registered_id = item["operationId"].as_str().unwrap().to_owned();
     assert_eq!(sim_stats(sim_port)["consumerRequests"], 1);
     let printed = stop(simulator);
     assert!(
         printed.contains(&format!("notification issuer={ISSUER} operationId={first} operation=CLICK_TO_PAY_ENROLMENT status=SUCCESSFUL cardId=card-1")),
         "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("notification issuer={ISSUER} operationId={registered_id} operation=REGISTER status=SUCCESSFUL cardId=card-1")),
+        "one line per item: {printed}"
     );
     assert!(
         !printed.contains(CANARY_EMAIL) && !printed.contains("Curie"),
@@ -331,7 +396,7 @@ fn issuer_sim_serves_pi_for_an_enrolment_and_a_killed_node_finishes_it_after_a_r
     server = serve(&place, port);
     let done = walk.finished(&second);
     assert_eq!(done["status"], "SUCCESSFUL", "{done}");
-    wait_for_notifications(sim_port, 1);
+    wait_for_item(sim_port, "CLICK_TO_PAY_ENROLMENT", "card-2");
     std::thread::sleep(Duration::from_millis(500));
     let _ = server.kill();
     let _ = server.wait();
@@ -344,5 +409,99 @@ fn issuer_sim_serves_pi_for_an_enrolment_and_a_killed_node_finishes_it_after_a_r
     assert!(
         place.holding_blocking(CANARY_EMAIL.as_bytes()).is_empty(),
         "fetched PI rests in clear"
+    );
+}
+
+#[test]
+fn a_card_operation_not_yet_notified_when_serve_is_killed_is_notified_after_the_restart() {
+    let place = fresh_place_blocking();
+    let bank = tempfile::tempdir().unwrap();
+    let dir = bank.path();
+    onboard(&place, dir);
+    let sim_port = free_port();
+    // A backend that refuses every call, so the item is committed and waits undelivered.
+    let refusing = sim_failing(dir, sim_port, 0, 1.0);
+    let secret = dir.join("secret.txt");
+    let backend = format!("http://127.0.0.1:{sim_port}");
+    let set = ok(
+        &place,
+        &[
+            "issuer",
+            "set-backend",
+            "--issuer-id",
+            ISSUER,
+            "--url",
+            &backend,
+            "--client-id",
+            "bank-client",
+            "--client-secret-file",
+            secret.to_str().unwrap(),
+            "--card-notifications",
+            "all",
+            "--notification-batch-size",
+            "5",
+        ],
+    );
+    assert!(set.contains("batch size 5"), "{set}");
+    assert!(ok(&place, &["issuer", "list"]).contains(&format!(
+        "backend={backend} card_notifications=all notification_batch_size=5"
+    )));
+    let base = [
+        "issuer",
+        "set-backend",
+        "--issuer-id",
+        ISSUER,
+        "--url",
+        &backend,
+    ];
+    for bad in [
+        &["--notification-batch-size", "0"][..],
+        &["--notification-batch-size", "101"],
+        &["--notification-batch-size", "many"],
+        &["--card-notifications", "some"],
+    ] {
+        let args: Vec<&str> = base.iter().chain(bad).copied().collect();
+        assert_eq!(
+            bin(&place, &args).status.code(),
+            Some(2),
+            "{bad:?} is bad usage"
+        );
+    }
+    assert!(
+        ok(&place, &["issuer", "list"]).contains("notification_batch_size=5"),
+        "a refused set-backend changes nothing"
+    );
+    let port = free_port();
+    let mut server = serve(&place, port);
+    let walk = Walk::new(&place, dir, format!("http://127.0.0.1:{port}"));
+    walk.register_card("card-9", 9);
+    for _ in 0..50 {
+        if sim_stats(sim_port)["injectedFailures"].as_u64() >= Some(1) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        sim_stats(sim_port)["injectedFailures"].as_u64() >= Some(1),
+        "delivery was tried"
+    );
+    assert!(sim_calls(sim_port).is_empty());
+    // SIGKILL: no shutdown of any kind.
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let _ = stop(refusing);
+
+    let simulator = sim(dir, sim_port, 0);
+    let mut server = serve(&place, port);
+    let call = wait_for_item(sim_port, "REGISTER", "card-9");
+    assert_eq!(call["correlationId"], "reg-card-9");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(calls_of(sim_port, "REGISTER", "card-9").len(), 1);
+    let _ = server.kill();
+    let _ = server.wait();
+    let printed = stop(simulator);
+    assert!(
+        printed.contains("operation=REGISTER status=SUCCESSFUL cardId=card-9"),
+        "{printed}"
     );
 }

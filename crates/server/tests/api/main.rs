@@ -11,6 +11,7 @@ mod fake_backend;
 mod harness;
 mod issuer_sim;
 mod lifecycle;
+mod notifications;
 mod privacy;
 mod process;
 mod restart;

@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_click_to_pay.sql"),
     include_str!("../../migrations/postgres/0003_trail_without_foreign_key.sql"),
     include_str!("../../migrations/postgres/0004_card_life_cycle.sql"),
+    include_str!("../../migrations/postgres/0005_card_notifications.sql"),
     include_str!("../../migrations/postgres/0006_auto_renewal.sql"),
 ];
 

@@ -164,7 +164,15 @@ pub(crate) async fn register<D: Db>(
                     params![state.as_str(), &expiry, &sealed, now, card.id],
                 )
                 .await?;
-                trail::record(db, consumer.id, &entry, &cmd.trail, now).await?;
+                let operation_id = trail::record(db, consumer.id, &entry, &cmd.trail, now).await?;
+                let event = CardEvent::succeeded(
+                    &cmd.issuer_id,
+                    &cmd.consumer_id,
+                    &entry,
+                    &operation_id,
+                    now,
+                );
+                notify::queue(db, &event.caused_by(&cmd.trail), now).await?;
                 Ok(CardOutcome::Retried)
             }
         };

@@ -1,16 +1,20 @@
 //! Click to Pay: the issuer backend's settings, enrolment acceptance, the directory sync a
-//! change queues, job claiming and finishing, and the notifications outbox. Jobs and
-//! notifications are claimed with a lease (and on PostgreSQL `FOR UPDATE SKIP LOCKED`), so
-//! several nodes share the work and a node that dies mid-job only delays it by the lease.
+//! change queues, and job claiming and finishing. Jobs are claimed with a lease (and on
+//! PostgreSQL `FOR UPDATE SKIP LOCKED`), so several nodes share the work and a node that dies
+//! mid-job only delays it by the lease. An enrolment's end is notified through
+//! [`super::notify`], like every card operation.
 
-use d1_domain::{ConsumerId, ConsumerState, CorrelationId, IssuerId, OperationStatus, UserId};
+use d1_domain::{
+    ConsumerId, ConsumerState, CorrelationId, IssuerId, OperationKind, OperationStatus, UserId,
+};
 
+use super::notify::{self, CardEvent};
 use crate::db::{known, locking, params, Db};
 use crate::jobs::{EnrolTarget, JobRow};
 use crate::sql::{clicktopay as sql, issuers as issuer_sql};
 use crate::{
-    BackendRecord, CardState, ClaimedJob, Delivery, EnrolmentDetails, EnrolmentStart, FinishJob,
-    JobOutcome, NotificationRecord, StartEnrolment, StoreError, StoreResult, Vault,
+    BackendRecord, CardNotifications, CardState, ClaimedJob, EnrolmentDetails, EnrolmentStart,
+    FinishJob, JobOutcome, StartEnrolment, StoreError, StoreResult, Vault,
 };
 
 /// Sets where an issuer's backend is; `NotFound` for an unknown issuer.
@@ -32,6 +36,8 @@ pub(crate) async fn set_backend<D: Db>(db: &D, b: &BackendRecord, now: i64) -> S
             b.sealed_secret.as_ref(),
             b.send_card_id,
             b.pi_cache_ttl_s,
+            b.card_notifications.as_str(),
+            b.notification_batch_size,
             now,
         ],
     )
@@ -57,6 +63,8 @@ pub(crate) async fn backend<D: Db>(
         sealed_secret: r.opt_blob(2)?,
         send_card_id: r.bool(3)?,
         pi_cache_ttl_s: r.int_as(4)?,
+        card_notifications: r.parsed(5, |s| known(CardNotifications::parse(s)))?,
+        notification_batch_size: r.int_as(6)?,
     }))
 }
 
@@ -173,7 +181,8 @@ pub(crate) async fn claim_jobs<D: Db>(
     Ok(jobs)
 }
 
-/// Ends a job: its trail entries and notification written, its row gone, in one step.
+/// Ends a job: its trail entries and, for an enrolment, its notification written, its row
+/// gone, in one step.
 pub(crate) async fn finish_job<D: Db>(db: &D, done: &FinishJob, now: i64) -> StoreResult<()> {
     let statement = locking(db, &sql::FINISHING, &sql::LOCK_FINISHING);
     // Gone: another node finished it after this one's lease ran out.
@@ -218,82 +227,31 @@ pub(crate) async fn finish_job<D: Db>(db: &D, done: &FinishJob, now: i64) -> Sto
         )
         .await?;
     }
-    if let Some(n) = &done.notification {
-        db.exec(
-            &sql::INSERT_NOTIFICATION,
-            params![
-                n.issuer_id.as_str(),
-                &n.card_id,
-                &n.operation_id,
-                &n.body,
-                now
-            ],
-        )
-        .await?;
+    // An enrolment (a sync has no operation of its own) is notified as it ended.
+    if let (Some(operation_id), Some(card_id)) = (&operation_id, &card_id) {
+        let issuer = job.parsed(4, IssuerId::parse)?;
+        let consumer = job.parsed(5, |s| ConsumerId::parse(s).map(|(c, _)| c))?;
+        let reason_code = job.opt_text(7)?;
+        let event = CardEvent {
+            issuer: &issuer,
+            consumer_id: &consumer,
+            card_id,
+            operation_id,
+            kind: OperationKind::ClickToPayEnrolment,
+            status,
+            start_time: job.int(6)?,
+            end_time: Some(now),
+            reason_code: reason_code.as_deref(),
+            correlation_id: correlation.as_deref(),
+        };
+        notify::queue(db, &event, now).await?;
     }
     db.exec(&sql::DELETE_JOB, params![done.id]).await?;
-    Ok(())
-}
-
-/// Leases up to `limit` due notifications, never two of one card, oldest first.
-pub(crate) async fn claim_notifications<D: Db>(
-    db: &D,
-    lease_ms: i64,
-    limit: u32,
-    now: i64,
-) -> StoreResult<Vec<NotificationRecord>> {
-    let statement = locking(db, &sql::DUE_NOTIFICATIONS, &sql::LOCK_DUE_NOTIFICATIONS);
-    let due = db.query(statement, params![now, limit]).await?;
-    let mut claimed = Vec::with_capacity(due.len());
-    for mut r in due {
-        let id = r.int(0)?;
-        let mut n = db
-            .query_opt(&sql::LEASE_NOTIFICATION, params![now + lease_ms, id])
-            .await?
-            .ok_or_else(|| db.lost_race())?;
-        let record = (|| {
-            Ok::<_, StoreError>(NotificationRecord {
-                id,
-                issuer_id: n.parsed(0, IssuerId::parse)?,
-                card_id: n.text(1)?,
-                operation_id: n.text(2)?,
-                body: n.text(3)?,
-                attempts: n.int_as(4)?,
-                created_at: n.int(5)?,
-            })
-        })();
-        // As for jobs: a row that does not decode is skipped, leased, and holds back no other.
-        match record {
-            Ok(record) => claimed.push(record),
-            Err(e) => {
-                tracing::error!(notification = id, error = %e, "a notification does not decode; skipped");
-            }
-        }
-    }
-    Ok(claimed)
-}
-
-/// Records how a delivery attempt ended.
-pub(crate) async fn settle_notification<D: Db>(
-    db: &D,
-    id: i64,
-    delivery: Delivery,
-) -> StoreResult<()> {
-    match delivery {
-        Delivery::Delivered => db.exec(&sql::DELETE_NOTIFICATION, params![id]).await?,
-        Delivery::Retry(at) => db.exec(&sql::RETRY_NOTIFICATION, params![at, id]).await?,
-        Delivery::Dead => {
-            db.exec(&sql::MARK_OPERATION_DEAD, params![id]).await?;
-            db.exec(&sql::MARK_NOTIFICATION_DEAD, params![id]).await?
-        }
-    };
     Ok(())
 }
 
 /// Voids every lease: at the start of the only node a backend can have (SQLite).
 pub(crate) async fn release_leases<D: Db>(db: &D) -> StoreResult<()> {
     db.exec(&sql::RELEASE_JOB_LEASES, params![]).await?;
-    db.exec(&sql::RELEASE_NOTIFICATION_LEASES, params![])
-        .await?;
-    Ok(())
+    notify::release_leases(db).await
 }

@@ -5,6 +5,7 @@ use d1_domain::{
 };
 
 use super::clicktopay::queue_sync;
+use super::notify::{self, CardEvent};
 use super::trail::{self, Entry};
 use crate::db::{known, locking, params, Db, Row};
 use crate::rows::ConsumerRow;
@@ -12,7 +13,7 @@ use crate::sql::{cards as card_sql, consumers as sql};
 use crate::vault::{FreshConsumer, Vault};
 use crate::{
     ChangeOutcome, ConsumerView, DeleteConsumer, OperationsPage, RegisterConsumer, RegisterOutcome,
-    StoreResult, TrailContext, UpdateConsumer,
+    StoreResult, UpdateConsumer,
 };
 
 fn consumer_row(mut r: Row) -> StoreResult<ConsumerRow> {
@@ -202,18 +203,18 @@ pub(crate) async fn delete<D: Db>(
         ..Entry::of(OperationKind::Delete)
     };
     trail::record(db, row.id, &entry, &cmd.trail, now).await?;
-    delete_cards(db, row.id, row.generation, &cmd.trail, now).await?;
+    delete_cards(db, cmd, row.id, row.generation, now).await?;
     queue_sync(db, &cmd.issuer_id, row.id, now).await?;
     Ok(ChangeOutcome::Applied)
 }
 
 /// The cascade of a delete: every live card of the consumer's life `generation`, its sealed
-/// data shredded, and one CARD_DELETE entry per card.
+/// data shredded, and one CARD_DELETE entry and one DELETE notification per card.
 async fn delete_cards<D: Db>(
     db: &D,
+    cmd: &DeleteConsumer,
     consumer_ref: i64,
     generation: i64,
-    trail: &TrailContext,
     now: i64,
 ) -> StoreResult<()> {
     let deleted = db
@@ -225,7 +226,10 @@ async fn delete_cards<D: Db>(
     for mut r in deleted {
         let card_id = r.text(0)?;
         let entry = Entry::card(OperationKind::CardDelete, &card_id);
-        trail::record(db, consumer_ref, &entry, trail, now).await?;
+        let operation_id = trail::record(db, consumer_ref, &entry, &cmd.trail, now).await?;
+        let event =
+            CardEvent::succeeded(&cmd.issuer_id, &cmd.consumer_id, &entry, &operation_id, now);
+        notify::queue(db, &event.caused_by(&cmd.trail), now).await?;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Click to Pay: the issuer backend's settings, enrolment and sync jobs, the simulated
-//! directory and the notifications outbox.
+//! Click to Pay: the issuer backend's settings, enrolment and sync jobs and the simulated
+//! directory.
 
 /// The card an enrolment names (the live one, else the last deleted one, as Get card reads
 /// it) and its consumer; `$1` issuer, `$2` cardId.
@@ -24,21 +24,13 @@ macro_rules! claimable {
     };
 }
 
-/// Due notifications, oldest first, none while an older one of the same card waits.
-macro_rules! due_notifications {
-    () => {
-        "SELECT n.id FROM notifications n
-         WHERE n.state = 'PENDING' AND n.next_attempt_at <= $1 AND n.lease_until <= $1
-           AND NOT EXISTS (SELECT 1 FROM notifications p
-                           WHERE p.issuer_id = n.issuer_id AND p.card_id = n.card_id
-                             AND p.state = 'PENDING' AND p.id < n.id)
-         ORDER BY n.id LIMIT $2"
-    };
-}
-
+/// A job's end: its consumer, and what the enrolment's notification item tells.
 macro_rules! finishing {
     () => {
-        "SELECT consumer_ref, operation_id, card_id, correlation_id FROM c2p_jobs WHERE id = $1"
+        "SELECT j.consumer_ref, CAST(j.operation_id AS TEXT), j.card_id, j.correlation_id,
+                j.issuer_id, c.consumer_id, j.created_at,
+                (SELECT o.reason_code FROM operations o WHERE o.operation_id = j.operation_id)
+         FROM c2p_jobs j JOIN consumers c ON c.id = j.consumer_ref WHERE j.id = $1"
     };
 }
 
@@ -52,13 +44,18 @@ super::statements! {
     /// An issuer's backend, set or replaced.
     UPSERT_BACKEND = "issuer_backends",
         "INSERT INTO issuer_backends (issuer_id, url, client_id, secret, send_card_id,
-                                      pi_cache_ttl_s, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                      pi_cache_ttl_s, card_notifications,
+                                      notification_batch_size, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (issuer_id) DO UPDATE SET url = excluded.url, client_id = excluded.client_id,
             secret = excluded.secret, send_card_id = excluded.send_card_id,
-            pi_cache_ttl_s = excluded.pi_cache_ttl_s, updated_at = excluded.updated_at";
+            pi_cache_ttl_s = excluded.pi_cache_ttl_s,
+            card_notifications = excluded.card_notifications,
+            notification_batch_size = excluded.notification_batch_size,
+            updated_at = excluded.updated_at";
     BACKEND = "issuer_backends",
-        "SELECT url, client_id, secret, send_card_id, pi_cache_ttl_s
+        "SELECT url, client_id, secret, send_card_id, pi_cache_ttl_s, card_notifications,
+                notification_batch_size
          FROM issuer_backends WHERE issuer_id = $1";
     ENROL_TARGET = "cards", enrol_target!();
     /// [`ENROL_TARGET`], locking the consumer: two enrolments of one card take turns, so the
@@ -104,7 +101,7 @@ super::statements! {
             ORDER BY x.id DESC LIMIT 1)
          WHERE j.id = $1";
     FINISHING = "c2p_jobs", finishing!();
-    LOCK_FINISHING = "c2p_jobs", concat!(finishing!(), " FOR UPDATE");
+    LOCK_FINISHING = "c2p_jobs", concat!(finishing!(), " FOR UPDATE OF j");
     /// The end of an enrolment: a failure's reason code replaces the issuer's `reason`, a
     /// success keeps it.
     END_OPERATION = "operations",
@@ -114,10 +111,6 @@ super::statements! {
         "INSERT INTO operations (consumer_ref, operation_id, operation, status, start_time,
                                  end_time, card_id, reason, correlation_id)
          VALUES ($1, $2, 'PI_FETCH', $3, $4, $5, $6, $7, $8)";
-    INSERT_NOTIFICATION = "notifications",
-        "INSERT INTO notifications (issuer_id, card_id, operation_id, body, state,
-                                    next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, 'PENDING', $5, $5)";
     DELETE_JOB = "c2p_jobs", "DELETE FROM c2p_jobs WHERE id = $1";
     /// One entry of an issuer's trail by its operation id.
     OPERATION = "operations",
@@ -149,26 +142,7 @@ super::statements! {
     DIRECTORY_CARD_IDS = "directory_cards",
         "SELECT card_id FROM directory_cards WHERE issuer_id = $1 AND consumer_id = $2
          ORDER BY created_at, card_id";
-    DUE_NOTIFICATIONS = "notifications", due_notifications!();
-    /// [`DUE_NOTIFICATIONS`], skipping those other nodes are claiming.
-    LOCK_DUE_NOTIFICATIONS = "notifications",
-        concat!(due_notifications!(), " FOR UPDATE OF n SKIP LOCKED");
-    LEASE_NOTIFICATION = "notifications",
-        "UPDATE notifications SET lease_until = $1 WHERE id = $2
-         RETURNING issuer_id, card_id, operation_id, body, attempts, created_at";
-    DELETE_NOTIFICATION = "notifications", "DELETE FROM notifications WHERE id = $1";
-    RETRY_NOTIFICATION = "notifications",
-        "UPDATE notifications SET attempts = attempts + 1, next_attempt_at = $1,
-                lease_until = 0 WHERE id = $2";
-    /// The trail entry of a notification given up on says so.
-    MARK_OPERATION_DEAD = "operations",
-        "UPDATE operations SET reason_code = 'NOTIFICATION_DEAD' WHERE operation_id =
-            (SELECT operation_id FROM notifications WHERE id = $1)";
-    MARK_NOTIFICATION_DEAD = "notifications",
-        "UPDATE notifications SET state = 'DEAD', attempts = attempts + 1 WHERE id = $1";
     /// Leases of a process that is gone (SQLite: only one process serves a file).
     RELEASE_JOB_LEASES = "c2p_jobs",
         "UPDATE c2p_jobs SET lease_until = 0 WHERE lease_until > 0";
-    RELEASE_NOTIFICATION_LEASES = "notifications",
-        "UPDATE notifications SET lease_until = 0 WHERE lease_until > 0";
 }

@@ -8,6 +8,7 @@ pub(crate) mod clicktopay;
 pub(crate) mod consumers;
 pub(crate) mod issuers;
 pub(crate) mod lifecycle;
+pub(crate) mod notify;
 pub(crate) mod renewals;
 
 /// Declares statements as [`crate::db::Sql`] consts, and `ALL`, the list the test checks.
@@ -57,6 +58,7 @@ mod tests {
             consumers::ALL,
             issuers::ALL,
             lifecycle::ALL,
+            notify::ALL,
             renewals::ALL,
         ]
         .concat();

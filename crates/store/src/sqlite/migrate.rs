@@ -8,6 +8,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_trail_index.sql"),
     include_str!("../../migrations/sqlite/0004_click_to_pay.sql"),
     include_str!("../../migrations/sqlite/0005_card_life_cycle.sql"),
+    include_str!("../../migrations/sqlite/0006_card_notifications.sql"),
     include_str!("../../migrations/sqlite/0007_auto_renewal.sql"),
 ];
 

@@ -34,7 +34,6 @@ fn end(id: i64, outcome: JobOutcome) -> FinishJob {
         id,
         outcome,
         pi_fetch: None,
-        notification: None,
     }
 }
 
