@@ -1283,7 +1283,8 @@ mod card_life_cycle {
                 .query_one(sql, &[])
                 .await
                 .unwrap()
-                .get(0),
+                .try_get(0)
+                .unwrap(),
         }
     }
 
@@ -2179,7 +2180,13 @@ async fn the_upgrade_keeps_queued_notifications_and_backends_take_every_operatio
                 db.batch_execute(upgrade).await.unwrap();
                 let row = db.query_one(read, &[]).await.unwrap();
                 let b = db.query_one(backend, &[]).await.unwrap();
-                (row.get(0), row.get(1), row.get(2), b.get(0), b.get(1))
+                (
+                    row.try_get(0).unwrap(),
+                    row.try_get(1).unwrap(),
+                    row.try_get(2).unwrap(),
+                    b.try_get(0).unwrap(),
+                    b.try_get(1).unwrap(),
+                )
             }
         };
     let item: serde_json::Value = serde_json::from_str(&item).unwrap();
