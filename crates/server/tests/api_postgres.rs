@@ -36,6 +36,9 @@ mod lifecycle;
 #[path = "api/multinode.rs"]
 mod multinode;
 #[cfg(pg_suite)]
+#[path = "api/multinode_lifecycle.rs"]
+mod multinode_lifecycle;
+#[cfg(pg_suite)]
 #[path = "api/notifications.rs"]
 mod notifications;
 #[cfg(pg_suite)]

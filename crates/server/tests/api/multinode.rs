@@ -13,11 +13,11 @@ use serde_json::{json, Value};
 use crate::harness::{encrypt_to, fresh_place, future_exp, test_pan, Place, TestIssuer};
 use crate::process::{bin, serve, serve_with, terminate};
 
-const BANK: &str = "BANK000042";
+pub(crate) const BANK: &str = "BANK000042";
 
 /// Two nodes on one fresh schema, with an issuer and a card product onboarded.
-struct Cluster {
-    place: Arc<Place>,
+pub(crate) struct Cluster {
+    pub(crate) place: Arc<Place>,
     nodes: Vec<(Child, String)>,
     issuer: TestIssuer,
     client: reqwest::Client,
@@ -78,7 +78,7 @@ impl Cluster {
     }
 
     /// [`Cluster::start`], each node with the environment variables `env`.
-    async fn start_with(env: &[(&'static str, &'static str)]) -> Self {
+    pub(crate) async fn start_with(env: &[(&'static str, &'static str)]) -> Self {
         let place = fresh_place().await;
         // Every node must be given the same KEK; the first start would otherwise make one.
         d1_crypto::keyfile::create(&place.dir.path().join("kek.key")).unwrap();
@@ -123,7 +123,7 @@ impl Cluster {
             .unwrap()
     }
 
-    async fn token(&self, node: usize) -> String {
+    pub(crate) async fn token(&self, node: usize) -> String {
         let response = self.exchange(node, &self.issuer.assertion()).await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
@@ -131,7 +131,7 @@ impl Cluster {
     }
 
     /// The CLI, on the same database.
-    async fn cli(&self, args: &[&str]) -> String {
+    pub(crate) async fn cli(&self, args: &[&str]) -> String {
         let place = Arc::clone(&self.place);
         let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         blocking(move || {
@@ -147,7 +147,7 @@ impl Cluster {
         .await
     }
 
-    async fn request(
+    pub(crate) async fn request(
         &self,
         node: usize,
         method: reqwest::Method,
@@ -170,7 +170,7 @@ impl Cluster {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         for (node, _) in std::mem::take(&mut self.nodes) {
             assert_eq!(blocking(move || terminate(node)).await, Some(0));
         }
@@ -187,20 +187,20 @@ impl Drop for Cluster {
     }
 }
 
-fn consumer_path(consumer: &str) -> String {
+pub(crate) fn consumer_path(consumer: &str) -> String {
     format!("/banking/v2/issuers/{BANK}/consumers/{consumer}")
 }
 
-fn card_path(card: &str) -> String {
+pub(crate) fn card_path(card: &str) -> String {
     format!("/banking/v2/issuers/{BANK}/cards/{card}")
 }
 
-async fn card_body(jwk: &Value, consumer: &str, pan: &str) -> Value {
+pub(crate) async fn card_body(jwk: &Value, consumer: &str, pan: &str) -> Value {
     let jwe = encrypt_to(jwk, &json!({"pan": pan, "exp": future_exp()}), "A256GCM");
     json!({"consumerId": consumer, "cardProductId": "visa-classic", "encryptedData": jwe})
 }
 
-async fn newest_jwk(cluster: &Cluster) -> Value {
+pub(crate) async fn newest_jwk(cluster: &Cluster) -> Value {
     let jwks: Value = serde_json::from_str(&cluster.cli(&["keys", "jwks"]).await).unwrap();
     jwks["keys"][0].clone()
 }
@@ -499,7 +499,7 @@ async fn concurrent_writes_spread_over_two_nodes_lose_nothing_and_read_the_same(
 }
 
 /// The first column of the first row of a query returning a count.
-async fn count(place: &Place, sql: &str) -> i64 {
+pub(crate) async fn count(place: &Place, sql: &str) -> i64 {
     let client = d1_scratch::connect(&place.database_url).await.unwrap();
     client
         .query_one(sql, &[])
