@@ -184,8 +184,7 @@ impl Default for JobsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CardsConfig {
-    /// Created cards whose expiry falls within this many days are renewed automatically
-    /// (`ongoingOperation: "RENEWAL"` until activated); 0 turns the renewal off.
+    /// Created cards expiring within this many days are renewed automatically; 0 is off.
     pub auto_renew_days: u32,
     /// How often one node looks for created cards to renew.
     pub auto_renew_interval_secs: u64,
@@ -323,87 +322,7 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// The commented example printed by `d1-registry config example`.
-pub const EXAMPLE: &str = r#"# d1-registry configuration (TOML). Every key is optional; shown are the defaults.
-# Each key can also be set as an environment variable D1__SECTION__KEY, e.g. D1__SERVER__LISTEN.
-# Global settings are flags or variables: --data-dir / D1_DATA_DIR (default ./data),
-# --database-url / D1_DATABASE_URL (default sqlite://<data-dir>/registry.db),
-# --config / D1_CONFIG, --log-format / D1_LOG_FORMAT, and D1_KEK_FILE (default <data-dir>/kek.key).
-
-[server]
-# Address to listen on.
-listen = "127.0.0.1:8080"
-# Public base URL of the service; also accepted as the `aud` of token assertions.
-public_url = "http://127.0.0.1:8080"
-# Requests running longer are answered 503 TIMEOUT.
-request_timeout_ms = 10000
-# Larger request bodies are answered 413 PAYLOAD_TOO_LARGE.
-body_limit_bytes = 65536
-# The same for the v1 Register consumer with cards (up to 100 encrypted cards).
-batch_body_limit_bytes = 262144
-# On SIGTERM, how long in-flight requests may take to finish.
-shutdown_grace_ms = 30000
-
-[database]
-# "full": a write is acknowledged only once synced to disk (survives a power cut).
-# "normal": synced at checkpoints (survives a crash of the process, not of the machine).
-durability = "full"
-# On PostgreSQL, "full" runs with synchronous_commit = on, "normal" with it off.
-# SQLite connections kept open for reads.
-read_connections = 4
-# PostgreSQL: connections per node, the statement timeout, and how long a request waits for
-# a connection before it fails (500 INTERNAL_ERROR; /readyz then answers 503).
-pool_size = 16
-statement_timeout_ms = 5000
-connect_timeout_ms = 2000
-
-[auth]
-# Accepted `aud` values of assertions, besides server.public_url.
-audiences = ["https://api.d1.thalescloud.io"]
-# Seconds a verified access token or an issuer key is trusted before it is checked again.
-# A removed issuer key stops being accepted within twice this.
-cache_ttl_secs = 30
-
-[issuer_backend]
-# Calls to issuer backends (Get Consumer Information, tokens, notifications): timeouts,
-# retries on 5xx/timeouts with jittered exponential pauses, and the per-issuer circuit breaker.
-connect_timeout_ms = 2000
-timeout_ms = 5000
-retries = 2
-backoff_ms = 200
-breaker_failures = 5
-breaker_open_secs = 30
-
-[jobs]
-# Click to Pay enrolments and notifications run in the background, from the database.
-# Jobs one node runs at once.
-concurrency = 32
-# How often a node looks for work nobody woke it for (other nodes' jobs, due retries).
-poll_interval_ms = 500
-# How long a claimed job or notification stays reserved for its node. A node that dies
-# holding one delays it by this much; on SQLite a restart releases it at once.
-lease_secs = 60
-# A notification the issuer backend has not taken (2xx) within this is marked DEAD.
-notification_max_age_hours = 24
-notification_max_backoff_secs = 300
-
-[log]
-# "human" or "json".
-format = "human"
-# A tracing filter: "info", "debug", "d1_registry=debug,info", ...
-level = "info"
-"#;
+pub const EXAMPLE: &str = include_str!("config/example.toml");
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_example_parses_to_the_defaults() {
-        let parsed: Config = toml::from_str(EXAMPLE).unwrap();
-        let defaults = Config::default();
-        assert_eq!(parsed.server.listen, defaults.server.listen);
-        assert_eq!(parsed.database.durability, defaults.database.durability);
-        assert_eq!(parsed.auth.cache_ttl_secs, defaults.auth.cache_ttl_secs);
-        assert_eq!(parsed.log.format, defaults.log.format);
-    }
-}
+mod tests;

@@ -6,7 +6,7 @@ use d1_domain::card::{CardId, CardProductId, Pan, Scheme};
 use d1_domain::{ConsumerId, ConsumerState, IssuerId, OperationKind, PiSource};
 
 use super::consumers;
-use super::notify::{self, CardEvent};
+use super::notify;
 use super::trail::{self, Entry};
 use crate::db::{known, params, Db, Row};
 use crate::rows::{CardRetry, ConsumerRow, CreatedCard, LiveCard, NewCard};
@@ -164,15 +164,9 @@ pub(crate) async fn register<D: Db>(
                     params![state.as_str(), &expiry, &sealed, now, card.id],
                 )
                 .await?;
-                let operation_id = trail::record(db, consumer.id, &entry, &cmd.trail, now).await?;
-                let event = CardEvent::succeeded(
-                    &cmd.issuer_id,
-                    &cmd.consumer_id,
-                    &entry,
-                    &operation_id,
-                    now,
-                );
-                notify::queue(db, &event.caused_by(&cmd.trail), now).await?;
+                let owner = (consumer.id, &cmd.consumer_id);
+                notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now)
+                    .await?;
                 Ok(CardOutcome::Retried)
             }
         };
@@ -198,9 +192,8 @@ pub(crate) async fn register<D: Db>(
     };
     let row = NewCard::registered(cmd, consumer_ref, generation, &prepared.pan_mac, &sealed);
     insert_card(db, &row, now).await?;
-    let operation_id = trail::record(db, consumer_ref, &entry, &cmd.trail, now).await?;
-    let event = CardEvent::succeeded(&cmd.issuer_id, &cmd.consumer_id, &entry, &operation_id, now);
-    notify::queue(db, &event.caused_by(&cmd.trail), now).await?;
+    let owner = (consumer_ref, &cmd.consumer_id);
+    notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now).await?;
     Ok(CardOutcome::Registered {
         implicit_consumer: implicit,
     })
@@ -316,9 +309,8 @@ pub(crate) async fn create<D: Db>(
     insert_card(db, &card.row(cmd, &consumer, &pan_mac), now).await?;
     let card_id = card.card_id;
     let entry = Entry::card(OperationKind::CardCreate, card_id.as_str());
-    let operation_id = trail::record(db, consumer.id, &entry, &cmd.trail, now).await?;
-    let event = CardEvent::succeeded(&cmd.issuer_id, &cmd.consumer_id, &entry, &operation_id, now);
-    notify::queue(db, &event.caused_by(&cmd.trail), now).await?;
+    let owner = (consumer.id, &cmd.consumer_id);
+    notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now).await?;
     if let Some((key, hash)) = &cmd.idempotency {
         db.exec(
             &sql::INSERT_IDEMPOTENCY_KEY,

@@ -5,7 +5,7 @@ use d1_domain::{
 };
 
 use super::clicktopay::queue_sync;
-use super::notify::{self, CardEvent};
+use super::notify;
 use super::trail::{self, Entry};
 use crate::db::{known, locking, params, Db, Row};
 use crate::rows::ConsumerRow;
@@ -226,10 +226,8 @@ async fn delete_cards<D: Db>(
     for mut r in deleted {
         let card_id = r.text(0)?;
         let entry = Entry::card(OperationKind::CardDelete, &card_id);
-        let operation_id = trail::record(db, consumer_ref, &entry, &cmd.trail, now).await?;
-        let event =
-            CardEvent::succeeded(&cmd.issuer_id, &cmd.consumer_id, &entry, &operation_id, now);
-        notify::queue(db, &event.caused_by(&cmd.trail), now).await?;
+        let owner = (consumer_ref, &cmd.consumer_id);
+        notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now).await?;
     }
     Ok(())
 }

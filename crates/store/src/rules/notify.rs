@@ -95,6 +95,24 @@ struct Item<'a> {
     end_time: Option<String>,
 }
 
+/// Records a synchronous card operation that commits at `now`: its trail entry on the
+/// consumer `consumer_ref` and its notification, in the one transaction; the operation id
+/// both carry.
+pub(crate) async fn record_card_operation<D: Db>(
+    db: &D,
+    issuer: &IssuerId,
+    consumer: (i64, &ConsumerId),
+    entry: &Entry<'_>,
+    trail: &TrailContext,
+    now: i64,
+) -> StoreResult<String> {
+    let (consumer_ref, consumer_id) = consumer;
+    let operation_id = super::trail::record(db, consumer_ref, entry, trail, now).await?;
+    let event = CardEvent::succeeded(issuer, consumer_id, entry, &operation_id, now);
+    queue(db, &event.caused_by(trail), now).await?;
+    Ok(operation_id)
+}
+
 /// Queues the notification of `event` where its issuer's backend takes it: a backend is
 /// set, and its `card_notifications` setting is `all`, or `click-to-pay` for an enrolment.
 /// One statement, whether or not it queues anything.

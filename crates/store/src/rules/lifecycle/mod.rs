@@ -16,8 +16,8 @@ use d1_domain::card::{CardId, Expiry};
 use d1_domain::{ConsumerId, ConsumerState, FieldError};
 
 use super::consumers;
-use super::notify::{self, CardEvent};
-use super::trail::{self, Entry};
+use super::notify;
+use super::trail::Entry;
 use crate::db::{known, params, Db, Row};
 use crate::sql::lifecycle as sql;
 use crate::{
@@ -278,16 +278,10 @@ pub(crate) async fn operate<D: Db>(
         reason_code: Some(cmd.reason_code.as_str()),
         ..Entry::card(op.kind(), cmd.card_id.as_str())
     };
-    let operation_id = trail::record(db, consumer.id, &entry, &cmd.trail, now).await?;
+    let owner = (consumer.id, &card.consumer_id);
+    let operation_id =
+        notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now).await?;
     apply::write(db, &card, &after, op, cmd.reason_code, &operation_id, now).await?;
-    let event = CardEvent::succeeded(
-        &cmd.issuer_id,
-        &card.consumer_id,
-        &entry,
-        &operation_id,
-        now,
-    );
-    notify::queue(db, &event.caused_by(&cmd.trail), now).await?;
     let mut card_id = cmd.card_id.clone();
     if let Some(r) = replacement {
         card_id = r.card_id.clone();

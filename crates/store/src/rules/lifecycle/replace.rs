@@ -10,8 +10,8 @@ use super::{leave_directory, OperateCard, Target};
 use crate::db::{params, Db};
 use crate::rows::{ConsumerRow, NewCard};
 use crate::rules::cards;
-use crate::rules::notify::{self, CardEvent};
-use crate::rules::trail::{self, Entry};
+use crate::rules::notify;
+use crate::rules::trail::Entry;
 use crate::sql::clicktopay as c2p;
 use crate::{
     CardAction, CardModel, CardState, OperateOutcome, ReasonCode, StoreError, StoreResult, Vault,
@@ -127,10 +127,8 @@ impl Replacement {
             CardModel::Created => OperationKind::CardCreate,
         };
         let entry = Entry::card(kind, self.card_id.as_str());
-        let operation_id = trail::record(db, consumer.id, &entry, &cmd.trail, now).await?;
-        let event =
-            CardEvent::succeeded(&cmd.issuer_id, &old.consumer_id, &entry, &operation_id, now);
-        notify::queue(db, &event.caused_by(&cmd.trail), now).await?;
+        let owner = (consumer.id, &old.consumer_id);
+        notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now).await?;
         self.move_enrolment(db, cmd, old, consumer, now).await
     }
 
