@@ -1165,9 +1165,8 @@ mod card_life_cycle {
     use super::*;
     use d1_domain::card::{CardId, CardProductId, Expiry, Pan, Scheme};
     use d1_store::{
-        BackendRecord, CardAction, CardData, CardState, CreateCard, CreateOutcome, DirectoryWrite,
-        EnrolmentStart, JobKind, OperateCard, OperateOutcome, ProductRecord, ReasonCode,
-        RegisterCard, Sealed,
+        CardAction, CardData, CardState, CreateCard, CreateOutcome, DirectoryWrite, EnrolmentStart,
+        JobKind, OperateCard, OperateOutcome, ProductRecord, ReasonCode, RegisterCard, Sealed,
     };
 
     const PAN: &str = "4111111111111111";
@@ -1200,30 +1199,7 @@ mod card_life_cycle {
     /// A store whose issuer is onboarded with a backend, so that operations are notified.
     async fn notified() -> Fresh {
         let f = fresh().await;
-        f.store
-            .add_issuer(NewIssuer {
-                issuer_id: issuer(),
-                pi_storage: PiStorage::Allowed,
-                click_to_pay: true,
-                lookalike_policy: LookalikePolicy::Warn,
-                kid: "k1".into(),
-                public_jwk: "{}".into(),
-            })
-            .await
-            .unwrap();
-        f.store
-            .set_issuer_backend(BackendRecord {
-                issuer_id: issuer(),
-                url: "http://127.0.0.1:9".into(),
-                client_id: None,
-                sealed_secret: None,
-                send_card_id: false,
-                pi_cache_ttl_s: 0,
-                card_notifications: d1_store::CardNotifications::All,
-                notification_batch_size: 1,
-            })
-            .await
-            .unwrap();
+        super::click_to_pay::onboard(f.store.as_ref(), d1_store::CardNotifications::All).await;
         f
     }
 
