@@ -587,19 +587,21 @@ mod click_to_pay {
         }
     }
 
+    /// The issuer with Click to Pay on.
+    fn click_to_pay_issuer() -> NewIssuer {
+        NewIssuer {
+            issuer_id: issuer(),
+            pi_storage: PiStorage::Allowed,
+            click_to_pay: true,
+            lookalike_policy: LookalikePolicy::Warn,
+            kid: "k1".into(),
+            public_jwk: "{}".into(),
+        }
+    }
+
     /// Onboards the issuer with a backend that takes `notifications`.
     pub(super) async fn onboard(store: &dyn Store, notifications: CardNotifications) {
-        store
-            .add_issuer(NewIssuer {
-                issuer_id: issuer(),
-                pi_storage: PiStorage::Allowed,
-                click_to_pay: true,
-                lookalike_policy: LookalikePolicy::Warn,
-                kid: "k1".into(),
-                public_jwk: "{}".into(),
-            })
-            .await
-            .unwrap();
+        store.add_issuer(click_to_pay_issuer()).await.unwrap();
         store
             .set_issuer_backend(backend(notifications, 1))
             .await
@@ -614,17 +616,7 @@ mod click_to_pay {
             f.store.set_issuer_backend(backend.clone()).await,
             Err(StoreError::NotFound)
         ));
-        f.store
-            .add_issuer(NewIssuer {
-                issuer_id: issuer(),
-                pi_storage: PiStorage::Allowed,
-                click_to_pay: true,
-                lookalike_policy: LookalikePolicy::Warn,
-                kid: "k1".into(),
-                public_jwk: "{}".into(),
-            })
-            .await
-            .unwrap();
+        f.store.add_issuer(click_to_pay_issuer()).await.unwrap();
         f.store.set_issuer_backend(backend.clone()).await.unwrap();
         assert_eq!(
             f.store.issuer_backend(&issuer()).await.unwrap(),
