@@ -278,6 +278,13 @@ impl From<d1_store::StoreError> for ApiError {
     fn from(e: d1_store::StoreError) -> Self {
         match e {
             d1_store::StoreError::Overloaded => Self::overloaded(),
+            // Not a 500, which promises "not written": the contract's answer for an outcome
+            // that is not known, which the caller may repeat.
+            d1_store::StoreError::OutcomeUnknown => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TIMEOUT",
+                "the outcome of the write is unknown",
+            ),
             // `Corrupt` names its table and column, never the value: one log line, a 500.
             e => Self::internal(&e),
         }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use d1_domain::card::{CardId, CardProductId};
 use d1_domain::{ConsumerId, IssuerId};
 
+use crate::now_ms;
 use crate::rules::{
     cards, clicktopay, consumers, directory, issuers, lifecycle, notify, renewals, trail,
 };
@@ -18,36 +19,16 @@ use crate::{
     DirectoryWrite, EnrolmentStart, FinishJob, IssuerChange, IssuerRecord, NewIssuer,
     NotificationClaim, NotificationSettlement, OperateCard, OperateOutcome, OperationRecord,
     OperationsPage, ProductRecord, RegisterCard, RegisterCards, RegisterConsumer, RegisterOutcome,
-    ServiceKeyRecord, StartEnrolment, Store, StoreResult, UpdateConsumer, Vault,
+    ServiceKeyRecord, StartEnrolment, Store, StoreResult, UpdateConsumer, Vault, WriteActivity,
 };
+
+#[macro_use]
+mod macros;
 
 /// The backend a store was opened on.
 pub(crate) enum Engine {
     Sqlite(sqlite::Sqlite),
     Postgres(postgres::Postgres),
-}
-
-/// Runs a use case as one write: `write!(self, shreds, ctx, |db, vault, ctx, now| call)`.
-macro_rules! write {
-    ($engine:expr, $shreds:expr, $ctx:expr, |$db:pat_param, $vault:pat_param, $c:pat_param, $now:pat_param| $call:expr) => {
-        match $engine {
-            Engine::Sqlite(s) => {
-                s.write($shreds, $ctx, |$db, $vault, $c, $now| Box::pin($call))
-                    .await
-            }
-            Engine::Postgres(p) => p.write($ctx, |$db, $vault, $c, $now| Box::pin($call)).await,
-        }
-    };
-}
-
-/// Runs a use case as a read: `read!(self, ctx, |db, vault, ctx| call)`.
-macro_rules! read {
-    ($engine:expr, $ctx:expr, |$db:pat_param, $vault:pat_param, $c:pat_param| $call:expr) => {
-        match $engine {
-            Engine::Sqlite(s) => s.read($ctx, |$db, $vault, $c, _| Box::pin($call)).await,
-            Engine::Postgres(p) => p.read($ctx, |$db, $vault, $c, _| Box::pin($call)).await,
-        }
-    };
 }
 
 #[async_trait]
@@ -63,6 +44,13 @@ impl Store for Engine {
         match self {
             Engine::Sqlite(s) => s.ping().await,
             Engine::Postgres(p) => p.ping().await,
+        }
+    }
+
+    fn write_activity(&self) -> WriteActivity {
+        match self {
+            Engine::Sqlite(s) => s.activity(),
+            Engine::Postgres(p) => p.activity(),
         }
     }
 
@@ -314,6 +302,10 @@ impl Store for Engine {
     }
 
     async fn claim_jobs(&self, lease_ms: i64, limit: u32) -> StoreResult<Vec<ClaimedJob>> {
+        // Read first: a node with nothing due writes nothing, and syncs nothing.
+        if !read!(self, (), |db, _, ()| clicktopay::job_due(db, now_ms()))? {
+            return Ok(Vec::new());
+        }
         write!(
             self,
             false,
@@ -382,6 +374,9 @@ impl Store for Engine {
         lease_ms: i64,
         limit: u32,
     ) -> StoreResult<NotificationClaim> {
+        if !read!(self, (), |db, _, ()| notify::due(db, now_ms()))? {
+            return Ok(NotificationClaim::default());
+        }
         write!(
             self,
             false,

@@ -48,6 +48,11 @@ pub enum StoreError {
     /// Too many writes are waiting; nothing was written, and the caller may try again soon.
     #[error("too many writes are waiting")]
     Overloaded,
+    /// The write was committed but could not be made durable (a failed sync, a failed commit
+    /// record), or its commit's answer was lost: it may or may not be there. The caller must
+    /// not take it for "not written".
+    #[error("the outcome of the write is unknown")]
+    OutcomeUnknown,
     /// Anything else: the database is unreachable or full, or sealed data did not open.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -65,6 +70,16 @@ pub enum Durability {
     Full,
     /// Synced at checkpoints only: survives a crash of the process, not of the machine.
     Normal,
+}
+
+/// What a store has written since it was opened, for `/metrics`: an idle node's figures
+/// stay still.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteActivity {
+    /// Write transactions committed (a SQLite group commit counts once).
+    pub transactions: u64,
+    /// Syncs of the SQLite WAL (`fdatasync`); PostgreSQL syncs on its own side.
+    pub syncs: u64,
 }
 
 /// Everything needed to open a store.
@@ -89,6 +104,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;
+    /// What this store has written since it was opened.
+    fn write_activity(&self) -> WriteActivity {
+        WriteActivity::default()
+    }
 
     /// Every service key, retired ones included, oldest first.
     async fn service_keys(&self) -> StoreResult<Vec<ServiceKeyRecord>>;

@@ -36,3 +36,11 @@ async fn a_corrupt_value_is_a_500_that_names_nothing() {
     assert_eq!(body["errorCode"], "INTERNAL_ERROR");
     assert!(!body.to_string().contains("consumers"), "{body}");
 }
+
+#[tokio::test]
+async fn a_write_of_unknown_outcome_is_503_timeout_never_a_500() {
+    let (status, retry, body) = answer(d1_store::StoreError::OutcomeUnknown).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry, None);
+    assert_eq!(body["errorCode"], "TIMEOUT");
+}

@@ -14,6 +14,7 @@ mod migrate;
 mod pg;
 mod transaction;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,9 @@ use futures_util::future::BoxFuture;
 use tokio_postgres::NoTls;
 
 use crate::vault::FreshConsumer;
-use crate::{now_ms, Durability, RegisterConsumer, StoreOptions, StoreResult, Vault};
+use crate::{
+    now_ms, Durability, RegisterConsumer, StoreOptions, StoreResult, Vault, WriteActivity,
+};
 use error::pg;
 pub(crate) use pg::Pg;
 use transaction::Work;
@@ -57,6 +60,8 @@ pub(crate) struct Postgres {
     pool: Pool,
     vault: Arc<Vault>,
     registrations: batch::Registrations,
+    /// Transactions this node committed, for [`Self::activity`].
+    commits: AtomicU64,
 }
 
 fn pool(url: &str, options: PoolOptions, durability: Durability) -> anyhow::Result<Pool> {
@@ -114,6 +119,7 @@ impl Postgres {
             registrations: batch::Registrations::start(pool.clone()),
             pool,
             vault: Arc::new(vault),
+            commits: AtomicU64::new(0),
         })
     }
 
@@ -124,7 +130,19 @@ impl Postgres {
 
     /// Runs `work` as one transaction, again from the start when it lost a race.
     pub(crate) async fn write<C: Sync, T: Send>(&self, ctx: C, work: Work<C, T>) -> StoreResult<T> {
-        transaction::run(&self.pool, &self.vault, &ctx, work, now_ms).await
+        let done = transaction::run(&self.pool, &self.vault, &ctx, work, now_ms).await;
+        if done.is_ok() {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        done
+    }
+
+    /// The transactions this node committed (the batched registrations aside).
+    pub(crate) fn activity(&self) -> WriteActivity {
+        WriteActivity {
+            transactions: self.commits.load(Ordering::Relaxed),
+            syncs: 0,
+        }
     }
 
     /// Runs `work` on a pooled connection.

@@ -38,6 +38,17 @@ fn lost_race(e: &StoreError) -> bool {
         })
 }
 
+/// A `COMMIT` that PostgreSQL refused (a serialization failure, a deferred check) was not
+/// made; one whose answer never came (the connection dropped) may have been.
+fn failed_commit(e: tokio_postgres::Error) -> StoreError {
+    if e.as_db_error().is_some() {
+        pg(e)
+    } else {
+        tracing::error!(error = %e, "the answer to a COMMIT was lost; its outcome is unknown");
+        StoreError::OutcomeUnknown
+    }
+}
+
 /// Runs `work` in a transaction and commits it; runs it again from the start, up to
 /// [`ATTEMPTS`] times with a short jittered pause, when it lost a race.
 pub(super) async fn run<C: Sync, T: Send>(
@@ -54,7 +65,7 @@ pub(super) async fn run<C: Sync, T: Send>(
         let outcome = async {
             let t = client.transaction().await.map_err(pg)?;
             let value = work(&Pg(&t), vault, ctx, now()).await?;
-            t.commit().await.map_err(pg)?;
+            t.commit().await.map_err(failed_commit)?;
             Ok(value)
         }
         .await;

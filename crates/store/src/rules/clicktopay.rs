@@ -149,6 +149,14 @@ pub(crate) async fn queue_sync<D: Db>(
     Ok(())
 }
 
+/// Whether any job may be claimed at `now`.
+pub(crate) async fn job_due<D: Db>(db: &D, now: i64) -> StoreResult<bool> {
+    Ok(db
+        .query_opt(&sql::ANY_CLAIMABLE, params![now])
+        .await?
+        .is_some())
+}
+
 /// Leases up to `limit` due jobs for `lease_ms`, oldest first, with what each needs opened.
 pub(crate) async fn claim_jobs<D: Db>(
     db: &D,

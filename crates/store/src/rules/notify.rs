@@ -142,6 +142,11 @@ pub(crate) async fn queue<D: Db>(db: &D, event: &CardEvent<'_>, now: i64) -> Sto
     Ok(())
 }
 
+/// Whether any item is due at `now`.
+pub(crate) async fn due<D: Db>(db: &D, now: i64) -> StoreResult<bool> {
+    Ok(db.query_opt(&sql::ANY_DUE, params![now]).await?.is_some())
+}
+
 /// Leases up to `limit` due items for `lease_ms` under a fresh tag, in one statement.
 pub(crate) async fn claim<D: Db>(
     db: &D,

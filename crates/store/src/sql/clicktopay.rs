@@ -15,12 +15,21 @@ macro_rules! enrol_target {
 /// Which jobs may be claimed now: leased to nobody (or a lease that ran out), and, for a sync,
 /// no earlier job of the same consumer still waiting, so that a sync never overtakes the
 /// enrolment or change it follows. Enrolments of one consumer run side by side.
+macro_rules! claimable_where {
+    () => {
+        "j.lease_until <= $1 AND (j.kind = 'ENROL' OR NOT EXISTS (
+            SELECT 1 FROM c2p_jobs e WHERE e.consumer_ref = j.consumer_ref AND e.id < j.id))"
+    };
+}
+
+/// The jobs that may be claimed at `$1`, oldest first, at most `$2`.
 macro_rules! claimable {
     () => {
-        "SELECT j.id FROM c2p_jobs j
-         WHERE j.lease_until <= $1 AND (j.kind = 'ENROL' OR NOT EXISTS (
-            SELECT 1 FROM c2p_jobs e WHERE e.consumer_ref = j.consumer_ref AND e.id < j.id))
-         ORDER BY j.id LIMIT $2"
+        concat!(
+            "SELECT j.id FROM c2p_jobs j WHERE ",
+            claimable_where!(),
+            " ORDER BY j.id LIMIT $2"
+        )
     };
 }
 
@@ -82,6 +91,10 @@ super::statements! {
          SELECT 'SYNC', $1, $2, $3 WHERE EXISTS (
             SELECT 1 FROM operations WHERE consumer_ref = $2
               AND operation = 'CLICK_TO_PAY_ENROLMENT' AND status IN ('PENDING', 'SUCCESSFUL'))";
+    /// Whether any job may be claimed at `$1`: read before claiming, so that an idle node
+    /// writes nothing.
+    ANY_CLAIMABLE = "c2p_jobs",
+        concat!("SELECT 1 FROM c2p_jobs j WHERE ", claimable_where!(), " LIMIT 1");
     CLAIMABLE = "c2p_jobs", claimable!();
     /// [`CLAIMABLE`], skipping the jobs other nodes are claiming.
     LOCK_CLAIMABLE = "c2p_jobs", concat!(claimable!(), " FOR UPDATE OF j SKIP LOCKED");

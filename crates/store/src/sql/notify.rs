@@ -1,20 +1,32 @@
 //! The outbox of card operation notifications: one item per card operation, queued where
 //! the issuer's backend takes it, claimed many at a time under a tag, settled by that tag.
 
-/// The claim of due items: none leased, none with an older item of its card still waiting
-/// (so a card's items go out one after the other), oldest first. `$1` lease end, `$2` the
-/// claim's tag, `$3` now, `$4` how many; the locking clause goes inside the subquery.
+/// Which items `n` are due at `$now`: none leased, none with an older item of its card still
+/// waiting (so a card's items go out one after the other).
+macro_rules! due {
+    ($now:literal) => {
+        concat!(
+            "n.state = 'PENDING' AND n.next_attempt_at <= ",
+            $now,
+            " AND n.lease_until <= ",
+            $now,
+            " AND NOT EXISTS (SELECT 1 FROM notifications p
+                              WHERE p.issuer_id = n.issuer_id AND p.card_id = n.card_id
+                                AND p.state = 'PENDING' AND p.id < n.id)"
+        )
+    };
+}
+
+/// The claim of due items, oldest first. `$1` lease end, `$2` the claim's tag, `$3` now, `$4`
+/// how many; the locking clause goes inside the subquery.
 macro_rules! claim {
     ($locking:literal) => {
         concat!(
             "UPDATE notifications SET lease_until = $1, claim = $2
              WHERE id IN (
-                SELECT n.id FROM notifications n
-                WHERE n.state = 'PENDING' AND n.next_attempt_at <= $3 AND n.lease_until <= $3
-                  AND NOT EXISTS (SELECT 1 FROM notifications p
-                                  WHERE p.issuer_id = n.issuer_id AND p.card_id = n.card_id
-                                    AND p.state = 'PENDING' AND p.id < n.id)
-                ORDER BY n.id LIMIT $4",
+                SELECT n.id FROM notifications n WHERE ",
+            due!("$3"),
+            " ORDER BY n.id LIMIT $4",
             $locking,
             ")
              RETURNING id, issuer_id, card_id, CAST(operation_id AS TEXT), item, correlation_id,
@@ -31,6 +43,10 @@ super::statements! {
                                     state, next_attempt_at, created_at)
          SELECT $1, $2, $3, $4, $5, 'PENDING', $6, $6 FROM issuer_backends
          WHERE issuer_id = $1 AND card_notifications IN ($7, $8)";
+    /// Whether any item is due at `$1`: read before claiming, so that an idle node writes
+    /// nothing.
+    ANY_DUE = "notifications",
+        concat!("SELECT 1 FROM notifications n WHERE ", due!("$1"), " LIMIT 1");
     CLAIM = "notifications", claim!("");
     /// [`CLAIM`], skipping the items other nodes are claiming.
     LOCK_CLAIM = "notifications", claim!(" FOR UPDATE OF n SKIP LOCKED");

@@ -6,16 +6,17 @@ mod checkpointer;
 mod lite;
 mod migrate;
 mod readers;
+mod sync;
 mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use futures_util::future::LocalBoxFuture;
 use rusqlite::Connection;
 
 use crate::db::ready_now;
-use crate::{now_ms, Durability, StoreError, StoreOptions, StoreResult, Vault};
+use crate::{now_ms, Durability, StoreError, StoreOptions, StoreResult, Vault, WriteActivity};
 use checkpointer::Checkpointer;
 pub(crate) use lite::Lite;
 use lite::{sql, STATEMENTS};
@@ -93,7 +94,7 @@ impl Sqlite {
         let vault = ready_now(crate::rules::issuers::unlock(&Lite::new(&conn), options))?;
         let readers = Readers::new(path.to_path_buf(), options.read_connections.max(1));
         let sync_wal = match options.durability {
-            Durability::Full => Some(PathBuf::from(format!("{}-wal", path.display()))),
+            Durability::Full => Some(sync::wal_path(path)),
             Durability::Normal => None,
         };
         Ok(Self {
@@ -138,6 +139,11 @@ impl Sqlite {
         self.readers
             .read(move |conn| ready_now(work(&Lite::new(conn), &vault, &ctx, now_ms())))
             .await
+    }
+
+    /// The transactions committed and the WAL syncs made so far.
+    pub(crate) fn activity(&self) -> WriteActivity {
+        self.writer.activity()
     }
 
     /// Checks that the database answers and that no WAL sync has failed.

@@ -15,10 +15,15 @@
 //! transaction is rolled back and every job in it fails, so no half-applied use case is ever
 //! committed. Savepoints per job would isolate better, but they cost a statement journal on
 //! every write; measured, they were the largest single cost of the writer.
+//!
+//! What a caller hears is what is on disk: an error of [`Outcome::NotWritten`] only for a
+//! write that is not there, [`StoreError::OutcomeUnknown`] for one that was committed but
+//! could not be made durable (a failed sync, a failed `COMMIT`). After the latter the node
+//! refuses every write it has not begun until a restart, and `/readyz` says so.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -26,7 +31,8 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::checkpointer::Checkpointer;
-use crate::{StoreError, StoreResult};
+use super::sync::Syncer;
+use crate::{StoreError, StoreResult, WriteActivity};
 
 /// The most jobs one transaction takes.
 const MAX_BATCH: usize = 512;
@@ -36,11 +42,22 @@ const MAX_BATCH: usize = 512;
 /// batches, about half a second of writes at the measured peak.
 const QUEUE: usize = 8 * MAX_BATCH;
 
+/// How a batch ended, as its callers hear it.
+#[derive(Clone, Debug)]
+pub(super) enum Outcome {
+    /// Committed, and durable as the durability asks.
+    Durable,
+    /// Not written: rolled back, or refused before it began.
+    NotWritten(String),
+    /// Committed, or perhaps committed, but not known to be durable.
+    Unknown,
+}
+
 /// What a job leaves for after the commit: whether it wrote partially before failing, and how
 /// to answer its caller once the commit's (and sync's) outcome is known.
-struct Completion {
-    poisoned: bool,
-    finish: Box<dyn FnOnce(Result<(), String>) + Send>,
+pub(super) struct Completion {
+    pub(super) poisoned: bool,
+    pub(super) finish: Box<dyn FnOnce(Outcome) + Send>,
 }
 
 /// Runs a job on the open transaction, or, given `None`, fails it without running.
@@ -51,12 +68,20 @@ struct Job {
     shreds: bool,
 }
 
+/// The state the writer and sync threads share with the handle.
+#[derive(Default)]
+struct Shared {
+    /// Set for good once a write's durability is unknown (see [`super::sync`]).
+    failed: Arc<AtomicBool>,
+    transactions: AtomicU64,
+    syncs: Arc<AtomicU64>,
+}
+
 /// The handle to the writer thread.
 pub(super) struct Writer {
     sender: Mutex<Option<SyncSender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    /// Set for good once a WAL sync has failed (see [`sync_loop`]).
-    sync_failed: Arc<AtomicBool>,
+    shared: Arc<Shared>,
 }
 
 impl Writer {
@@ -78,30 +103,42 @@ impl Writer {
         queue: usize,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
-        let sync_failed = Arc::new(AtomicBool::new(false));
-        let failed = Arc::clone(&sync_failed);
+        let shared = Arc::new(Shared::default());
+        let syncer = sync_wal
+            .map(|wal| {
+                let failed = Arc::clone(&shared.failed);
+                Syncer::start(wal, failed, Arc::clone(&shared.syncs))
+            })
+            .transpose()?;
+        let state = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("d1-sqlite-writer".into())
             .spawn(move || {
-                let syncer = sync_wal.map(|wal| Syncer::start(wal, failed)).transpose();
-                match syncer {
-                    Ok(syncer) => run(&conn, &receiver, syncer.as_ref(), &checkpointer),
-                    Err(e) => tracing::error!(error = %e, "could not start the WAL sync thread"),
-                }
-                // Dropping the checkpointer here, after the last commit, runs the final checkpoint.
+                run(&conn, &receiver, syncer.as_ref(), &state, &checkpointer);
+                // The syncer goes first, answering what it holds; dropping the checkpointer
+                // after the last commit runs the final checkpoint.
+                drop(syncer);
             })?;
         Ok(Self {
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
-            sync_failed,
+            shared,
         })
     }
 
-    /// Whether a WAL sync has failed, after which no write is acknowledged until a restart.
+    /// Whether a write's durability is unknown, after which no write is acknowledged until a
+    /// restart.
     pub(super) fn sync_failed(&self) -> bool {
-        self.sync_failed.load(Ordering::Acquire)
+        self.shared.failed.load(Ordering::Acquire)
     }
 
+    /// The transactions committed and the WAL syncs made so far.
+    pub(super) fn activity(&self) -> WriteActivity {
+        WriteActivity {
+            transactions: self.shared.transactions.load(Ordering::Relaxed),
+            syncs: self.shared.syncs.load(Ordering::Relaxed),
+        }
+    }
     /// Runs `f` in the next group commit and returns its result once that commit is durable.
     /// `shreds` marks a write that destroys key material: the WAL is truncated after it.
     pub(super) async fn write<T, F>(&self, shreds: bool, f: F) -> StoreResult<T>
@@ -128,16 +165,19 @@ impl Writer {
                     false,
                 ),
             };
-            let finish = Box::new(move |durable: Result<(), String>| {
-                // The job that poisoned its batch hears its own error; the others hear why
-                // their write was not made durable.
-                let outcome = match durable {
-                    Err(e) if !poisoned => Err(StoreError::Other(anyhow::anyhow!(
+            let finish = Box::new(move |outcome: Outcome| {
+                let answer = match outcome {
+                    Outcome::Durable => result,
+                    // The job that poisoned its batch hears its own error; the others hear
+                    // why their write was not made.
+                    Outcome::NotWritten(_) if poisoned => result,
+                    Outcome::NotWritten(e) => Err(StoreError::Other(anyhow::anyhow!(
                         "write not committed: {e}"
                     ))),
-                    _ => result,
+                    // Even a job that wrote nothing may have read what is not durable.
+                    Outcome::Unknown => Err(StoreError::OutcomeUnknown),
                 };
-                let _ = reply.send(outcome);
+                let _ = reply.send(answer);
             });
             Completion { poisoned, finish }
         });
@@ -154,9 +194,8 @@ impl Writer {
                 return Err(StoreError::Other(anyhow::anyhow!("the store is closed")))
             }
         }
-        answer
-            .await
-            .map_err(|_| StoreError::Other(anyhow::anyhow!("the writer stopped")))?
+        // Dropped unanswered, the write may have been committed by a thread that then died.
+        answer.await.map_err(|_| StoreError::OutcomeUnknown)?
     }
 
     /// Stops accepting writes, lets the queued ones commit, and waits for the thread.
@@ -176,86 +215,11 @@ impl Drop for Writer {
     }
 }
 
-/// What every write hears once a WAL sync has failed.
-const AFTER_A_FAILED_SYNC: &str = "an earlier WAL sync failed; the service must be restarted";
+/// What every write hears once a write's durability is unknown.
+const AFTER_A_FAILED_SYNC: &str =
+    "an earlier write could not be made durable; the service must be restarted";
 
-/// The thread that makes committed batches durable and then answers their callers.
-struct Syncer {
-    sender: Option<Sender<Vec<Completion>>>,
-    thread: Option<JoinHandle<()>>,
-    failed: Arc<AtomicBool>,
-}
-
-impl Syncer {
-    fn start(wal: PathBuf, failed: Arc<AtomicBool>) -> std::io::Result<Self> {
-        let (sender, receiver) = mpsc::channel::<Vec<Completion>>();
-        let shared = Arc::clone(&failed);
-        let thread = std::thread::Builder::new()
-            .name("d1-sqlite-sync".into())
-            .spawn(move || sync_loop(&wal, &receiver, &shared))?;
-        Ok(Self {
-            sender: Some(sender),
-            thread: Some(thread),
-            failed,
-        })
-    }
-
-    /// Whether a sync has failed (see [`sync_loop`]).
-    fn failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
-    }
-
-    /// Hands over a committed batch; if the sync thread is gone, the batch fails.
-    fn submit(&self, completions: Vec<Completion>) {
-        if let Some(sender) = &self.sender {
-            if let Err(mpsc::SendError(completions)) = sender.send(completions) {
-                finish_all(completions, &Err("the sync thread stopped".to_owned()));
-            }
-        }
-    }
-}
-
-impl Drop for Syncer {
-    fn drop(&mut self) {
-        self.sender.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Once an `fdatasync` has failed, every later sync fails too. After a failed `fdatasync` the
-/// kernel may have dropped the dirty pages and cleared the error, so a later success would not
-/// prove that the WAL holds what it was given; only a restart, which reads the WAL back, does.
-fn sync_loop(wal: &std::path::Path, receiver: &Receiver<Vec<Completion>>, failed: &AtomicBool) {
-    while let Ok(mut pending) = receiver.recv() {
-        while let Ok(more) = receiver.try_recv() {
-            pending.extend(more);
-        }
-        let synced = if failed.load(Ordering::Acquire) {
-            Err(AFTER_A_FAILED_SYNC.to_owned())
-        } else {
-            sync(wal, failed)
-        };
-        finish_all(pending, &synced);
-    }
-}
-
-fn sync(wal: &std::path::Path, failed: &AtomicBool) -> Result<(), String> {
-    // Opened for each sync: the file a path names is the one SQLite writes now. Failing to
-    // open it loses nothing, so only a failed sync is for good.
-    let file = std::fs::File::open(wal).map_err(|e| {
-        tracing::error!(error = %e, "opening the WAL to sync it failed");
-        format!("sync failed: {e}")
-    })?;
-    file.sync_data().map_err(|e| {
-        failed.store(true, Ordering::Release);
-        tracing::error!(error = %e, "syncing the WAL failed; writes fail and /readyz answers 503 until a restart");
-        format!("sync failed: {e}")
-    })
-}
-
-fn finish_all(completions: Vec<Completion>, outcome: &Result<(), String>) {
+pub(super) fn finish_all(completions: Vec<Completion>, outcome: &Outcome) {
     for completion in completions {
         (completion.finish)(outcome.clone());
     }
@@ -269,6 +233,7 @@ fn run(
     conn: &Connection,
     receiver: &Receiver<Job>,
     syncer: Option<&Syncer>,
+    shared: &Shared,
     checkpointer: &Checkpointer,
 ) {
     while let Ok(first) = receiver.recv() {
@@ -279,17 +244,31 @@ fn run(
                 Err(_) => break,
             }
         }
-        if syncer.is_some_and(Syncer::failed) {
+        if shared.failed.load(Ordering::Acquire) {
             // Refused before it is written: an answer of 500 then means the write is not there.
             let refused: Vec<Completion> = batch.into_iter().map(|job| (job.run)(None)).collect();
-            finish_all(refused, &Err(AFTER_A_FAILED_SYNC.to_owned()));
+            finish_all(
+                refused,
+                &Outcome::NotWritten(AFTER_A_FAILED_SYNC.to_owned()),
+            );
             continue;
         }
         let shreds = batch.iter().any(|j| j.shreds);
-        let (completions, committed) = commit_batch(conn, batch);
-        match (syncer, committed) {
-            (Some(syncer), Ok(())) => syncer.submit(completions),
-            (_, outcome) => finish_all(completions, &outcome),
+        let (completions, outcome) = commit_batch(conn, batch);
+        match outcome {
+            // Committed: durable now, or once the syncer has synced it.
+            Outcome::Durable => {
+                shared.transactions.fetch_add(1, Ordering::Relaxed);
+                match syncer {
+                    Some(syncer) => syncer.submit(completions),
+                    None => finish_all(completions, &Outcome::Durable),
+                }
+            }
+            Outcome::Unknown => {
+                shared.failed.store(true, Ordering::Release);
+                finish_all(completions, &Outcome::Unknown);
+            }
+            not_written => finish_all(completions, &not_written),
         }
         if shreds {
             checkpointer.shred();
@@ -297,32 +276,48 @@ fn run(
     }
 }
 
-fn commit_batch(conn: &Connection, batch: Vec<Job>) -> (Vec<Completion>, Result<(), String>) {
+fn commit_batch(conn: &Connection, batch: Vec<Job>) -> (Vec<Completion>, Outcome) {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let message = e.to_string();
         tracing::error!(error = %message, "could not begin a write transaction");
         return (
             batch.into_iter().map(|job| (job.run)(None)).collect(),
-            Err(message),
+            Outcome::NotWritten(message),
         );
     }
     let completions: Vec<Completion> = batch.into_iter().map(|job| (job.run)(Some(conn))).collect();
-    let committed = if completions.iter().any(|c| c.poisoned) {
+    let outcome = if completions.iter().any(|c| c.poisoned) {
         let _ = exec(conn, "ROLLBACK");
         tracing::error!(
             jobs = completions.len(),
             "a job failed after a partial write; its batch was rolled back"
         );
-        Err("the batch was rolled back".to_owned())
+        Outcome::NotWritten("the batch was rolled back".to_owned())
     } else {
-        exec(conn, "COMMIT").map_err(|e| {
-            let message = e.to_string();
-            tracing::error!(error = %message, jobs = completions.len(), "group commit failed");
-            let _ = exec(conn, "ROLLBACK");
-            message
-        })
+        match exec(conn, "COMMIT") {
+            Ok(()) => Outcome::Durable,
+            Err(e) => failed_commit(conn, &e, completions.len()),
+        }
     };
-    (completions, committed)
+    (completions, outcome)
+}
+
+/// A `COMMIT` that failed. Busy, it did not begin to write and the batch is rolled back.
+/// Otherwise (an I/O error, the disk full) SQLite may have written the commit frame before
+/// the error, where a restart's recovery would find it: the batch's outcome is unknown.
+fn failed_commit(conn: &Connection, e: &rusqlite::Error, jobs: usize) -> Outcome {
+    let busy = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    let _ = exec(conn, "ROLLBACK");
+    if busy {
+        tracing::error!(error = %e, jobs, "group commit failed; its batch was rolled back");
+        Outcome::NotWritten(e.to_string())
+    } else {
+        tracing::error!(error = %e, jobs, "group commit failed; its batch may be on disk, so writes are refused and /readyz answers 503 until a restart");
+        Outcome::Unknown
+    }
 }
 
 #[cfg(test)]

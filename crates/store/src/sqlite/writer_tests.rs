@@ -2,76 +2,109 @@
 
 use super::*;
 
-fn completion(outcome: &Arc<Mutex<Option<Result<(), String>>>>) -> Completion {
-    let outcome = Arc::clone(outcome);
+fn completion(heard: &Arc<Mutex<Option<Outcome>>>) -> Completion {
+    let heard = Arc::clone(heard);
     Completion {
         poisoned: false,
-        finish: Box::new(move |result| {
-            *outcome.lock().unwrap() = Some(result);
+        finish: Box::new(move |outcome| {
+            *heard.lock().unwrap() = Some(outcome);
         }),
     }
 }
 
+/// What one batch of one completion hears from a sync loop over `wal`.
+fn heard_from_sync_loop(wal: &std::path::Path, failed: &AtomicBool) -> Option<Outcome> {
+    let (sender, receiver) = mpsc::channel();
+    let heard = Arc::new(Mutex::new(None));
+    sender.send(vec![completion(&heard)]).unwrap();
+    drop(sender);
+    let syncs = AtomicU64::new(0);
+    super::super::sync::tests::sync_loop_on(wal, &receiver, failed, &syncs);
+    let outcome = heard.lock().unwrap().take();
+    outcome
+}
+
 #[test]
-fn after_a_failed_sync_no_later_write_is_acknowledged() {
+fn a_failed_sync_answers_unknown_for_good_never_not_written() {
     let dir = tempfile::tempdir().unwrap();
     let wal = dir.path().join("db-wal");
     std::fs::write(&wal, b"frames").unwrap();
     let failed = AtomicBool::new(false);
-
-    // A missing file fails the sync but loses nothing, so later syncs go on.
-    assert!(sync(&dir.path().join("missing"), &failed).is_err());
-    assert!(!failed.load(Ordering::Acquire));
-    assert!(sync(&wal, &failed).is_ok());
-
+    assert!(matches!(
+        heard_from_sync_loop(&wal, &failed),
+        Some(Outcome::Durable)
+    ));
     // fdatasync on a character device fails (EINVAL), as it does on a disk error.
-    assert!(sync(std::path::Path::new("/dev/null"), &failed).is_err());
+    let null = std::path::Path::new("/dev/null");
+    assert!(matches!(
+        heard_from_sync_loop(null, &failed),
+        Some(Outcome::Unknown)
+    ));
     assert!(failed.load(Ordering::Acquire));
+    // The real WAL would sync now, but nothing proves the earlier batch reached the disk.
+    assert!(matches!(
+        heard_from_sync_loop(&wal, &failed),
+        Some(Outcome::Unknown)
+    ));
+}
 
-    // The real WAL would sync now, but the batch is still refused.
-    let (sender, receiver) = mpsc::channel();
-    let outcome = Arc::new(Mutex::new(None));
-    sender.send(vec![completion(&outcome)]).unwrap();
-    drop(sender);
-    sync_loop(&wal, &receiver, &failed);
-    let outcome = outcome.lock().unwrap().take();
-    assert!(matches!(outcome, Some(Err(e)) if e.contains("restarted")));
+#[test]
+fn a_wal_that_cannot_be_opened_after_a_commit_is_an_unknown_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let failed = AtomicBool::new(false);
+    let missing = dir.path().join("missing-wal");
+    assert!(matches!(
+        heard_from_sync_loop(&missing, &failed),
+        Some(Outcome::Unknown)
+    ));
+    assert!(failed.load(Ordering::Acquire));
+}
+
+/// A writer on `path` with one table `t (n)`, syncing `wal`.
+fn syncing_writer(path: &std::path::Path, wal: &str) -> Writer {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (n INTEGER)",
+    )
+    .unwrap();
+    let checkpointer = Checkpointer::start(path.to_path_buf()).unwrap();
+    Writer::start(conn, Some(wal.into()), checkpointer).unwrap()
 }
 
 #[tokio::test]
 async fn after_a_failed_sync_later_writes_are_not_made_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    let conn = Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (n INTEGER)",
-    )
-    .unwrap();
-    let checkpointer = Checkpointer::start(path.clone()).unwrap();
     // fdatasync on a character device fails (EINVAL), as it does on a disk error.
-    let writer = Writer::start(conn, Some("/dev/null".into()), checkpointer).unwrap();
-    let insert = |n: i64| {
-        move |conn: &Connection| {
-            conn.execute("INSERT INTO t (n) VALUES (?1)", [n])
-                .map(|_| ())
-                .map_err(|e| StoreError::Other(e.into()))
-        }
-    };
+    let writer = syncing_writer(&path, "/dev/null");
 
-    // The first batch is committed before its sync fails; it cannot be taken back.
-    assert!(writer.write(false, insert(1)).await.is_err());
+    // The first batch is committed before its sync fails: its outcome is unknown.
+    let first = writer.write(false, insert(1)).await;
+    assert!(
+        matches!(first, Err(StoreError::OutcomeUnknown)),
+        "{first:?}"
+    );
     assert!(writer.sync_failed());
-    assert!(writer.write(false, insert(2)).await.is_err());
+    let second = writer.write(false, insert(2)).await;
+    assert!(
+        matches!(&second, Err(StoreError::Other(e)) if e.to_string().contains("not committed")),
+        "{second:?}"
+    );
     writer.close();
-    let rows: Vec<i64> = Connection::open(&path)
-        .unwrap()
-        .prepare("SELECT n FROM t")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(rows, vec![1]);
+    assert_eq!(stored(&path), vec![1]);
+}
+
+#[tokio::test]
+async fn a_synced_write_is_durable_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let writer = syncing_writer(&path, &format!("{}-wal", path.display()));
+    assert_eq!(writer.activity(), WriteActivity::default());
+    writer.write(false, insert(1)).await.unwrap();
+    let activity = writer.activity();
+    assert_eq!((activity.transactions, activity.syncs), (1, 1));
+    writer.close();
+    assert_eq!(stored(&path), vec![1]);
 }
 
 /// A writer on a fresh file with one table `t (n)`, and the file's path.
