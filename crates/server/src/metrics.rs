@@ -65,3 +65,16 @@ impl Metrics {
         out
     }
 }
+
+/// What the store has written since it was opened, in the Prometheus text format: an idle
+/// node's figures stay still.
+#[must_use]
+pub fn render_writes(writes: d1_store::WriteActivity) -> String {
+    format!(
+        "# TYPE d1_store_write_transactions_total counter\n\
+         d1_store_write_transactions_total {}\n\
+         # TYPE d1_store_wal_syncs_total counter\n\
+         d1_store_wal_syncs_total {}\n",
+        writes.transactions, writes.syncs
+    )
+}

@@ -21,6 +21,9 @@ mod clicktopay;
 #[path = "api/consumers.rs"]
 mod consumers;
 #[cfg(pg_suite)]
+#[path = "api/exhaustion.rs"]
+mod exhaustion;
+#[cfg(pg_suite)]
 #[path = "api/fake_backend.rs"]
 mod fake_backend;
 #[cfg(pg_suite)]

@@ -7,6 +7,7 @@ mod card_encrypt;
 mod cards;
 mod clicktopay;
 mod consumers;
+mod exhaustion;
 mod fake_backend;
 mod harness;
 mod issuer_sim;

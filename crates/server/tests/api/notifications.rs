@@ -408,3 +408,33 @@ async fn off_notifies_nothing_and_click_to_pay_only_enrolments() {
     );
     assert_eq!(entry["endTime"], item["endTime"]);
 }
+
+#[tokio::test]
+async fn an_idle_node_writes_nothing_and_still_sends_a_retry_once_it_is_due() {
+    let (app, token, fake) = setup(false).await;
+    set_backend_notifying(&app, &fake.url, false, 0, CardNotifications::All, 10).await;
+    let writes = || app.state.store.write_activity();
+    // Forty poll intervals of 50 ms with nothing due.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let idle = writes();
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert_eq!(writes(), idle, "an idle node commits and syncs nothing");
+
+    // A retry is work that nothing wakes the outbox for: only the poll finds it due.
+    fake.fail_notifications(1);
+    let started = std::time::Instant::now();
+    register_card(&app, &token, ("c1", "card-1", 1), None, None, 204).await;
+    let items = fake.wait_for_items(None, 1).await;
+    assert_eq!(items[0]["cardId"], "card-1");
+    // The first retry waits at most one second, and the poll comes within 50 ms of it.
+    assert!(
+        started.elapsed() < Duration::from_millis(2_000),
+        "delivered after {:?}",
+        started.elapsed()
+    );
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = writes();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(writes(), idle, "idle again once the item is delivered");
+}
