@@ -103,10 +103,10 @@ fn exit(result: anyhow::Result<()>) -> ExitCode {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, tls } => {
             let opened = bootstrap::open(&config).await?;
             let listen = listen.unwrap_or_else(|| config.server.listen.clone());
-            crate::serve::run(config, opened, &listen).await
+            crate::serve::run(config, opened, &listen, tls.files()).await
         }
         Command::Issuer(cmd) => issuer::run(cmd, &config).await,
         Command::Token {
