@@ -63,6 +63,8 @@ pub(crate) enum Command {
         /// The service's base URL.
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
+        #[command(flatten)]
+        tls: super::token::TokenTls,
     },
     /// Card products of an issuer.
     #[command(subcommand)]
@@ -196,6 +198,8 @@ pub(crate) enum IssuerCommand {
         click_to_pay: bool,
         #[arg(long, value_enum, default_value = "warn")]
         lookalike_policy: Policy,
+        #[command(flatten)]
+        client_certs: super::certs::CertArgs,
     },
     /// Change an issuer's settings or keys.
     Set {
@@ -213,6 +217,12 @@ pub(crate) enum IssuerCommand {
         /// Remove the assertion key with this kid.
         #[arg(long)]
         remove_key: Option<String>,
+        /// Replace the client certificate bindings with the ones given.
+        #[command(flatten)]
+        client_certs: super::certs::CertArgs,
+        /// Remove every client certificate binding: any valid certificate is accepted.
+        #[arg(long, conflicts_with_all = ["subjects", "sans"])]
+        unbind_client_certs: bool,
         #[arg(long, value_enum)]
         lookalike_policy: Option<Policy>,
     },

@@ -6,6 +6,7 @@
 mod args;
 mod backend;
 mod card;
+mod certs;
 mod issuer;
 mod keys;
 mod product;
@@ -114,7 +115,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             key,
             kid,
             url,
-        } => token::run(&issuer_id, &key, &kid, &url).await,
+            tls,
+        } => token::run(&issuer_id, &key, &kid, &url, &tls).await,
         Command::Keys(cmd) => keys::run(cmd, &config).await,
         Command::Product(cmd) => product::run(cmd, &config).await,
         Command::Migrate => {

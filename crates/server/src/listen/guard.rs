@@ -27,6 +27,8 @@ pub const MAX_HEAD: usize = 64 * 1024;
 pub const MAX_HEADERS: usize = 100;
 
 const PREFIX: usize = 256;
+/// The most bytes read and dropped after a refusal before the connection is closed.
+const DRAIN: usize = 4 * 1024 * 1024;
 
 /// A head refused before hyper parses it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +122,8 @@ pub struct Guarded<IO> {
     scan: Scan,
     /// The refusal being written, and how much of it is out.
     answer: Option<(Vec<u8>, usize)>,
+    /// Bytes read and dropped after the answer.
+    drained: usize,
 }
 
 impl<IO> Guarded<IO> {
@@ -130,6 +134,7 @@ impl<IO> Guarded<IO> {
             clock,
             scan: Scan::new(),
             answer: None,
+            drained: 0,
         }
     }
 }
@@ -147,6 +152,18 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Guarded<IO> {
                 }
             }
             let _ = ready!(Pin::new(&mut self.inner).poll_shutdown(cx));
+            // Read what the client is still sending before closing: a close with unread
+            // bytes resets the connection, and the reset can destroy the answer before the
+            // client reads it. Bounded by DRAIN bytes here and by the header timeout.
+            let mut scratch = [0u8; 4096];
+            while self.drained < DRAIN {
+                let mut buf = ReadBuf::new(&mut scratch);
+                match ready!(Pin::new(&mut self.inner).poll_read(cx, &mut buf)) {
+                    Ok(()) if !buf.filled().is_empty() => self.drained += buf.filled().len(),
+                    _ => break,
+                }
+            }
+            self.drained = DRAIN;
         }
         Poll::Ready(Ok(()))
     }
