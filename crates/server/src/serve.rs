@@ -7,11 +7,11 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::app;
+use crate::bootstrap::Opened;
+use crate::config::Config;
 use crate::listen::proxy::ProxyHeader;
 use crate::listen::tls::TlsFiles;
 use crate::listen::{ConnLimits, Listen};
-use crate::bootstrap::Opened;
-use crate::config::Config;
 use crate::state::AppState;
 
 /// Serves until a shutdown signal, then lets in-flight requests finish (up to the grace

@@ -33,10 +33,11 @@ impl TokenTls {
             builder = builder.add_root_certificate(ca);
         }
         if let (Some(cert), Some(key)) = (&self.client_cert, &self.client_key) {
-            let mut pem = read(cert)?;
+            let mut pem = zeroize::Zeroizing::new(read(cert)?);
             pem.extend_from_slice(&zeroize::Zeroizing::new(read(key)?));
-            let identity = reqwest::Identity::from_pem(&pem)
-                .map_err(|_| refuse("--client-cert/--client-key are not a PEM certificate and key"))?;
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|_| {
+                refuse("--client-cert/--client-key are not a PEM certificate and key")
+            })?;
             builder = builder.identity(identity);
         }
         builder.build().context("building the HTTP client")

@@ -304,7 +304,9 @@ mod tests {
             String::from_utf8(bytes).unwrap()
         };
         assert!(text("GET /banking/v2/issuers/x").contains(r#""errorCode":"URI_TOO_LONG""#));
-        assert!(text("PUT /banking/v1/issuers/x/consumers/y").contains(r#"{"error":"URI_TOO_LONG: "#));
+        assert!(
+            text("PUT /banking/v1/issuers/x/consumers/y").contains(r#"{"error":"URI_TOO_LONG: "#)
+        );
         assert!(text("POST /authz/v1/oauth2/token?a").contains(r#""error":"invalid_request""#));
     }
 }

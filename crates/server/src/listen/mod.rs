@@ -45,7 +45,12 @@ pub struct Listen {
 
 /// Accepts until `stop` turns true, then lets every connection finish its request (up to
 /// the grace period) and returns.
-pub async fn serve(listener: TcpListener, app: Router, listen: Listen, stop: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    listen: Listen,
+    stop: watch::Receiver<bool>,
+) {
     let cap = listen.limits.max_connections;
     let slots = Arc::new(Semaphore::new(cap));
     let shared = Arc::new(Shared {
@@ -147,7 +152,8 @@ impl Shared {
         http.max_headers(guard::MAX_HEADERS + 28)
             .header_read_timeout(None)
             .keep_alive(true);
-        let conn = http.serve_connection(TokioIo::new(Guarded::new(io, Arc::clone(&clock))), service);
+        let conn =
+            http.serve_connection(TokioIo::new(Guarded::new(io, Arc::clone(&clock))), service);
         tokio::pin!(conn);
         let mut draining = false;
         loop {

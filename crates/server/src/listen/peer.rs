@@ -154,7 +154,10 @@ pub fn parse_dn(dn: &str) -> Result<Vec<(String, String)>, &'static str> {
             match c {
                 '\\' => match chars.next() {
                     Some(h) if h.is_ascii_hexdigit() => {
-                        let l = chars.next().filter(char::is_ascii_hexdigit).ok_or("bad escape")?;
+                        let l = chars
+                            .next()
+                            .filter(char::is_ascii_hexdigit)
+                            .ok_or("bad escape")?;
                         let hex = format!("{h}{l}");
                         bytes.push(u8::from_str_radix(&hex, 16).map_err(|_| "bad escape")?);
                         continue;
@@ -208,7 +211,10 @@ mod tests {
 
     #[test]
     fn a_dn_matches_attribute_by_attribute_in_any_order() {
-        let c = cert(&[("C", "FR"), ("O", "Bank A"), ("CN", "bank-a-client")], &[]);
+        let c = cert(
+            &[("C", "FR"), ("O", "Bank A"), ("CN", "bank-a-client")],
+            &[],
+        );
         let dn = |s: &str| vec![s.to_owned()];
         assert!(c.matches(&dn("CN=bank-a-client,O=Bank A,C=FR"), &[]));
         assert!(c.matches(&dn("c=FR, o=Bank A, cn=bank-a-client"), &[]));

@@ -41,7 +41,9 @@ impl ProxyHeader {
             .client_cert_header
             .as_deref()
             .filter(|h| !h.is_empty())
-            .map(|h| HeaderName::try_from(h).context("server.client_cert_header is not a header name"))
+            .map(|h| {
+                HeaderName::try_from(h).context("server.client_cert_header is not a header name")
+            })
             .transpose()?;
         let trusted = server
             .trusted_proxies
@@ -49,7 +51,9 @@ impl ProxyHeader {
             .map(|p| {
                 p.parse::<IpNet>()
                     .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
-                    .with_context(|| format!("server.trusted_proxies: {p} is not an address or CIDR"))
+                    .with_context(|| {
+                        format!("server.trusted_proxies: {p} is not an address or CIDR")
+                    })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         if header.is_some() && trusted.is_empty() {
@@ -82,7 +86,9 @@ impl ProxyHeader {
         if let Some(hit) = self.parsed.get(value) {
             return hit;
         }
-        let pem = percent_encoding::percent_decode_str(value).decode_utf8().ok()?;
+        let pem = percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .ok()?;
         let cert = match ClientCert::from_pem(&pem) {
             Ok(cert) => Some(Arc::new(cert)),
             Err(e) => {

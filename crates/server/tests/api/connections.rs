@@ -187,9 +187,14 @@ fn a_head_too_long_is_answered_414_or_431_in_the_d1_body() {
         assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
     }
     // Under /banking/v1 the v1 body, on the token endpoint the RFC 6749 shape.
-    let v1 = format!("PUT /banking/v1/issuers/BANK000001/consumers/{consumer} HTTP/1.1\r\nhost: x\r\n\r\n");
+    let v1 = format!(
+        "PUT /banking/v1/issuers/BANK000001/consumers/{consumer} HTTP/1.1\r\nhost: x\r\n\r\n"
+    );
     let (_, _, body) = answer_to(&url, v1.into_bytes());
-    assert!(body["error"].as_str().unwrap().starts_with("URI_TOO_LONG: "));
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("URI_TOO_LONG: "));
     assert!(body.get("errorCode").is_none());
     let token = format!("POST /authz/v1/oauth2/token?{params} HTTP/1.1\r\nhost: x\r\n\r\n");
     let (_, _, body) = answer_to(&url, token.into_bytes());

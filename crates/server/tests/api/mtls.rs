@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use d1_crypto::ec::SigningKey;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SanType,
 };
 use reqwest::blocking::Client;
 use serde_json::Value;
@@ -44,12 +44,16 @@ fn pki(dir: &Path) -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::default();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, "Test CA");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Test CA");
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca = params.self_signed(&ca_key).unwrap();
     let server_key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::default();
-    params.distinguished_name.push(DnType::CommonName, "registry");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "registry");
     params.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let server = params.signed_by(&server_key, &ca, &ca_key).unwrap();
@@ -60,13 +64,21 @@ fn pki(dir: &Path) -> Pki {
     let other_key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::default();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, "Other CA");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Other CA");
     let other = params.self_signed(&other_key).unwrap();
     Pki {
         ca_pem: ca.pem(),
         a: client(&ca, &ca_key, "bank-a-client", "Bank A", "a.bank.example"),
         b: client(&ca, &ca_key, "bank-b-client", "Bank B", "b.bank.example"),
-        stranger: client(&other, &other_key, "bank-a-client", "Bank A", "a.bank.example"),
+        stranger: client(
+            &other,
+            &other_key,
+            "bank-a-client",
+            "Bank A",
+            "a.bank.example",
+        ),
     }
 }
 
@@ -105,7 +117,11 @@ fn onboard(place: &Place, issuer: &TestIssuer, binding: &[&str]) {
     ];
     args.extend_from_slice(binding);
     let out = bin(place, &args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `serve` over TLS with `--client-ca`; ready once a call with `probe`'s certificate works.
@@ -113,7 +129,17 @@ fn serve_tls(place: &Place, probe: &Client) -> (Child, String) {
     let addr = format!("127.0.0.1:{}", free_port());
     let file = |name: &str| place.dir.path().join(name).to_str().unwrap().to_owned();
     let (cert, key, ca) = (file("server.pem"), file("server-key.pem"), file("ca.pem"));
-    let args = ["serve", "--listen", &addr, "--tls-cert", &cert, "--tls-key", &key, "--client-ca", &ca];
+    let args = [
+        "serve",
+        "--listen",
+        &addr,
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--client-ca",
+        &ca,
+    ];
     let mut server = command(place)
         .args(args)
         .stdout(Stdio::null())
@@ -146,12 +172,10 @@ fn token_with(
     issuer: &TestIssuer,
     header: Option<(&str, &str)>,
 ) -> (u16, Value) {
-    let mut request = client
-        .post(format!("{url}/authz/v1/oauth2/token"))
-        .form(&[
-            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-            ("assertion", &issuer.assertion()),
-        ]);
+    let mut request = client.post(format!("{url}/authz/v1/oauth2/token")).form(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", &issuer.assertion()),
+    ]);
     if let Some((name, value)) = header {
         request = request.header(name, value);
     }
@@ -164,7 +188,10 @@ fn token_with(
 /// when refused.
 fn api_status(client: &Client, url: &str, issuer: &TestIssuer, token: &str) -> u16 {
     client
-        .get(format!("{url}/banking/v2/issuers/{}/consumers/nobody", issuer.id))
+        .get(format!(
+            "{url}/banking/v2/issuers/{}/consumers/nobody",
+            issuer.id
+        ))
         .bearer_auth(token)
         .send()
         .unwrap()
@@ -176,20 +203,40 @@ fn api_status(client: &Client, url: &str, issuer: &TestIssuer, token: &str) -> u
 fn mtls_binds_issuers_to_their_client_certificates() {
     let place = fresh_place_blocking();
     let pki = pki(place.dir.path());
-    let (a, b, c) = (issuer("BANKAAAAA1"), issuer("BANKBBBBB1"), issuer("BANKCCCCC1"));
-    onboard(&place, &a, &["--client-cert-subject", "CN=bank-a-client,O=Bank A"]);
+    let (a, b, c) = (
+        issuer("BANKAAAAA1"),
+        issuer("BANKBBBBB1"),
+        issuer("BANKCCCCC1"),
+    );
+    onboard(
+        &place,
+        &a,
+        &["--client-cert-subject", "CN=bank-a-client,O=Bank A"],
+    );
     onboard(&place, &b, &["--client-cert-san", "b.bank.example"]);
     onboard(&place, &c, &[]);
     let listed = String::from_utf8(bin(&place, &["issuer", "list"]).stdout).unwrap();
-    assert!(listed.contains(r#"client_certs=subject:"CN=bank-a-client,O=Bank A""#), "{listed}");
-    assert!(listed.contains("client_certs=san:b.bank.example"), "{listed}");
+    assert!(
+        listed.contains(r#"client_certs=subject:"CN=bank-a-client,O=Bank A""#),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("client_certs=san:b.bank.example"),
+        "{listed}"
+    );
     assert!(listed.contains("BANKCCCCC1") && listed.contains("client_certs=-"));
 
-    let (over_a, over_b) = (tls_client(&pki, Some(&pki.a)), tls_client(&pki, Some(&pki.b)));
+    let (over_a, over_b) = (
+        tls_client(&pki, Some(&pki.a)),
+        tls_client(&pki, Some(&pki.b)),
+    );
     let (server, url) = serve_tls(&place, &over_a);
     for (what, client) in [
         ("no certificate", tls_client(&pki, None)),
-        ("another CA's certificate", tls_client(&pki, Some(&pki.stranger))),
+        (
+            "another CA's certificate",
+            tls_client(&pki, Some(&pki.stranger)),
+        ),
     ] {
         assert!(
             client.get(format!("{url}/readyz")).send().is_err(),
@@ -207,7 +254,10 @@ fn mtls_binds_issuers_to_their_client_certificates() {
         "a token of issuer A over issuer B's certificate"
     );
     let (status, body) = token(&over_b, &url, &a);
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     assert!(body["error_description"].is_string());
 
     let (status, body) = token(&over_b, &url, &b);
@@ -218,7 +268,10 @@ fn mtls_binds_issuers_to_their_client_certificates() {
 
     for client in [&over_a, &over_b] {
         let (status, body) = token(client, &url, &c);
-        assert_eq!(status, 200, "an unbound issuer over any valid certificate: {body}");
+        assert_eq!(
+            status, 200,
+            "an unbound issuer over any valid certificate: {body}"
+        );
         let token_c = body["access_token"].as_str().unwrap();
         assert_eq!(api_status(client, &url, &c, token_c), 404);
     }
@@ -230,7 +283,11 @@ fn the_proxy_header_is_trusted_only_from_trusted_proxies() {
     let place = fresh_place_blocking();
     let pki = pki(place.dir.path());
     let a = issuer("BANKAAAAA1");
-    onboard(&place, &a, &["--client-cert-subject", "O=Bank A,CN=bank-a-client"]);
+    onboard(
+        &place,
+        &a,
+        &["--client-cert-subject", "O=Bank A,CN=bank-a-client"],
+    );
     let cert_of = |pem: &str| {
         let cert = pem.split("-----END CERTIFICATE-----").next().unwrap();
         let cert = format!("{cert}-----END CERTIFICATE-----\n");
@@ -240,13 +297,22 @@ fn the_proxy_header_is_trusted_only_from_trusted_proxies() {
     let header = ("D1__SERVER__CLIENT_CERT_HEADER", "x-client-cert");
     let plain = Client::new();
 
-    let (server, url) = serve_with(&place, &[header, ("D1__SERVER__TRUSTED_PROXIES", "[\"127.0.0.0/8\"]")]);
+    let (server, url) = serve_with(
+        &place,
+        &[header, ("D1__SERVER__TRUSTED_PROXIES", "[\"127.0.0.0/8\"]")],
+    );
     let (status, body) = token_with(&plain, &url, &a, Some(("x-client-cert", &cert_a)));
-    assert_eq!(status, 200, "from a trusted proxy, the header's certificate: {body}");
+    assert_eq!(
+        status, 200,
+        "from a trusted proxy, the header's certificate: {body}"
+    );
     let token_a = body["access_token"].as_str().unwrap().to_owned();
     let call = |cert: Option<&str>| {
         let mut request = plain
-            .get(format!("{url}/banking/v2/issuers/{}/consumers/nobody", a.id))
+            .get(format!(
+                "{url}/banking/v2/issuers/{}/consumers/nobody",
+                a.id
+            ))
             .bearer_auth(&token_a);
         if let Some(cert) = cert {
             request = request.header("x-client-cert", cert);
@@ -255,12 +321,19 @@ fn the_proxy_header_is_trusted_only_from_trusted_proxies() {
     };
     assert_eq!(call(Some(&cert_a)), 404);
     assert_eq!(call(Some(&cert_b)), 401);
-    assert_eq!(call(None), 401, "no header, no certificate: not the proxy's own");
+    assert_eq!(
+        call(None),
+        401,
+        "no header, no certificate: not the proxy's own"
+    );
     let (status, _) = token_with(&plain, &url, &a, Some(("x-client-cert", &cert_b)));
     assert_eq!(status, 400);
     assert_eq!(terminate(server), Some(0));
 
-    let (server, url) = serve_with(&place, &[header, ("D1__SERVER__TRUSTED_PROXIES", "[\"192.0.2.1\"]")]);
+    let (server, url) = serve_with(
+        &place,
+        &[header, ("D1__SERVER__TRUSTED_PROXIES", "[\"192.0.2.1\"]")],
+    );
     let (status, body) = token_with(&plain, &url, &a, Some(("x-client-cert", &cert_a)));
     assert_eq!(
         (status, body["error"].as_str()),

@@ -113,7 +113,10 @@ async fn record<D: Db>(db: &D, mut r: Row) -> StoreResult<IssuerRecord> {
         kids.push(k.text(0)?);
     }
     let mut client_certs = CertBindings::default();
-    for mut c in db.query(&sql::CLIENT_CERTS, params![issuer_id.as_str()]).await? {
+    for mut c in db
+        .query(&sql::CLIENT_CERTS, params![issuer_id.as_str()])
+        .await?
+    {
         let (kind, value) = (c.text(0)?, c.text(1)?);
         if kind == "subject" {
             client_certs.subjects.push(value);
