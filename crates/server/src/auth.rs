@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 use crate::clock::now_secs;
 use crate::error::{ApiError, OAuthError};
 use crate::keyring::Keyring;
+use crate::listen::peer::{admits, ClientCert};
 
 /// The longest bearer token looked at.
 const MAX_TOKEN_LEN: usize = 4096;
@@ -89,11 +90,17 @@ impl Authenticator {
         Ok(found)
     }
 
-    /// Exchanges an assertion for an access token (the token endpoint's work).
+    /// Exchanges an assertion for an access token (the token endpoint's work); `cert` is the
+    /// connection's client certificate, checked against the issuer's bindings.
     ///
     /// # Errors
-    /// `invalid_grant` for any defect of the assertion, a server error if the store fails.
-    pub async fn exchange(&self, assertion: &str) -> Result<TokenResponse, OAuthError> {
+    /// `invalid_grant` for any defect of the assertion or a certificate the issuer is not
+    /// bound to, a server error if the store fails.
+    pub async fn exchange(
+        &self,
+        assertion: &str,
+        cert: Option<&ClientCert>,
+    ) -> Result<TokenResponse, OAuthError> {
         let grant = |e: JwtError| OAuthError::invalid_grant(e.to_string());
         let header = jwt::read_header(assertion).map_err(grant)?;
         let record = self
@@ -114,6 +121,19 @@ impl Authenticator {
         .await
         .map_err(|e| server_error(&e))?
         .map_err(grant)?;
+        // Read now, not cached: a binding set by the CLI holds for the next token.
+        let issuer = self
+            .store
+            .issuer(&record.issuer_id)
+            .await
+            .map_err(|e| server_error(&e))?;
+        if let Some(bound) = issuer.map(|i| i.client_certs) {
+            if !admits(cert, &bound.subjects, &bound.sans) {
+                return Err(OAuthError::invalid_grant(
+                    "the connection's client certificate is not bound to the issuer",
+                ));
+            }
+        }
         if let Some(jti) = &verified.jti {
             match self
                 .store

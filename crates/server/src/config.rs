@@ -41,6 +41,18 @@ pub struct ServerConfig {
     pub batch_body_limit_bytes: usize,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_grace_ms: u64,
+    /// A request head (the first from the connection's start) not complete within this
+    /// closes the connection.
+    pub header_timeout_ms: u64,
+    /// A keep-alive connection with nothing sent for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// Open connections at most; one more is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// A header in which a TLS-terminating proxy passes the client certificate (URL-encoded
+    /// PEM); off when unset.
+    pub client_cert_header: Option<String>,
+    /// The proxies (addresses or CIDRs) whose `client_cert_header` is trusted.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +64,11 @@ impl Default for ServerConfig {
             body_limit_bytes: 64 * 1024,
             batch_body_limit_bytes: 256 * 1024,
             shutdown_grace_ms: 30_000,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 4096,
+            client_cert_header: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

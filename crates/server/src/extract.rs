@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use d1_domain::{FieldError, IssuerId};
 
 use crate::error::ApiError;
+use crate::listen::peer::{admits, Peer};
 use crate::state::AppState;
 
 /// The issuer of the path, proven by the caller's access token. A token for another issuer
@@ -33,11 +34,23 @@ impl FromRequestParts<AppState> for Caller {
             .by_ref()
             .find(|s| *s == "issuers")
             .and_then(|_| segments.next());
-        if path_issuer == Some(issuer.as_str()) {
-            Ok(Self(issuer))
-        } else {
-            Err(ApiError::unauthorized())
+        if path_issuer != Some(issuer.as_str()) {
+            return Err(ApiError::unauthorized());
         }
+        // An issuer bound to client certificates acts only over one of them (contract
+        // section 4). The issuer's settings are cached: no database read per request.
+        let cert = parts
+            .extensions
+            .get::<Peer>()
+            .and_then(|p| p.cert.as_deref());
+        if let Some(record) = state.issuer(&issuer).await? {
+            let bound = &record.client_certs;
+            if !admits(cert, &bound.subjects, &bound.sans) {
+                tracing::info!(issuer = %issuer, "401: the connection's client certificate is not one the issuer is bound to");
+                return Err(ApiError::unauthorized());
+            }
+        }
+        Ok(Self(issuer))
     }
 }
 

@@ -3,27 +3,38 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::future::IntoFuture;
-
 use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::app;
 use crate::bootstrap::Opened;
 use crate::config::Config;
+use crate::listen::proxy::ProxyHeader;
+use crate::listen::tls::TlsFiles;
+use crate::listen::{ConnLimits, Listen};
 use crate::state::AppState;
 
 /// Serves until a shutdown signal, then lets in-flight requests finish (up to the grace
-/// period) and closes the store, which commits every queued write.
+/// period) and closes the store, which commits every queued write. With `tls`, every
+/// connection is TLS ([`crate::listen::tls`]).
 ///
 /// # Errors
-/// If the address cannot be bound or the server fails.
-pub async fn run(config: Config, opened: Opened, listen: &str) -> anyhow::Result<()> {
+/// If the address cannot be bound, the TLS files or the proxy settings cannot be read.
+pub async fn run(
+    config: Config,
+    opened: Opened,
+    listen: &str,
+    tls: Option<TlsFiles>,
+) -> anyhow::Result<()> {
+    let limits = ConnLimits::from_config(&config.server);
+    crate::listen::limits::raise_descriptor_limit(limits.max_connections);
+    let tls = tls.as_ref().map(crate::listen::tls::acceptor).transpose()?;
+    let proxy = ProxyHeader::from_config(&config.server)?;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     let issuers = opened.store.issuers().await?;
-    tracing::info!(address = %listener.local_addr()?, database = %redact_url(&config.paths.database_url), "d1-registry listening");
+    tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), database = %redact_url(&config.paths.database_url), "d1-registry listening");
     if issuers.is_empty() {
         let hint =
             "no issuer is onboarded yet. Next step: d1-registry issuer add --issuer-id BANK000001 \
@@ -48,21 +59,13 @@ pub async fn run(config: Config, opened: Opened, listen: &str) -> anyhow::Result
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    let signalled = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+    let settings = Listen {
+        limits,
+        tls,
+        proxy,
+        grace,
     };
-    {
-        let served = axum::serve(listener, app::router(state.clone()))
-            .with_graceful_shutdown(signalled(stopped.clone()))
-            .into_future();
-        tokio::pin!(served);
-        tokio::select! {
-            result = &mut served => result?,
-            () = async { signalled(stopped).await; tokio::time::sleep(grace).await } => {
-                tracing::warn!("shutdown grace period over; closing remaining connections");
-            }
-        }
-    }
+    crate::listen::serve(listener, app::router(state.clone()), settings, stopped).await;
     // The last handles to the store: dropping them lets the writer commit what is queued.
     drop(state);
     drop(opened.store);

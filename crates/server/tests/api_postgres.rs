@@ -30,6 +30,9 @@ mod fake_backend;
 #[path = "api/harness.rs"]
 mod harness;
 #[cfg(pg_suite)]
+#[path = "api/mtls.rs"]
+mod mtls;
+#[cfg(pg_suite)]
 #[path = "api/issuer_sim.rs"]
 mod issuer_sim;
 #[cfg(pg_suite)]

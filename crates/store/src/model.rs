@@ -43,6 +43,26 @@ pub struct IssuerRecord {
     pub created_at: i64,
     /// The kids of its assertion keys.
     pub kids: Vec<String>,
+    /// The client certificates it is bound to.
+    pub client_certs: CertBindings,
+}
+
+/// The client certificate identities an issuer is bound to (contract section 4): its token
+/// requests and API calls must come over a certificate matching one. Empty: any certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertBindings {
+    /// Subject DNs, RFC 4514 form (`CN=bank-a-client,O=Bank A`).
+    pub subjects: Vec<String>,
+    /// Subject alternative names: DNS names or URIs, as written.
+    pub sans: Vec<String>,
+}
+
+impl CertBindings {
+    /// Whether the issuer is bound to no certificate.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.subjects.is_empty() && self.sans.is_empty()
+    }
 }
 
 /// One issuer assertion key: its kid, its owner and the public JWK.
@@ -62,6 +82,7 @@ pub struct NewIssuer {
     pub lookalike_policy: LookalikePolicy,
     pub kid: String,
     pub public_jwk: String,
+    pub client_certs: CertBindings,
 }
 
 /// Changes to an existing issuer; `None` leaves a setting as it is.
@@ -72,6 +93,8 @@ pub struct IssuerChange {
     pub lookalike_policy: Option<LookalikePolicy>,
     pub add_key: Option<(String, String)>,
     pub remove_kid: Option<String>,
+    /// Replaces every client certificate binding (an empty set unbinds).
+    pub client_certs: Option<CertBindings>,
 }
 
 /// What a service key is for.

@@ -325,6 +325,52 @@ async fn a_jti_is_accepted_once() {
 }
 
 #[tokio::test]
+async fn client_certificate_bindings_are_stored_replaced_and_removed() {
+    let f = fresh().await;
+    let bound = d1_store::CertBindings {
+        subjects: vec!["CN=bank-a-client,O=Bank A".into()],
+        sans: vec!["a.bank.example".into(), "spiffe://bank-a/client".into()],
+    };
+    f.store
+        .add_issuer(NewIssuer {
+            issuer_id: issuer(),
+            pi_storage: PiStorage::Allowed,
+            click_to_pay: false,
+            lookalike_policy: LookalikePolicy::Warn,
+            kid: "k1".into(),
+            public_jwk: "{}".into(),
+            client_certs: bound.clone(),
+        })
+        .await
+        .unwrap();
+    let read = || async { f.store.issuer(&issuer()).await.unwrap().unwrap().client_certs };
+    assert_eq!(read().await, bound);
+    let other = d1_store::CertBindings {
+        subjects: Vec::new(),
+        sans: vec!["b.bank.example".into()],
+    };
+    let change = |certs| IssuerChange {
+        client_certs: Some(certs),
+        ..Default::default()
+    };
+    f.store
+        .change_issuer(issuer(), change(other.clone()))
+        .await
+        .unwrap();
+    assert_eq!(read().await, other, "a change replaces every binding");
+    f.store
+        .change_issuer(issuer(), IssuerChange::default())
+        .await
+        .unwrap();
+    assert_eq!(read().await, other, "a change without bindings keeps them");
+    f.store
+        .change_issuer(issuer(), change(d1_store::CertBindings::default()))
+        .await
+        .unwrap();
+    assert!(read().await.is_empty());
+}
+
+#[tokio::test]
 async fn issuers_and_kids_are_unique_and_keep_a_key() {
     let f = fresh().await;
     let new = |id: &str, kid: &str| NewIssuer {
@@ -334,6 +380,7 @@ async fn issuers_and_kids_are_unique_and_keep_a_key() {
         lookalike_policy: LookalikePolicy::Warn,
         kid: kid.into(),
         public_jwk: "{}".into(),
+        client_certs: d1_store::CertBindings::default(),
     };
     f.store.add_issuer(new("BANK000001", "k1")).await.unwrap();
     assert!(matches!(
@@ -596,6 +643,7 @@ mod click_to_pay {
             lookalike_policy: LookalikePolicy::Warn,
             kid: "k1".into(),
             public_jwk: "{}".into(),
+            client_certs: d1_store::CertBindings::default(),
         }
     }
 
@@ -899,6 +947,7 @@ async fn issuers_are_listed_by_id_with_their_kids_and_products_are_unique() {
                 lookalike_policy: LookalikePolicy::Refuse,
                 kid: kid.into(),
                 public_jwk: "{}".into(),
+                client_certs: d1_store::CertBindings::default(),
             })
             .await
             .unwrap();

@@ -45,6 +45,8 @@ pub(crate) enum Command {
         /// Address to listen on (default: server.listen, 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<String>,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Onboard and manage issuers.
     #[command(subcommand)]
@@ -61,6 +63,8 @@ pub(crate) enum Command {
         /// The service's base URL.
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
+        #[command(flatten)]
+        tls: super::token::TokenTls,
     },
     /// Card products of an issuer.
     #[command(subcommand)]
@@ -92,6 +96,31 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 0.0, value_parser = share)]
         fail_rate: f64,
     },
+}
+
+/// `serve`'s TLS flags (contract section 4); without them the service speaks plain HTTP.
+#[derive(Debug, Args)]
+pub(crate) struct TlsArgs {
+    /// Terminate TLS 1.2/1.3 with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Require a client certificate chaining to this CA (PEM) on every connection.
+    #[arg(long, requires = "tls_cert")]
+    pub(crate) client_ca: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The files, when TLS is asked for.
+    pub(crate) fn files(self) -> Option<crate::listen::tls::TlsFiles> {
+        Some(crate::listen::tls::TlsFiles {
+            cert: self.tls_cert?,
+            key: self.tls_key?,
+            client_ca: self.client_ca,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -169,6 +198,8 @@ pub(crate) enum IssuerCommand {
         click_to_pay: bool,
         #[arg(long, value_enum, default_value = "warn")]
         lookalike_policy: Policy,
+        #[command(flatten)]
+        client_certs: super::certs::CertArgs,
     },
     /// Change an issuer's settings or keys.
     Set {
@@ -186,6 +217,12 @@ pub(crate) enum IssuerCommand {
         /// Remove the assertion key with this kid.
         #[arg(long)]
         remove_key: Option<String>,
+        /// Replace the client certificate bindings with the ones given.
+        #[command(flatten)]
+        client_certs: super::certs::CertArgs,
+        /// Remove every client certificate binding: any valid certificate is accepted.
+        #[arg(long, conflicts_with_all = ["subjects", "sans"])]
+        unbind_client_certs: bool,
         #[arg(long, value_enum)]
         lookalike_policy: Option<Policy>,
     },

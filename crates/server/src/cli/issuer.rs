@@ -18,9 +18,11 @@ pub(super) async fn run(cmd: IssuerCommand, config: &Config) -> anyhow::Result<(
             pi_storage,
             click_to_pay,
             lookalike_policy,
+            client_certs,
         } => {
             let issuer_id = parse_issuer(&issuer_id)?;
             let kid = parse_kid(&kid)?;
+            let client_certs = client_certs.bindings()?;
             let public_jwk = read_public_key(&assertion_key)?;
             let opened = bootstrap::open(config).await?;
             let new = NewIssuer {
@@ -30,6 +32,7 @@ pub(super) async fn run(cmd: IssuerCommand, config: &Config) -> anyhow::Result<(
                 lookalike_policy: lookalike_policy.into(),
                 kid: kid.clone(),
                 public_jwk,
+                client_certs,
             };
             match opened.store.add_issuer(new).await {
                 Ok(()) => {
@@ -50,8 +53,17 @@ pub(super) async fn run(cmd: IssuerCommand, config: &Config) -> anyhow::Result<(
             kid,
             remove_key,
             lookalike_policy,
+            client_certs,
+            unbind_client_certs,
         } => {
             let issuer_id = parse_issuer(&issuer_id)?;
+            let client_certs = if unbind_client_certs {
+                Some(d1_store::CertBindings::default())
+            } else if client_certs.given() {
+                Some(client_certs.bindings()?)
+            } else {
+                None
+            };
             let add_key = match (add_key, kid) {
                 (Some(path), Some(kid)) => Some((parse_kid(&kid)?, read_public_key(&path)?)),
                 _ => None,
@@ -62,6 +74,7 @@ pub(super) async fn run(cmd: IssuerCommand, config: &Config) -> anyhow::Result<(
                 lookalike_policy: lookalike_policy.map(Into::into),
                 add_key,
                 remove_kid: remove_key,
+                client_certs,
             };
             let opened = bootstrap::open(config).await?;
             match opened.store.change_issuer(issuer_id.clone(), change).await {
@@ -119,12 +132,13 @@ pub(super) async fn run(cmd: IssuerCommand, config: &Config) -> anyhow::Result<(
                         },
                     );
                 println!(
-                    "{} pi_storage={} click_to_pay={} lookalike_policy={} kids={} backend={backend}",
+                    "{} pi_storage={} click_to_pay={} lookalike_policy={} kids={} {} backend={backend}",
                     i.issuer_id,
                     i.pi_storage.as_str(),
                     if i.click_to_pay { "on" } else { "off" },
                     i.lookalike_policy.as_str(),
-                    i.kids.join(",")
+                    i.kids.join(","),
+                    super::certs::show(&i.client_certs),
                 );
             }
             Ok(())

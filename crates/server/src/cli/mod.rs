@@ -6,6 +6,7 @@
 mod args;
 mod backend;
 mod card;
+mod certs;
 mod issuer;
 mod keys;
 mod product;
@@ -103,10 +104,10 @@ fn exit(result: anyhow::Result<()>) -> ExitCode {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, tls } => {
             let opened = bootstrap::open(&config).await?;
             let listen = listen.unwrap_or_else(|| config.server.listen.clone());
-            crate::serve::run(config, opened, &listen).await
+            crate::serve::run(config, opened, &listen, tls.files()).await
         }
         Command::Issuer(cmd) => issuer::run(cmd, &config).await,
         Command::Token {
@@ -114,7 +115,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             key,
             kid,
             url,
-        } => token::run(&issuer_id, &key, &kid, &url).await,
+            tls,
+        } => token::run(&issuer_id, &key, &kid, &url, &tls).await,
         Command::Keys(cmd) => keys::run(cmd, &config).await,
         Command::Product(cmd) => product::run(cmd, &config).await,
         Command::Migrate => {

@@ -8,13 +8,14 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::TokenResponse;
 use crate::error::{OAuthError, OAuthErrorBody};
 use crate::extract::is_json;
+use crate::listen::Peer;
 use crate::state::AppState;
 
 /// The token endpoint's path.
@@ -117,6 +118,7 @@ impl<'de> serde::Deserialize<'de> for JsonPairs {
               (status = 413, body = OAuthErrorBody), (status = 415, body = OAuthErrorBody), (status = 500, body = OAuthErrorBody)))]
 pub async fn token(
     State(state): State<AppState>,
+    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -145,7 +147,8 @@ pub async fn token(
             .get("assertion")
             .filter(|a| !a.is_empty())
             .ok_or_else(|| OAuthError::invalid_request("assertion is missing"))?;
-        state.auth.exchange(assertion).await
+        let cert = peer.as_ref().and_then(|p| p.cert.as_deref());
+        state.auth.exchange(assertion, cert).await
     }
     .await;
     match result {

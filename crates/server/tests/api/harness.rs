@@ -296,6 +296,7 @@ pub async fn boot_with(
                     lookalike_policy: s.lookalike_policy,
                     kid: i.kid.clone(),
                     public_jwk: jwk,
+                    client_certs: d1_store::CertBindings::default(),
                 })
                 .await
                 .unwrap();
@@ -309,8 +310,16 @@ pub async fn boot_with(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = app::router(state.clone());
+    let listen = d1_registry::listen::Listen {
+        limits: d1_registry::listen::ConnLimits::from_config(&state.config.server),
+        tls: None,
+        proxy: d1_registry::listen::proxy::ProxyHeader::from_config(&state.config.server).unwrap(),
+        grace: std::time::Duration::from_secs(1),
+    };
     let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
+        // Held here: the loop stops when its sender goes away.
+        let (_never, running) = tokio::sync::watch::channel(false);
+        d1_registry::listen::serve(listener, router, listen, running).await;
     });
     TestApp {
         addr,

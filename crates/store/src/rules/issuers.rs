@@ -7,7 +7,7 @@ use crate::db::{known, locking, params, Db, Row};
 use crate::kek::{self, FINGERPRINT_KEY};
 use crate::sql::{consumers as meta, issuers as sql};
 use crate::{
-    AssertionKeyRecord, IssuerChange, IssuerRecord, KeyPurpose, NewIssuer, PiStorage,
+    AssertionKeyRecord, CertBindings, IssuerChange, IssuerRecord, KeyPurpose, NewIssuer, PiStorage,
     ServiceKeyRecord, StoreError, StoreOptions, StoreResult, Vault,
 };
 
@@ -23,6 +23,20 @@ async fn insert_key<D: Db>(
         .await?;
     if inserted == 0 {
         return Err(StoreError::Conflict("kid already registered"));
+    }
+    Ok(())
+}
+
+/// Replaces an issuer's client certificate bindings.
+async fn bind_certs<D: Db>(db: &D, issuer: &IssuerId, certs: &CertBindings) -> StoreResult<()> {
+    let id = issuer.as_str();
+    db.exec(&sql::CLEAR_CLIENT_CERTS, params![id]).await?;
+    let kinds = [("subject", &certs.subjects), ("san", &certs.sans)];
+    for (kind, values) in kinds {
+        for value in values {
+            db.exec(&sql::INSERT_CLIENT_CERT, params![id, kind, value])
+                .await?;
+        }
     }
     Ok(())
 }
@@ -44,7 +58,8 @@ pub(crate) async fn add<D: Db>(db: &D, issuer: &NewIssuer, now: i64) -> StoreRes
     if inserted == 0 {
         return Err(StoreError::Conflict("issuer already exists"));
     }
-    insert_key(db, &issuer.issuer_id, &issuer.kid, &issuer.public_jwk, now).await
+    insert_key(db, &issuer.issuer_id, &issuer.kid, &issuer.public_jwk, now).await?;
+    bind_certs(db, &issuer.issuer_id, &issuer.client_certs).await
 }
 
 /// Changes an issuer's settings and keys; it keeps at least one key.
@@ -70,6 +85,9 @@ pub(crate) async fn change<D: Db>(
         db.exec(&sql::SET_LOOKALIKE, params![v.as_str(), id])
             .await?;
     }
+    if let Some(certs) = &change.client_certs {
+        bind_certs(db, issuer, certs).await?;
+    }
     if let Some((kid, jwk)) = &change.add_key {
         insert_key(db, issuer, kid, jwk, now).await?;
     }
@@ -94,6 +112,18 @@ async fn record<D: Db>(db: &D, mut r: Row) -> StoreResult<IssuerRecord> {
     for mut k in db.query(&sql::KIDS, params![issuer_id.as_str()]).await? {
         kids.push(k.text(0)?);
     }
+    let mut client_certs = CertBindings::default();
+    for mut c in db
+        .query(&sql::CLIENT_CERTS, params![issuer_id.as_str()])
+        .await?
+    {
+        let (kind, value) = (c.text(0)?, c.text(1)?);
+        if kind == "subject" {
+            client_certs.subjects.push(value);
+        } else {
+            client_certs.sans.push(value);
+        }
+    }
     Ok(IssuerRecord {
         issuer_id,
         pi_storage: r.parsed(1, |s| known(PiStorage::parse(s)))?,
@@ -101,6 +131,7 @@ async fn record<D: Db>(db: &D, mut r: Row) -> StoreResult<IssuerRecord> {
         lookalike_policy: r.parsed(3, |s| known(LookalikePolicy::parse(s)))?,
         created_at: r.int(4)?,
         kids,
+        client_certs,
     })
 }
 

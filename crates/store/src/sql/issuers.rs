@@ -32,6 +32,15 @@ super::statements! {
         "SELECT kid FROM issuer_keys WHERE issuer_id = $1 ORDER BY created_at, kid";
     /// The assertion key with a kid.
     ASSERTION_KEY = "issuer_keys", "SELECT issuer_id, public_jwk FROM issuer_keys WHERE kid = $1";
+    /// One client certificate binding of an issuer.
+    INSERT_CLIENT_CERT = "issuer_client_certs",
+        "INSERT INTO issuer_client_certs (issuer_id, kind, value) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING";
+    CLEAR_CLIENT_CERTS = "issuer_client_certs",
+        "DELETE FROM issuer_client_certs WHERE issuer_id = $1";
+    /// An issuer's client certificate bindings.
+    CLIENT_CERTS = "issuer_client_certs",
+        "SELECT kind, value FROM issuer_client_certs WHERE issuer_id = $1 ORDER BY kind, value";
     PURGE_JTIS = "used_jtis", "DELETE FROM used_jtis WHERE expires_at < $1";
     /// A jti unless seen; the key refuses it on every node once any node has seen it.
     USE_JTI = "used_jtis",

@@ -1,0 +1,312 @@
+//! A thin wrapper on a connection's byte stream, under hyper.
+//!
+//! It does two things hyper cannot be asked to do. It tells the connection's [`ConnClock`]
+//! when a request head starts and ends and when bytes move, for the header and idle timeouts.
+//! And it answers a head that is too long (414 or 431) with a D1 body itself: hyper answers
+//! its own parse errors with an empty body before any service runs, and raising hyper's
+//! limits until our service sees such a head would let each connection buffer megabytes.
+//! So the wrapper counts the head's bytes and lines as they are read, below hyper's own limits,
+//! and on a breach writes the answer, closes, and shows hyper the end of the stream. The
+//! scan costs a pass over the head's bytes; it stops at the head's end and starts again when
+//! an answer is written (pipelined heads read together with a body fall to hyper's limits).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::limits::ConnClock;
+
+/// The longest request line, method and version included: longer is 414.
+pub const MAX_REQUEST_LINE: usize = 8 * 1024;
+/// The longest head: longer is 431.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// The most header lines: more is 431. hyper is set to allow a few more, so this fires first.
+pub const MAX_HEADERS: usize = 100;
+
+const PREFIX: usize = 256;
+/// The most bytes read and dropped after a refusal before the connection is closed.
+const DRAIN: usize = 4 * 1024 * 1024;
+
+/// A head refused before hyper parses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    UriTooLong,
+    HeadersTooLarge,
+}
+
+/// Where the scan is.
+#[derive(Debug)]
+struct Scan {
+    in_head: bool,
+    started: bool,
+    len: usize,
+    lines: usize,
+    line_len: usize,
+    last: u8,
+    prefix: Vec<u8>,
+}
+
+impl Scan {
+    fn new() -> Self {
+        Self {
+            in_head: true,
+            started: false,
+            len: 0,
+            lines: 0,
+            line_len: 0,
+            last: 0,
+            prefix: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8], clock: &ConnClock) -> Result<(), Refusal> {
+        for &b in bytes {
+            if !self.in_head {
+                return Ok(());
+            }
+            if !self.started {
+                if b == b'\r' || b == b'\n' {
+                    continue;
+                }
+                self.started = true;
+                clock.head_started();
+            }
+            self.len += 1;
+            if self.lines == 0 && self.prefix.len() < PREFIX {
+                self.prefix.push(b);
+            }
+            if b == b'\n' {
+                let blank = self.line_len == 0 || (self.line_len == 1 && self.last == b'\r');
+                if blank {
+                    *self = Self {
+                        in_head: false,
+                        ..Self::new()
+                    };
+                    clock.head_done();
+                    continue;
+                }
+                self.lines += 1;
+                self.line_len = 0;
+                if self.lines > MAX_HEADERS + 1 {
+                    return Err(Refusal::HeadersTooLarge);
+                }
+            } else {
+                self.line_len += 1;
+                if self.lines == 0 && self.line_len > MAX_REQUEST_LINE {
+                    return Err(Refusal::UriTooLong);
+                }
+            }
+            self.last = b;
+            if self.len > MAX_HEAD {
+                return Err(Refusal::HeadersTooLarge);
+            }
+        }
+        Ok(())
+    }
+
+    /// An answer is being written: the next byte read starts a head.
+    fn answered(&mut self) {
+        if !self.in_head {
+            *self = Self::new();
+        }
+    }
+}
+
+/// The stream hyper reads and writes.
+pub struct Guarded<IO> {
+    inner: IO,
+    clock: Arc<ConnClock>,
+    scan: Scan,
+    /// The refusal being written, and how much of it is out.
+    answer: Option<(Vec<u8>, usize)>,
+    /// Bytes read and dropped after the answer.
+    drained: usize,
+}
+
+impl<IO> Guarded<IO> {
+    /// Wraps a connection's stream.
+    pub fn new(inner: IO, clock: Arc<ConnClock>) -> Self {
+        Self {
+            inner,
+            clock,
+            scan: Scan::new(),
+            answer: None,
+            drained: 0,
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Guarded<IO> {
+    /// Writes the refusal, then closes; `Ready` means the stream is over for hyper.
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some((bytes, written)) = &mut self.answer {
+            while *written < bytes.len() {
+                match ready!(Pin::new(&mut self.inner).poll_write(cx, &bytes[*written..])) {
+                    Ok(0) | Err(_) => {
+                        *written = bytes.len();
+                    }
+                    Ok(n) => *written += n,
+                }
+            }
+            let _ = ready!(Pin::new(&mut self.inner).poll_shutdown(cx));
+            // Read what the client is still sending before closing: a close with unread
+            // bytes resets the connection, and the reset can destroy the answer before the
+            // client reads it. Bounded by DRAIN bytes here and by the header timeout.
+            let mut scratch = [0u8; 4096];
+            while self.drained < DRAIN {
+                let mut buf = ReadBuf::new(&mut scratch);
+                match ready!(Pin::new(&mut self.inner).poll_read(cx, &mut buf)) {
+                    Ok(()) if !buf.filled().is_empty() => self.drained += buf.filled().len(),
+                    _ => break,
+                }
+            }
+            self.drained = DRAIN;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.answer.is_some() {
+            return this.poll_answer(cx);
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        let read = &buf.filled()[before..];
+        if read.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        this.clock.touch();
+        match this.scan.feed(read, &this.clock) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(refusal) => {
+                buf.set_filled(before);
+                tracing::info!(refusal = ?refusal, "request head refused");
+                this.answer = Some((render(refusal, &this.scan.prefix), 0));
+                this.poll_answer(cx)
+            }
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.scan.answered();
+        this.clock.touch();
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.scan.answered();
+        this.clock.touch();
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// The whole answer to a refused head, in the body of the route group its path is under as
+/// far as the first bytes tell (contract section 3): the token endpoint's RFC 6749 shape, the
+/// v1 body under `/banking/v1` but for Click to Pay, else the v2 body.
+fn render(refusal: Refusal, prefix: &[u8]) -> Vec<u8> {
+    let (status, code, text) = match refusal {
+        Refusal::UriTooLong => (
+            "414 URI Too Long",
+            "URI_TOO_LONG",
+            format!("the request line is longer than {MAX_REQUEST_LINE} bytes"),
+        ),
+        Refusal::HeadersTooLarge => (
+            "431 Request Header Fields Too Large",
+            "HEADERS_TOO_LARGE",
+            format!("the request head is over {MAX_HEAD} bytes or {MAX_HEADERS} header fields"),
+        ),
+    };
+    let line = String::from_utf8_lossy(prefix);
+    let path = line.split(' ').nth(1).unwrap_or("");
+    let body = if path.starts_with(crate::routes::token::TOKEN_PATH) {
+        serde_json::json!({"error": "invalid_request", "error_description": text})
+    } else if path.starts_with("/banking/v1/")
+        && !path.contains(":clickToPayEnrolment")
+        && !path.contains("/operations/")
+    {
+        serde_json::json!({"error": format!("{code}: {text}")})
+    } else {
+        serde_json::json!({"errorCode": code, "error": text})
+    };
+    let body = body.to_string();
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(bytes: &[u8]) -> Result<(), Refusal> {
+        let clock = ConnClock::start();
+        Scan::new().feed(bytes, &clock)
+    }
+
+    #[test]
+    fn ordinary_heads_pass_and_the_body_is_not_scanned() {
+        let mut head = b"GET /readyz HTTP/1.1\r\nhost: x\r\n\r\n".to_vec();
+        head.extend(std::iter::repeat_n(b'\n', 1000));
+        assert_eq!(scan(&head), Ok(()));
+    }
+
+    #[test]
+    fn a_long_request_line_is_414_and_many_headers_431() {
+        let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(MAX_REQUEST_LINE));
+        assert_eq!(scan(long.as_bytes()), Err(Refusal::UriTooLong));
+        let many = format!("GET / HTTP/1.1\r\n{}", "a: b\r\n".repeat(MAX_HEADERS + 1));
+        assert_eq!(scan(many.as_bytes()), Err(Refusal::HeadersTooLarge));
+        let big = format!("GET / HTTP/1.1\r\nx: {}", "a".repeat(MAX_HEAD));
+        assert_eq!(scan(big.as_bytes()), Err(Refusal::HeadersTooLarge));
+    }
+
+    #[test]
+    fn the_answer_speaks_the_body_of_the_path() {
+        let text = |prefix: &str| {
+            let bytes = render(Refusal::UriTooLong, prefix.as_bytes());
+            String::from_utf8(bytes).unwrap()
+        };
+        assert!(text("GET /banking/v2/issuers/x").contains(r#""errorCode":"URI_TOO_LONG""#));
+        assert!(
+            text("PUT /banking/v1/issuers/x/consumers/y").contains(r#"{"error":"URI_TOO_LONG: "#)
+        );
+        assert!(text("POST /authz/v1/oauth2/token?a").contains(r#""error":"invalid_request""#));
+    }
+}
