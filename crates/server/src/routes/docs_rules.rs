@@ -28,7 +28,8 @@ const FREE_TEXT: &str = r"^[^\u0000-\u001F\u007F-\u009F]{1,128}$";
 /// A date of birth: a real date from 1900 on.
 const BIRTH_YEAR: &str = "^(19|[2-9][0-9])[0-9]{2}-";
 /// A compact JWE: five base64url parts.
-const JWE: &str = r"^[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$";
+const JWE: &str =
+    r"^[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$";
 
 /// The served document: `doc` with the rules added.
 #[must_use]
@@ -60,15 +61,26 @@ fn string(pattern: &str) -> Value {
 }
 
 /// A property of a component schema, if both exist.
-fn property<'a>(schemas: &'a mut Map<String, Value>, schema: &str, name: &str) -> Option<&'a mut Value> {
-    schemas.get_mut(schema)?.get_mut("properties")?.get_mut(name)
+fn property<'a>(
+    schemas: &'a mut Map<String, Value>,
+    schema: &str,
+    name: &str,
+) -> Option<&'a mut Value> {
+    schemas
+        .get_mut(schema)?
+        .get_mut("properties")?
+        .get_mut(name)
 }
 
 /// Whether a property's schema admits `null` (an optional field: `null` reads as absent).
 fn nullable(schema: &Value) -> bool {
     let null = |t: &Value| t == "null" || t.get("type").is_some_and(|t| t == "null");
-    schema["type"].as_array().is_some_and(|t| t.iter().any(null))
-        || schema["oneOf"].as_array().is_some_and(|o| o.iter().any(null))
+    schema["type"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(null))
+        || schema["oneOf"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(null))
 }
 
 /// Replaces a property's schema by `value`, keeping whether it admits `null`.
@@ -100,7 +112,11 @@ fn bodies(schemas: &mut Map<String, Value>) {
         ("ReplaceCardRequest", "encryptedData", JWE),
         ("ReplaceCardRequest", "newCardId", CARD_ID),
         ("EnrolmentRequest", "cardholderName", DIRECTORY_NAME),
-        ("PersonalInformationDto", "language", "^[a-z]{2}-[a-zA-Z]{2}$"),
+        (
+            "PersonalInformationDto",
+            "language",
+            "^[a-z]{2}-[a-zA-Z]{2}$",
+        ),
         ("PersonalInformationDto", "title", TITLE),
         ("PersonalInformationDto", "firstName", NAME),
         ("PersonalInformationDto", "middleName", NAME),
@@ -134,7 +150,9 @@ fn bodies(schemas: &mut Map<String, Value>) {
             .unwrap_or_default();
         pi["anyOf"] = fields
             .iter()
-            .map(|f| json!({"required": [f], "properties": {f.as_str(): {"not": {"type": "null"}}}}))
+            .map(
+                |f| json!({"required": [f], "properties": {f.as_str(): {"not": {"type": "null"}}}}),
+            )
             .collect();
     }
     set(
@@ -154,10 +172,23 @@ fn bodies(schemas: &mut Map<String, Value>) {
         ("RegisterCardRequest", "state", &["ACTIVE", "INACTIVE"][..]),
         ("CreateCardRequest", "state", &["ACTIVE", "INACTIVE"]),
         ("V1CardRequest", "state", &["ACTIVE", "INACTIVE"]),
-        ("DeleteConsumerRequest", "reasonCode", &["USER_DECISION", "ISSUER_DECISION"]),
-        ("EnrolmentRequest", "reasonCode", &["USER_DECISION", "ISSUER_DECISION"]),
+        (
+            "DeleteConsumerRequest",
+            "reasonCode",
+            &["USER_DECISION", "ISSUER_DECISION"],
+        ),
+        (
+            "EnrolmentRequest",
+            "reasonCode",
+            &["USER_DECISION", "ISSUER_DECISION"],
+        ),
     ] {
-        set(schemas, schema, field, json!({"type": "string", "enum": values}));
+        set(
+            schemas,
+            schema,
+            field,
+            json!({"type": "string", "enum": values}),
+        );
     }
     set(
         schemas,
@@ -207,7 +238,10 @@ fn answer(description: &str, body: &Value) -> Value {
 
 /// The card operation a path names (`…/cards/{cardId}/operations:suspend`), if any.
 fn card_operation(path: &str) -> Option<CardOperation> {
-    let name = path.strip_prefix("/banking/")?.split("/cards/{cardId}/operations").nth(1)?;
+    let name = path
+        .strip_prefix("/banking/")?
+        .split("/cards/{cardId}/operations")
+        .nth(1)?;
     CardOperation::parse(name.strip_prefix([':', '/'])?)
 }
 
@@ -296,7 +330,10 @@ fn route(path: &str, method: &str, operation: &mut Map<String, Value>) {
     };
     if has_body {
         add("413", answer("the body is over the limit", &error));
-        add("415", answer("the body is not of a supported media type", &error));
+        add(
+            "415",
+            answer("the body is not of a supported media type", &error),
+        );
     }
     let mut limited = answer("over the rate limit (`RATE_LIMITED`)", &error);
     limited["headers"] = json!({"Retry-After": {
