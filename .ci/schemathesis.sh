@@ -61,6 +61,27 @@ token=$("$binary" token --issuer-id BANK000001 --key "$work/issuer.pem" --kid is
 export D1_SCHEMATHESIS_JWE
 D1_SCHEMATHESIS_JWE=$("$binary" card encrypt --pan 4111111111111111 --exp 1230 --url "$url")
 export D1_SCHEMATHESIS_PRODUCT=visa-classic
+
+# Resources for the generated requests to find (the config draws ids from these): two
+# consumers with PI, two registered cards and a created one.
+api="$url/banking/v2/issuers/BANK000001"
+call() {
+  curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"
+}
+for consumer in cust-0001 cust-0002; do
+  call -X PUT "$api/consumers/$consumer" -d '{"personalInformation": {"language": "en-GB",
+    "firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com",
+    "mobilePhoneNumber": {"countryCode": "+44", "phoneNumber": "7700900123"}}}'
+done
+export D1_SCHEMATHESIS_PANS="card-0001=4012888888881881 card-0002=5555555555554444"
+for pair in $D1_SCHEMATHESIS_PANS; do
+  jwe=$("$binary" card encrypt --pan "${pair#*=}" --exp 1230 --url "$url")
+  call -X PUT "$api/cards/${pair%%=*}" \
+    -d "{\"consumerId\": \"cust-0001\", \"cardProductId\": \"visa-classic\", \"encryptedData\": \"$jwe\"}"
+done
+export D1_SCHEMATHESIS_CREATED_CARD
+D1_SCHEMATHESIS_CREATED_CARD=$(call -X POST "$api/cards" -d '{"consumerId": "cust-0002", "cardProductId": "visa-classic"}' |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["cardId"])')
 export D1_SCHEMATHESIS_URL="$url"
 export D1_SCHEMATHESIS_BINARY
 D1_SCHEMATHESIS_BINARY=$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")

@@ -24,6 +24,8 @@ URL = os.environ["D1_SCHEMATHESIS_URL"]
 JWE = os.environ["D1_SCHEMATHESIS_JWE"]
 PRODUCT = os.environ["D1_SCHEMATHESIS_PRODUCT"]
 PAN = "4111111111111111"
+# The PANs of the cards the script registered, by cardId; any other card has PAN.
+PANS = dict(pair.split("=") for pair in os.environ.get("D1_SCHEMATHESIS_PANS", "").split())
 SHAPE = {
     "encryptedData": re.compile(r"^[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*){4}$"),
     "cardProductId": re.compile(r"^[A-Za-z0-9_-]{1,48}$"),
@@ -32,14 +34,14 @@ OPERATION = re.compile(r"/cards/(?P<card>[^/]+)/operations[:/](?P<name>renew|rep
 renewals = 0
 
 
-def renewal_jwe():
+def renewal_jwe(card):
     """The card's PAN with an expiry later than any given before."""
     global renewals
     renewals += 1
     month, year = renewals % 12 + 1, 31 + renewals // 12
     exp = f"{month:02d}{year:02d}"
     return subprocess.run(
-        [BINARY, "card", "encrypt", "--pan", PAN, "--exp", exp, "--url", URL],
+        [BINARY, "card", "encrypt", "--pan", PANS.get(card, PAN), "--exp", exp, "--url", URL],
         check=True, capture_output=True, text=True,
     ).stdout.strip()
 
@@ -83,7 +85,7 @@ def before_call(context, case, kwargs):
         case.body.pop("encryptedData", None)
         return
     if operation["name"] == "renew":
-        case.body["encryptedData"] = renewal_jwe()
+        case.body["encryptedData"] = renewal_jwe(operation["card"])
     else:
         case.body["encryptedData"] = JWE
         case.body.setdefault("newCardId", uuid.uuid4().hex[:20])

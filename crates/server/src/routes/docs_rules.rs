@@ -190,12 +190,9 @@ fn bodies(schemas: &mut Map<String, Value>) {
             json!({"type": "string", "enum": values}),
         );
     }
-    set(
-        schemas,
-        "AccountDto",
-        "default",
-        json!({"type": "boolean", "description": "May be left out, but not `null`."}),
-    );
+    if let Some(default) = property(schemas, "AccountDto", "default") {
+        *default = json!({"type": "boolean", "description": "May be left out, but not `null`."});
+    }
     if let Some(cards) = property(schemas, "V1CardsRequest", "cards") {
         cards["minItems"] = json!(1);
         cards["maxItems"] = json!(100);
