@@ -20,6 +20,9 @@ if [ ! -x "$binary" ]; then
   echo "no binary at $binary: run cargo build first" >&2
   exit 1
 fi
+if ! command -v openssl >/dev/null 2>&1; then
+  apt-get update -q && apt-get install -y -q openssl
+fi
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
