@@ -5,7 +5,7 @@
 #
 #   .ci/schemathesis.sh [BINARY]      (default target/debug/d1-registry; build it first)
 #
-# D1_SCHEMATHESIS_EXAMPLES (default 25) bounds the cases per operation and phase;
+# D1_SCHEMATHESIS_EXAMPLES (default 50) bounds the cases per operation and phase;
 # D1_SCHEMATHESIS_VENV (default target/ci-venv) is the virtual environment it installs into.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 SCHEMATHESIS_VERSION=4.32.5
 binary=${1:-target/debug/d1-registry}
 venv=${D1_SCHEMATHESIS_VENV:-target/ci-venv}
-examples=${D1_SCHEMATHESIS_EXAMPLES:-25}
+examples=${D1_SCHEMATHESIS_EXAMPLES:-50}
 here=.ci/schemathesis
 
 if [ ! -x "$binary" ]; then

@@ -373,14 +373,16 @@ async fn the_openapi_document_declares_what_the_server_enforces() {
     }
     let v2 = "/banking/v2/issuers/{issuerId}";
     let optional = [
-        format!("{v2}/consumers/{{consumerId}}"),
-        format!("{v2}/consumers/{{consumerId}}/operations:delete"),
-        format!("{v2}/cards/{{cardId}}/operations:renew"),
+        ("put", format!("{v2}/consumers/{{consumerId}}")),
+        (
+            "post",
+            format!("{v2}/consumers/{{consumerId}}/operations:delete"),
+        ),
+        ("post", format!("{v2}/cards/{{cardId}}/operations:renew")),
     ];
-    for path in &optional {
-        let operation = paths[path].as_object().unwrap();
-        let body = &operation.values().next().unwrap()["requestBody"];
-        assert_eq!(body["required"], false, "{path}");
+    for (method, path) in &optional {
+        let body = &paths[path][method]["requestBody"];
+        assert_eq!(body["required"], false, "{method} {path}");
     }
     let suspend = &paths[&format!("{v2}/cards/{{cardId}}/operations:suspend")]["post"];
     let body = &suspend["requestBody"];
