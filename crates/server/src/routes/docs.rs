@@ -36,9 +36,10 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
-/// The route serving `doc`.
+/// The route serving `doc`, with the rules the annotations do not state
+/// ([`super::docs_rules`]).
 pub fn router(doc: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
-    let doc = Arc::new(doc);
+    let doc = Arc::new(super::docs_rules::declared(&doc));
     OpenApiRouter::new().route(
         "/openapi.json",
         get(move || {

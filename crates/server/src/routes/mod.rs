@@ -7,6 +7,7 @@ pub mod cards;
 pub mod clicktopay;
 pub mod consumers;
 pub mod docs;
+pub mod docs_rules;
 pub mod health;
 pub mod token;
 pub mod v1;

@@ -337,6 +337,68 @@ async fn every_documented_operation_is_served() {
 }
 
 #[tokio::test]
+async fn the_openapi_document_declares_what_the_server_enforces() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, item) in paths.iter().filter(|(p, _)| p.starts_with("/banking/")) {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = &operation["responses"];
+            for status in ["401", "429", "500", "503"] {
+                assert!(
+                    responses[status].is_object(),
+                    "{method} {path} does not declare {status}"
+                );
+            }
+            if operation["requestBody"].is_object() {
+                assert!(responses["413"].is_object() && responses["415"].is_object());
+            }
+            assert!(responses["401"]["headers"]["WWW-Authenticate"].is_object());
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let schema = &parameter["schema"];
+                if parameter["in"] != "query" {
+                    assert_eq!(schema["type"], "string", "{method} {path}: {parameter}");
+                }
+                let pattern = schema["pattern"].as_str().unwrap_or_default();
+                let expected = match parameter["name"].as_str().unwrap() {
+                    "issuerId" => "^[A-Za-z0-9]{10}$",
+                    "consumerId" => "^[A-Za-z0-9_-]{1,64}$",
+                    "cardId" => "^[A-Za-z0-9_-]{1,48}$",
+                    "x-user-id" => "^[A-Za-z0-9_-]{1,15}$",
+                    _ => continue,
+                };
+                assert_eq!(pattern, expected, "{method} {path}: {parameter}");
+            }
+        }
+    }
+    let v2 = "/banking/v2/issuers/{issuerId}";
+    let optional = [
+        ("put", format!("{v2}/consumers/{{consumerId}}")),
+        (
+            "post",
+            format!("{v2}/consumers/{{consumerId}}/operations:delete"),
+        ),
+        ("post", format!("{v2}/cards/{{cardId}}/operations:renew")),
+    ];
+    for (method, path) in &optional {
+        let body = &paths[path][method]["requestBody"];
+        assert_eq!(body["required"], false, "{method} {path}");
+    }
+    let suspend = &paths[&format!("{v2}/cards/{{cardId}}/operations:suspend")]["post"];
+    let body = &suspend["requestBody"];
+    assert_eq!(body["required"], true);
+    let codes = &body["content"]["application/json"]["schema"]["allOf"][1]["properties"]
+        ["reasonCode"]["enum"];
+    assert!(codes.as_array().unwrap().contains(&json!("CARD_LOST")));
+    assert!(!codes.as_array().unwrap().contains(&json!("CARD_FOUND")));
+    let schemas = &doc["components"]["schemas"];
+    let country = &schemas["AddressDto"]["properties"]["countryCode"]["enum"];
+    assert!(country.as_array().unwrap().contains(&json!("FR")));
+    assert!(!country.as_array().unwrap().contains(&json!("ZZ")));
+    assert_eq!(schemas["PhoneDto"]["anyOf"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
 async fn the_request_line_carries_the_matched_route_and_the_groups_correlation_id() {
     let app = spawn_app().await;
     let token = app.token().await;
