@@ -1,7 +1,7 @@
 //! `d1-bench`: drives a release build of d1-registry over HTTP on loopback and, in the same
 //! run, measures the raw database baseline the service is compared to (docs/benchmarks.md).
 //!
-//! Usage: `d1-bench registrations|cards|postgres|enrolments [--binary PATH] [--connections 32]
+//! Usage: `d1-bench registrations|cards|postgres|enrolments|limits [--binary PATH] [--connections 32]
 //! [--warmup 3] [--duration 10] [--runs 3] [--cards 150000] [--enrolments 2000]
 //! [--database-url URL]` (`d1-bench --help` says more). Run it with `bench/registrations.sh`, `bench/cards.sh`,
 //! `bench/postgres.sh` or `bench/enrolments.sh`, which build both.
@@ -9,6 +9,7 @@
 mod baseline;
 mod cards;
 mod enrolments;
+mod limits;
 mod load;
 mod postgres;
 mod report;
@@ -47,6 +48,8 @@ enum Scenario {
     Postgres,
     /// Click to Pay enrolments end to end, against an issuer simulator.
     Enrolments,
+    /// Registrations at 10× the configured per-issuer rate limit: the share answered 429.
+    Limits,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,6 +57,10 @@ fn main() -> anyhow::Result<()> {
     if scenario == Scenario::Postgres {
         report::machine();
         return postgres::run(&settings);
+    }
+    if scenario == Scenario::Limits {
+        report::machine();
+        return limits::run(&settings);
     }
     if scenario == Scenario::Enrolments {
         report::machine();

@@ -8,11 +8,15 @@ use axum::http::header;
 use axum::http::request::Parts;
 use d1_domain::{FieldError, IssuerId};
 
+use crate::auth::Refusal;
+use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The issuer of the path, proven by the caller's access token. A token for another issuer
-/// gets 401, which says nothing about the resource.
+/// The issuer of the path, proven by the caller's access token, within the issuer's rate
+/// limit. A token for another issuer (or an aggregator's token for an issuer it does not
+/// sign for) gets 401, which says nothing about the resource; over the limit, 429. An
+/// aggregator's token is noted on the request context, for the trail.
 #[derive(Debug, Clone)]
 pub struct Caller(pub IssuerId);
 
@@ -24,7 +28,7 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let issuer = state.auth.authenticate(authorization).await?;
+        let principal = state.auth.authenticate(authorization).await?;
         // Read from the raw path: a malformed consumerId elsewhere in it is a format error for
         // the handler, not a reason to refuse the caller. An issuerId is alphanumeric, so its
         // raw form is its value.
@@ -33,11 +37,21 @@ impl FromRequestParts<AppState> for Caller {
             .by_ref()
             .find(|s| *s == "issuers")
             .and_then(|_| segments.next());
-        if path_issuer == Some(issuer.as_str()) {
-            Ok(Self(issuer))
-        } else {
-            Err(ApiError::unauthorized())
+        let issuer = match path_issuer.map(IssuerId::parse) {
+            Some(Ok(issuer)) if principal.acts_for(issuer.as_str()) => issuer,
+            _ => return Err(Refusal::WrongIssuer.log()),
+        };
+        state
+            .limits
+            .issuer_request(issuer.as_str())
+            .map_err(ApiError::rate_limited)?;
+        if let (Some(aggregator), Some(ctx)) = (
+            principal.aggregator(),
+            parts.extensions.get::<RequestContext>(),
+        ) {
+            let _ = ctx.aggregator.set(aggregator.clone());
         }
+        Ok(Self(issuer))
     }
 }
 

@@ -13,6 +13,7 @@ pub mod crypto_pool;
 pub mod error;
 pub mod extract;
 pub mod keyring;
+pub mod limits;
 pub mod metrics;
 pub mod policy;
 pub mod renewals;

@@ -1,5 +1,6 @@
 //! `d1-registry serve`: bind, serve, and drain on SIGTERM or Ctrl-C.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,7 +53,8 @@ pub async fn run(config: Config, opened: Opened, listen: &str) -> anyhow::Result
         let _ = rx.wait_for(|stop| *stop).await;
     };
     {
-        let served = axum::serve(listener, app::router(state.clone()))
+        let app = app::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(signalled(stopped.clone()))
             .into_future();
         tokio::pin!(served);

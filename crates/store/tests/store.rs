@@ -334,6 +334,7 @@ async fn issuers_and_kids_are_unique_and_keep_a_key() {
         lookalike_policy: LookalikePolicy::Warn,
         kid: kid.into(),
         public_jwk: "{}".into(),
+        require_jti: false,
     };
     f.store.add_issuer(new("BANK000001", "k1")).await.unwrap();
     assert!(matches!(
@@ -596,6 +597,7 @@ mod click_to_pay {
             lookalike_policy: LookalikePolicy::Warn,
             kid: "k1".into(),
             public_jwk: "{}".into(),
+            require_jti: false,
         }
     }
 
@@ -899,6 +901,7 @@ async fn issuers_are_listed_by_id_with_their_kids_and_products_are_unique() {
                 lookalike_policy: LookalikePolicy::Refuse,
                 kid: kid.into(),
                 public_jwk: "{}".into(),
+                require_jti: false,
             })
             .await
             .unwrap();

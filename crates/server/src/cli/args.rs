@@ -49,6 +49,9 @@ pub(crate) enum Command {
     /// Onboard and manage issuers.
     #[command(subcommand)]
     Issuer(IssuerCommand),
+    /// Onboard aggregators: parties that sign assertions for several issuers.
+    #[command(subcommand)]
+    Aggregator(AggregatorCommand),
     /// Sign an assertion with an issuer's private key, exchange it, print the access token.
     Token {
         #[arg(long)]
@@ -169,6 +172,9 @@ pub(crate) enum IssuerCommand {
         click_to_pay: bool,
         #[arg(long, value_enum, default_value = "warn")]
         lookalike_policy: Policy,
+        /// Refuse an assertion without `jti` (`invalid_grant`), so none can be replayed.
+        #[arg(long, value_enum, default_value = "off")]
+        require_jti: OnOff,
     },
     /// Change an issuer's settings or keys.
     Set {
@@ -188,6 +194,9 @@ pub(crate) enum IssuerCommand {
         remove_key: Option<String>,
         #[arg(long, value_enum)]
         lookalike_policy: Option<Policy>,
+        /// Refuse an assertion without `jti` (`invalid_grant`).
+        #[arg(long, value_enum)]
+        require_jti: Option<OnOff>,
     },
     /// Set where the issuer's backend is, for Get Consumer Information and notifications.
     SetBackend {
@@ -217,6 +226,29 @@ pub(crate) enum IssuerCommand {
         notification_batch_size: u32,
     },
     /// List the issuers.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AggregatorCommand {
+    /// Onboard an aggregator with its assertion key and the issuers it signs for. Its id
+    /// follows the issuerId rule and cannot be an issuer's.
+    Add {
+        #[arg(long)]
+        aggregator_id: String,
+        /// The aggregator's P-256 public key, PEM or JWK.
+        #[arg(long)]
+        assertion_key: PathBuf,
+        #[arg(long)]
+        kid: String,
+        /// The issuers its tokens act for, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        issuers: Vec<String>,
+        /// Refuse an assertion without `jti` (`invalid_grant`).
+        #[arg(long, value_enum, default_value = "off")]
+        require_jti: OnOff,
+    },
+    /// List the aggregators.
     List,
 }
 

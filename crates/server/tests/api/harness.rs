@@ -296,6 +296,7 @@ pub async fn boot_with(
                     lookalike_policy: s.lookalike_policy,
                     kid: i.kid.clone(),
                     public_jwk: jwk,
+                    require_jti: false,
                 })
                 .await
                 .unwrap();
@@ -310,7 +311,8 @@ pub async fn boot_with(
     let addr = listener.local_addr().unwrap();
     let router = app::router(state.clone());
     let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service).await.unwrap();
     });
     TestApp {
         addr,
