@@ -13,6 +13,8 @@ use d1_store::{
     UpdateConsumer,
 };
 
+#[path = "store/aggregators.rs"]
+mod aggregators;
 #[path = "store/enrolment.rs"]
 mod enrolment;
 #[path = "store/trail.rs"]

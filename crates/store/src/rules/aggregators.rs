@@ -92,7 +92,7 @@ pub(crate) async fn issuers_of<D: Db>(db: &D, id: &str) -> StoreResult<Vec<Issue
 /// Every aggregator, by id.
 pub(crate) async fn list<D: Db>(db: &D) -> StoreResult<Vec<AggregatorRecord>> {
     let mut found = Vec::new();
-    for mut r in db.query(&sql::ALL, params![]).await? {
+    for mut r in db.query(&sql::EVERY, params![]).await? {
         let aggregator_id: IssuerId = r.parsed(0, IssuerId::parse)?;
         let mut kids = Vec::new();
         for mut k in db

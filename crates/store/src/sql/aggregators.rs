@@ -21,7 +21,7 @@ super::statements! {
     /// Whether a kid is an issuer's.
     ISSUER_KID_TAKEN = "issuer_keys", "SELECT 1 FROM issuer_keys WHERE kid = $1";
     /// Every aggregator, by id.
-    ALL = "aggregators",
+    EVERY = "aggregators",
         "SELECT aggregator_id, require_jti, created_at FROM aggregators ORDER BY aggregator_id";
     /// An aggregator's kids, oldest first.
     KIDS = "aggregator_keys",
