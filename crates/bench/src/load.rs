@@ -21,6 +21,10 @@ pub struct RunStats {
     pub latencies_us: Vec<u32>,
     /// The CPU time the service used during the run, where it was measured.
     pub service_cpu: Option<Duration>,
+    /// Answers 429 (a rate limit).
+    pub rate_limited: u64,
+    /// The latencies of the 2xx answers only, in microseconds.
+    pub ok_latencies_us: Vec<u32>,
 }
 
 impl RunStats {
@@ -198,12 +202,14 @@ async fn worker(
             break;
         };
         let answer = connection.exchange(&request).await?;
-        stats
-            .latencies_us
-            .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+        let latency = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
+        stats.latencies_us.push(latency);
         stats.completed += 1;
-        if !(200..300).contains(&answer.status) {
+        if (200..300).contains(&answer.status) {
+            stats.ok_latencies_us.push(latency);
+        } else {
             stats.non_2xx += 1;
+            stats.rate_limited += u64::from(answer.status == 429);
         }
     }
     Ok(stats)
@@ -261,6 +267,8 @@ async fn run_with(
         total.completed += stats.completed;
         total.non_2xx += stats.non_2xx;
         total.latencies_us.extend(stats.latencies_us);
+        total.rate_limited += stats.rate_limited;
+        total.ok_latencies_us.extend(stats.ok_latencies_us);
     }
     total.elapsed = started.elapsed();
     Ok(total)

@@ -1,7 +1,7 @@
 //! `d1-bench`: drives a release build of d1-registry over HTTP on loopback and, in the same
 //! run, measures the raw database baseline the service is compared to (docs/benchmarks.md).
 //!
-//! Usage: `d1-bench registrations|cards|postgres|enrolments|hostile [--binary PATH] [--connections 32]
+//! Usage: `d1-bench registrations|cards|postgres|enrolments|hostile|limits [--binary PATH] [--connections 32]
 //! [--warmup 3] [--duration 10] [--runs 3] [--cards 150000] [--enrolments 2000]
 //! [--database-url URL]` (`d1-bench --help` says more). Run it with `bench/registrations.sh`, `bench/cards.sh`,
 //! `bench/postgres.sh` or `bench/enrolments.sh`, which build both.
@@ -10,6 +10,7 @@ mod baseline;
 mod cards;
 mod enrolments;
 mod hostile;
+mod limits;
 mod load;
 mod postgres;
 mod report;
@@ -50,6 +51,8 @@ enum Scenario {
     Enrolments,
     /// Registrations with thousands of idle and slowloris connections open, against without.
     Hostile,
+    /// Registrations at 10× the configured per-issuer rate limit: the share answered 429.
+    Limits,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +64,10 @@ fn main() -> anyhow::Result<()> {
     if scenario == Scenario::Hostile {
         report::machine();
         return hostile::run(&settings);
+    }
+    if scenario == Scenario::Limits {
+        report::machine();
+        return limits::run(&settings);
     }
     if scenario == Scenario::Enrolments {
         report::machine();

@@ -26,7 +26,7 @@ pub fn machine() {
     println!("machine: {cores} cores, {cpu}");
 }
 
-fn percentile(sorted: &[u32], p: f64) -> Option<f64> {
+pub fn percentile(sorted: &[u32], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }

@@ -55,6 +55,15 @@ impl Service {
     /// Onboards the bench issuer and starts `serve` on a free port, on the database at
     /// `database_url` or else on SQLite in a fresh data directory.
     pub fn start(binary: &Path, database_url: Option<&str>) -> anyhow::Result<Self> {
+        Self::start_with(binary, database_url, &[])
+    }
+
+    /// [`Self::start`] with settings for `serve` as `D1__SECTION__KEY` variables.
+    pub fn start_with(
+        binary: &Path,
+        database_url: Option<&str>,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         if !binary.exists() {
             bail!(
                 "{} not found: run `cargo build --release` first (bench/registrations.sh does)",
@@ -83,8 +92,8 @@ impl Service {
                 KID,
             ],
         )?;
-        let (addr, child) =
-            spawn_serve(binary, &data, database_url, &dir.path().join("serve.log"))?;
+        let log = dir.path().join("serve.log");
+        let (addr, child) = spawn_serve(binary, &data, database_url, &log, env)?;
         Ok(Self {
             addr,
             binary: binary.to_path_buf(),
@@ -103,6 +112,7 @@ impl Service {
             &self.dir.path().join("data"),
             self.database_url.as_deref(),
             &log,
+            &[],
         )?;
         Ok(Node { addr, child })
     }
@@ -210,12 +220,14 @@ fn spawn_serve(
     data: &Path,
     database_url: Option<&str>,
     log: &Path,
+    env: &[(&str, String)],
 ) -> anyhow::Result<(String, Child)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = command(binary, data, database_url)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .args(["serve", "--listen", &addr])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log)?)

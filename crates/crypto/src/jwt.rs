@@ -238,8 +238,12 @@ pub fn sign_assertion(
 /// The claims of our access tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
-    /// The issuer (bank) the token acts for.
+    /// The issuer (bank) the token acts for, or the aggregator that holds it.
     pub sub: String,
+    /// For an aggregator's token, the issuers it acts for: the scope is checked from the
+    /// token alone, without a database read per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuers: Option<Vec<String>>,
     /// The kid of the assertion key it was exchanged with, so that removing that key revokes it.
     pub akid: String,
     pub aud: String,
@@ -261,8 +265,26 @@ pub fn sign_access_token(
     jti: &str,
     now: i64,
 ) -> Result<String, JwtError> {
+    sign_scoped_access_token(key, kid, issuer, None, assertion_kid, jti, now)
+}
+
+/// Signs an access token for `subject`: an issuer (`issuers: None`), or an aggregator acting
+/// for `issuers` only.
+///
+/// # Errors
+/// [`JwtError::Signature`] if signing fails.
+pub fn sign_scoped_access_token(
+    key: &SigningKey,
+    kid: &str,
+    subject: &str,
+    issuers: Option<&[String]>,
+    assertion_kid: &str,
+    jti: &str,
+    now: i64,
+) -> Result<String, JwtError> {
     let claims = AccessClaims {
-        sub: issuer.to_owned(),
+        sub: subject.to_owned(),
+        issuers: issuers.map(<[String]>::to_vec),
         akid: assertion_kid.to_owned(),
         aud: ACCESS_TOKEN_AUDIENCE.to_owned(),
         exp: now + ACCESS_TOKEN_LIFETIME_SECS,

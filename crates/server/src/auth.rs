@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use d1_crypto::ec::PublicKey;
-use d1_crypto::jwt::{self, AccessClaims, JwtError, ACCESS_TOKEN_LIFETIME_SECS};
+use d1_crypto::jwt::{self, JwtError, ACCESS_TOKEN_LIFETIME_SECS};
 use d1_domain::IssuerId;
 use d1_store::{AssertionKeyRecord, Store, StoreError};
 use moka::sync::Cache;
@@ -22,6 +22,7 @@ use crate::clock::now_secs;
 use crate::error::{ApiError, OAuthError};
 use crate::keyring::Keyring;
 use crate::listen::peer::{admits, ClientCert};
+use crate::limits::Limits;
 
 /// The longest bearer token looked at.
 const MAX_TOKEN_LEN: usize = 4096;
@@ -49,7 +50,7 @@ pub struct Authenticator {
     store: Arc<dyn Store>,
     keyring: Arc<Keyring>,
     audiences: Vec<String>,
-    tokens: Cache<String, Arc<AccessClaims>>,
+    tokens: Cache<String, Arc<Verified>>,
     assertion_keys: Cache<String, AssertionKeyRecord>,
 }
 
@@ -94,12 +95,14 @@ impl Authenticator {
     /// connection's client certificate, checked against the issuer's bindings.
     ///
     /// # Errors
-    /// `invalid_grant` for any defect of the assertion or a certificate the issuer is not
-    /// bound to, a server error if the store fails.
+    /// `invalid_grant` for any defect of the assertion (a missing `jti` when its owner
+    /// requires one included) or a certificate the issuer is not bound to, `slow_down`
+    /// over the key owner's rate, a server error if the store fails.
     pub async fn exchange(
         &self,
         assertion: &str,
         cert: Option<&ClientCert>,
+        limits: &Limits,
     ) -> Result<TokenResponse, OAuthError> {
         let grant = |e: JwtError| OAuthError::invalid_grant(e.to_string());
         let header = jwt::read_header(assertion).map_err(grant)?;
@@ -108,6 +111,10 @@ impl Authenticator {
             .await
             .map_err(|e| server_error(&e))?
             .ok_or_else(|| OAuthError::invalid_grant("unknown kid"))?;
+        // Counted before the signature is checked, so that guesses cost the guesser.
+        limits
+            .token_for(record.issuer_id.as_str())
+            .map_err(OAuthError::slow_down)?;
         let key = PublicKey::parse(&record.public_jwk).map_err(|e| server_error(&e))?;
         let (assertion_owned, audiences, issuer) = (
             assertion.to_owned(),
@@ -134,6 +141,9 @@ impl Authenticator {
                 ));
             }
         }
+        if record.require_jti && verified.jti.is_none() {
+            return Err(OAuthError::invalid_grant("the assertion has no jti"));
+        }
         if let Some(jti) = &verified.jti {
             match self
                 .store
@@ -154,9 +164,14 @@ impl Authenticator {
             .signer()
             .ok_or_else(|| server_error(&"no signing key"))?;
         let (issuer, akid) = (record.issuer_id.as_str().to_owned(), record.kid.clone());
+        let scope: Option<Vec<String>> = record
+            .aggregated
+            .as_ref()
+            .map(|all| all.iter().map(|i| i.as_str().to_owned()).collect());
         let access_token = tokio::task::spawn_blocking(move || {
             let jti = uuid::Uuid::new_v4().simple().to_string();
-            jwt::sign_access_token(&signer, &kid, &issuer, &akid, &jti, now)
+            let scope = scope.as_deref();
+            jwt::sign_scoped_access_token(&signer, &kid, &issuer, scope, &akid, &jti, now)
         })
         .await
         .map_err(|e| server_error(&e))?
@@ -170,36 +185,38 @@ impl Authenticator {
         })
     }
 
-    /// Checks an `Authorization` header value and returns the issuer it acts for.
+    /// Checks an `Authorization` header value and returns whom the token speaks for.
     ///
     /// # Errors
-    /// 401 for anything but a valid, unexpired token whose assertion key still exists.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<IssuerId, ApiError> {
-        let token = authorization
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
+    /// 401 for anything but a valid, unexpired token whose assertion key still exists; the
+    /// reason is logged as one word ([`Refusal`]), never the token.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, ApiError> {
+        let Some(header) = authorization else {
+            return Err(Refusal::Missing.log());
+        };
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN)
-            .ok_or_else(ApiError::unauthorized)?;
+            .ok_or_else(|| Refusal::Malformed.log())?;
         let now = now_secs();
-        let claims = match self.tokens.get(token) {
-            Some(claims) => claims,
+        let verified = match self.tokens.get(token) {
+            Some(verified) => verified,
             None => {
-                let claims = Arc::new(self.verify(token, now).await?);
-                self.tokens.insert(token.to_owned(), Arc::clone(&claims));
-                claims
+                let verified = Arc::new(self.verify(token, now).await.map_err(Refusal::log)?);
+                self.tokens.insert(token.to_owned(), Arc::clone(&verified));
+                verified
             }
         };
-        if claims.exp <= now {
-            return Err(ApiError::unauthorized());
+        if verified.exp <= now {
+            return Err(Refusal::Expired.log());
         }
-        IssuerId::parse(&claims.sub).map_err(|_| ApiError::unauthorized())
+        Ok(verified.principal.clone())
     }
 
-    async fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, ApiError> {
-        let header = jwt::read_header(token).map_err(|_| ApiError::unauthorized())?;
+    async fn verify(&self, token: &str, now: i64) -> Result<Verified, Refusal> {
+        let header = jwt::read_header(token).map_err(|_| Refusal::Malformed)?;
         let key = match self.keyring.verifier(&header.kid) {
             Some(key) => key,
             None => {
@@ -207,22 +224,133 @@ impl Authenticator {
                 self.keyring
                     .refresh_for_unknown_kid(self.store.as_ref())
                     .await
-                    .map_err(|e| ApiError::internal(&e))?;
+                    .map_err(|e| Refusal::Internal(e.to_string()))?;
                 self.keyring
                     .verifier(&header.kid)
-                    .ok_or_else(ApiError::unauthorized)?
+                    .ok_or(Refusal::UnknownKey)?
             }
         };
         let owned = token.to_owned();
         let claims =
             tokio::task::spawn_blocking(move || jwt::verify_access_token(&owned, &key, now))
                 .await
-                .map_err(|e| ApiError::internal(&e))?
-                .map_err(|_| ApiError::unauthorized())?;
-        match self.assertion_key(&claims.akid).await? {
-            Some(record) if record.issuer_id.as_str() == claims.sub => Ok(claims),
-            _ => Err(ApiError::unauthorized()),
+                .map_err(|e| Refusal::Internal(e.to_string()))?
+                .map_err(|e| match e {
+                    JwtError::Expired => Refusal::Expired,
+                    JwtError::Signature => Refusal::BadSignature,
+                    _ => Refusal::Malformed,
+                })?;
+        let record = self
+            .assertion_key(&claims.akid)
+            .await
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        let principal = match record {
+            Some(record) if record.issuer_id.as_str() == claims.sub => {
+                Principal::of(&record, claims.issuers.as_deref()).ok_or(Refusal::RevokedKey)?
+            }
+            _ => return Err(Refusal::RevokedKey),
+        };
+        Ok(Verified {
+            exp: claims.exp,
+            principal,
+        })
+    }
+}
+
+/// A token checked once, remembered for the cache period.
+struct Verified {
+    exp: i64,
+    principal: Principal,
+}
+
+/// Whom a valid access token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The holder: an issuer, or an aggregator.
+    pub subject: IssuerId,
+    /// For an aggregator, the issuers it acts for; `None` for an issuer's own token.
+    pub issuers: Option<Vec<IssuerId>>,
+}
+
+impl Principal {
+    /// The principal of a token exchanged with `record`, if the token's scope is the key's.
+    fn of(record: &AssertionKeyRecord, issuers: Option<&[String]>) -> Option<Self> {
+        let scope = match (&record.aggregated, issuers) {
+            (None, None) => None,
+            (Some(now), Some(then))
+                if now
+                    .iter()
+                    .map(IssuerId::as_str)
+                    .eq(then.iter().map(String::as_str)) =>
+            {
+                Some(now.clone())
+            }
+            _ => return None,
+        };
+        Some(Self {
+            subject: record.issuer_id.clone(),
+            issuers: scope,
+        })
+    }
+
+    /// Whether a request for `issuer`'s routes may be made with this token.
+    #[must_use]
+    pub fn acts_for(&self, issuer: &str) -> bool {
+        match &self.issuers {
+            None => self.subject.as_str() == issuer,
+            Some(issuers) => issuers.iter().any(|i| i.as_str() == issuer),
         }
+    }
+
+    /// The aggregator holding the token, if an aggregator does.
+    #[must_use]
+    pub fn aggregator(&self) -> Option<&IssuerId> {
+        self.issuers.as_ref().map(|_| &self.subject)
+    }
+}
+
+/// Why a token was refused: logged at info level as one fixed word, never sent (contract
+/// section 3).
+#[derive(Debug)]
+pub enum Refusal {
+    Expired,
+    BadSignature,
+    UnknownKey,
+    WrongIssuer,
+    Malformed,
+    Missing,
+    RevokedKey,
+    /// A valid token over a connection whose client certificate the issuer is not bound to.
+    WrongCertificate,
+    /// Not the token's fault: the check could not run (a 500).
+    Internal(String),
+}
+
+impl Refusal {
+    /// The reason word of the log.
+    #[must_use]
+    pub fn word(&self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::BadSignature => "bad_signature",
+            Self::UnknownKey => "unknown_key",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::Malformed => "malformed",
+            Self::Missing => "missing",
+            Self::RevokedKey => "revoked_key",
+            Self::WrongCertificate => "wrong_certificate",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// Logs the refusal and gives the answer: 401, or 500 when the check could not run.
+    #[must_use]
+    pub fn log(self) -> ApiError {
+        if let Self::Internal(cause) = &self {
+            return ApiError::internal(cause);
+        }
+        tracing::info!(reason = self.word(), "access token refused");
+        ApiError::unauthorized()
     }
 }
 

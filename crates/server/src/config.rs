@@ -216,6 +216,31 @@ impl Default for CardsConfig {
     }
 }
 
+/// `[limits]`: rate limits, per node (contract section 10). A rate of 0 is off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// API requests per second per issuer (a token bucket); 0 is off, the default.
+    pub issuer_requests_per_second: u32,
+    /// The bucket's size: requests an issuer may make at once; 0 is the per-second rate.
+    pub issuer_burst: u32,
+    /// Token requests per minute from one client address.
+    pub token_requests_per_minute_per_address: u32,
+    /// Token requests per minute with the keys of one issuer (or aggregator).
+    pub token_requests_per_minute_per_issuer: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            issuer_requests_per_second: 0,
+            issuer_burst: 0,
+            token_requests_per_minute_per_address: 600,
+            token_requests_per_minute_per_issuer: 120,
+        }
+    }
+}
+
 /// `[log]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -244,6 +269,7 @@ pub struct Config {
     pub issuer_backend: IssuerBackendConfig,
     pub jobs: JobsConfig,
     pub cards: CardsConfig,
+    pub limits: LimitsConfig,
     pub log: LogConfig,
     /// Resolved from the global flags, never read from the file.
     #[serde(skip)]

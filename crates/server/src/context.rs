@@ -26,6 +26,9 @@ pub struct RequestContext {
     pub request_id: String,
     /// The `x-correlation-id` sent, parsed; `None` when absent.
     pub correlation: Option<Result<CorrelationId, IdError>>,
+    /// The aggregator whose token the request came with, once the token is checked; shared
+    /// by every copy of the context, so that the trail sees it whichever extractor ran first.
+    pub aggregator: std::sync::Arc<std::sync::OnceLock<d1_domain::IssuerId>>,
 }
 
 impl RequestContext {

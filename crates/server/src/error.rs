@@ -188,6 +188,18 @@ impl ApiError {
         }
     }
 
+    /// 429 `RATE_LIMITED` with `Retry-After`: the issuer's rate limit is reached.
+    pub fn rate_limited(retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                "too many requests; try again after Retry-After seconds",
+            )
+        }
+    }
+
     /// 500 `INTERNAL_ERROR`. The cause is logged here and never sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

@@ -8,12 +8,16 @@ use axum::http::header;
 use axum::http::request::Parts;
 use d1_domain::{FieldError, IssuerId};
 
+use crate::auth::Refusal;
+use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::listen::peer::{admits, Peer};
 use crate::state::AppState;
 
-/// The issuer of the path, proven by the caller's access token. A token for another issuer
-/// gets 401, which says nothing about the resource.
+/// The issuer of the path, proven by the caller's access token, within the issuer's rate
+/// limit. A token for another issuer (or an aggregator's token for an issuer it does not
+/// sign for) gets 401, which says nothing about the resource; over the limit, 429. An
+/// aggregator's token is noted on the request context, for the trail.
 #[derive(Debug, Clone)]
 pub struct Caller(pub IssuerId);
 
@@ -25,7 +29,7 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let issuer = state.auth.authenticate(authorization).await?;
+        let principal = state.auth.authenticate(authorization).await?;
         // Read from the raw path: a malformed consumerId elsewhere in it is a format error for
         // the handler, not a reason to refuse the caller. An issuerId is alphanumeric, so its
         // raw form is its value.
@@ -34,9 +38,10 @@ impl FromRequestParts<AppState> for Caller {
             .by_ref()
             .find(|s| *s == "issuers")
             .and_then(|_| segments.next());
-        if path_issuer != Some(issuer.as_str()) {
-            return Err(ApiError::unauthorized());
-        }
+        let issuer = match path_issuer.map(IssuerId::parse) {
+            Some(Ok(issuer)) if principal.acts_for(issuer.as_str()) => issuer,
+            _ => return Err(Refusal::WrongIssuer.log()),
+        };
         // An issuer bound to client certificates acts only over one of them (contract
         // section 4). The issuer's settings are cached: no database read per request.
         let cert = parts
@@ -46,9 +51,18 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(record) = state.issuer(&issuer).await? {
             let bound = &record.client_certs;
             if !admits(cert, &bound.subjects, &bound.sans) {
-                tracing::info!(issuer = %issuer, "401: the connection's client certificate is not one the issuer is bound to");
-                return Err(ApiError::unauthorized());
+                return Err(Refusal::WrongCertificate.log());
             }
+        }
+        state
+            .limits
+            .issuer_request(issuer.as_str())
+            .map_err(ApiError::rate_limited)?;
+        if let (Some(aggregator), Some(ctx)) = (
+            principal.aggregator(),
+            parts.extensions.get::<RequestContext>(),
+        ) {
+            let _ = ctx.aggregator.set(aggregator.clone());
         }
         Ok(Self(issuer))
     }

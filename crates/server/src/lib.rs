@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod keyring;
 pub mod listen;
+pub mod limits;
 pub mod metrics;
 pub mod policy;
 pub mod renewals;

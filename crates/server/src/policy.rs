@@ -11,7 +11,7 @@ use std::any::Any;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, Extensions, HeaderValue};
+use axum::http::{header, Extensions, HeaderValue, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use d1_domain::{CorrelationId, IdError};
@@ -83,7 +83,9 @@ async fn middleware(State(policy): State<Policy>, mut req: Request, next: Next) 
     let ctx = RequestContext {
         request_id: request_id.0,
         correlation,
+        aggregator: std::sync::Arc::default(),
     };
+    let token_sent = req.headers().contains_key(header::AUTHORIZATION);
     let echoed = ctx.effective_correlation();
     tracing::Span::current().record("correlation_id", echoed.as_str());
     req.extensions_mut().insert(ctx);
@@ -103,6 +105,17 @@ async fn middleware(State(policy): State<Policy>, mut req: Request, next: Next) 
     };
     if let Ok(v) = HeaderValue::from_str(&echoed) {
         response.headers_mut().insert(CORRELATION_ID.clone(), v);
+    }
+    if response.status() == StatusCode::UNAUTHORIZED {
+        // RFC 6750 §3; why the token was refused is in the log only (crate::auth::Refusal).
+        let challenge = if token_sent {
+            HeaderValue::from_static("Bearer error=\"invalid_token\"")
+        } else {
+            HeaderValue::from_static("Bearer")
+        };
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, challenge);
     }
     response
 }

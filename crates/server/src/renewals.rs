@@ -78,6 +78,7 @@ async fn renew_due(
                 trail: TrailContext {
                     correlation_id: None,
                     user_id: None,
+                    aggregator_id: None,
                 },
             };
             match store.operate_card(cmd).await? {

@@ -27,6 +27,8 @@ pub struct Inner {
     pub auth: Authenticator,
     pub config: Config,
     pub metrics: Metrics,
+    /// This node's rate limits.
+    pub limits: crate::limits::Limits,
     /// Click to Pay's background side: the routes wake it, `serve` starts it.
     pub click_to_pay: Arc<ClickToPay>,
     issuers: Cache<IssuerId, IssuerRecord>,
@@ -73,6 +75,7 @@ impl AppState {
             click_to_pay,
             keyring,
             auth,
+            limits: crate::limits::Limits::new(&config.limits),
             config,
             metrics: Metrics::default(),
             crypto: {

@@ -3,6 +3,12 @@
 //! nodes on one database. Without that variable this suite is skipped and says so.
 
 #[cfg(pg_suite)]
+#[path = "api/abuse.rs"]
+mod abuse;
+#[cfg(pg_suite)]
+#[path = "api/aggregators.rs"]
+mod aggregators;
+#[cfg(pg_suite)]
 #[path = "api/bad_input.rs"]
 mod bad_input;
 #[cfg(pg_suite)]

@@ -7,16 +7,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use d1_domain::card::{CardId, CardProductId};
-use d1_domain::{ConsumerId, IssuerId};
 
 use crate::now_ms;
 use crate::rules::{
     cards, clicktopay, consumers, directory, issuers, lifecycle, notify, renewals, trail,
 };
 use crate::{
-    postgres, sqlite, AssertionKeyRecord, BackendRecord, CardOutcome, CardView, ChangeOutcome,
+    postgres, sqlite, AggregatorRecord, AssertionKeyRecord, BackendRecord, CardOutcome, CardView, ChangeOutcome,
     ClaimedJob, ConsumerView, CreateCard, CreateOutcome, DeleteConsumer, DirectoryRecord,
-    DirectoryWrite, EnrolmentStart, FinishJob, IssuerChange, IssuerRecord, NewIssuer,
+    DirectoryWrite, EnrolmentStart, FinishJob, IssuerChange, IssuerRecord, NewAggregator, NewIssuer,
     NotificationClaim, NotificationSettlement, OperateCard, OperateOutcome, OperationRecord,
     OperationsPage, ProductRecord, RegisterCard, RegisterCards, RegisterConsumer, RegisterOutcome,
     ServiceKeyRecord, StartEnrolment, Store, StoreResult, UpdateConsumer, Vault, WriteActivity,
@@ -93,6 +92,16 @@ impl Store for Engine {
         read!(self, kid.to_owned(), |db, _, kid| issuers::assertion_key(
             db, kid
         ))
+    }
+
+    async fn add_aggregator(&self, new: NewAggregator) -> StoreResult<()> {
+        write!(self, false, new, |db, _, new, now| {
+            crate::rules::aggregators::add(db, new, now)
+        })
+    }
+
+    async fn aggregators(&self) -> StoreResult<Vec<AggregatorRecord>> {
+        read!(self, (), |db, _, ()| crate::rules::aggregators::list(db))
     }
 
     async fn use_jti(&self, issuer: &IssuerId, jti: &str, expires_at: i64) -> StoreResult<()> {

@@ -124,6 +124,11 @@ pub trait Store: Send + Sync + 'static {
     async fn issuer(&self, issuer: &IssuerId) -> StoreResult<Option<IssuerRecord>>;
     /// The assertion key with this kid, whoever owns it.
     async fn assertion_key(&self, kid: &str) -> StoreResult<Option<AssertionKeyRecord>>;
+    /// Onboards an aggregator (contract section 4); `Conflict` if its id is an issuer's or an
+    /// aggregator's or its kid is taken, `NotFound` if one of its issuers is unknown.
+    async fn add_aggregator(&self, aggregator: NewAggregator) -> StoreResult<()>;
+    /// Every aggregator, by id.
+    async fn aggregators(&self) -> StoreResult<Vec<AggregatorRecord>>;
     /// Records an assertion's jti until `expires_at` (ms); `Conflict` if it was seen already.
     async fn use_jti(&self, issuer: &IssuerId, jti: &str, expires_at: i64) -> StoreResult<()>;
 

@@ -40,6 +40,8 @@ pub struct IssuerRecord {
     pub pi_storage: PiStorage,
     pub click_to_pay: bool,
     pub lookalike_policy: LookalikePolicy,
+    /// Whether an assertion without `jti` is refused.
+    pub require_jti: bool,
     pub created_at: i64,
     /// The kids of its assertion keys.
     pub kids: Vec<String>,
@@ -65,12 +67,39 @@ impl CertBindings {
     }
 }
 
-/// One issuer assertion key: its kid, its owner and the public JWK.
+/// One assertion key: its kid, its owner and the public JWK.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssertionKeyRecord {
     pub kid: String,
+    /// The owner: an issuer, or an aggregator (whose id follows the same rule).
     pub issuer_id: IssuerId,
     pub public_jwk: String,
+    /// For an aggregator's key, the issuers it signs for; `None` for an issuer's own key.
+    pub aggregated: Option<Vec<IssuerId>>,
+    /// Whether the owner refuses an assertion without `jti`.
+    pub require_jti: bool,
+}
+
+/// A new aggregator (contract section 4) with its assertion key and the issuers it signs for.
+#[derive(Debug, Clone)]
+pub struct NewAggregator {
+    pub aggregator_id: IssuerId,
+    pub kid: String,
+    pub public_jwk: String,
+    pub issuers: Vec<IssuerId>,
+    pub require_jti: bool,
+}
+
+/// An onboarded aggregator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregatorRecord {
+    pub aggregator_id: IssuerId,
+    pub require_jti: bool,
+    pub created_at: i64,
+    /// The kids of its assertion keys.
+    pub kids: Vec<String>,
+    /// The issuers it signs for, by id.
+    pub issuers: Vec<IssuerId>,
 }
 
 /// A new issuer with its first assertion key.
@@ -83,6 +112,8 @@ pub struct NewIssuer {
     pub kid: String,
     pub public_jwk: String,
     pub client_certs: CertBindings,
+    /// Whether an assertion without `jti` is refused.
+    pub require_jti: bool,
 }
 
 /// Changes to an existing issuer; `None` leaves a setting as it is.
@@ -91,6 +122,7 @@ pub struct IssuerChange {
     pub pi_storage: Option<PiStorage>,
     pub click_to_pay: Option<bool>,
     pub lookalike_policy: Option<LookalikePolicy>,
+    pub require_jti: Option<bool>,
     pub add_key: Option<(String, String)>,
     pub remove_kid: Option<String>,
     /// Replaces every client certificate binding (an empty set unbinds).
@@ -132,6 +164,8 @@ pub struct ServiceKeyRecord {
 pub struct TrailContext {
     pub correlation_id: Option<CorrelationId>,
     pub user_id: Option<UserId>,
+    /// The aggregator whose token made the request, if one did.
+    pub aggregator_id: Option<IssuerId>,
 }
 
 /// Register consumer (explicit). `pi: None` registers without PI.
@@ -209,6 +243,8 @@ pub struct OperationRecord {
     pub reason_code: Option<String>,
     pub correlation_id: Option<String>,
     pub user_id: Option<String>,
+    /// The aggregator the write was made through.
+    pub aggregator_id: Option<String>,
 }
 
 /// A page of the trail, newest first; `next` is the cursor for the following page.

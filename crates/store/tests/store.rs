@@ -13,6 +13,8 @@ use d1_store::{
     UpdateConsumer,
 };
 
+#[path = "store/aggregators.rs"]
+mod aggregators;
 #[path = "store/enrolment.rs"]
 mod enrolment;
 #[path = "store/trail.rs"]
@@ -381,6 +383,7 @@ async fn issuers_and_kids_are_unique_and_keep_a_key() {
         kid: kid.into(),
         public_jwk: "{}".into(),
         client_certs: d1_store::CertBindings::default(),
+        require_jti: false,
     };
     f.store.add_issuer(new("BANK000001", "k1")).await.unwrap();
     assert!(matches!(
@@ -644,6 +647,7 @@ mod click_to_pay {
             kid: "k1".into(),
             public_jwk: "{}".into(),
             client_certs: d1_store::CertBindings::default(),
+            require_jti: false,
         }
     }
 
@@ -948,6 +952,7 @@ async fn issuers_are_listed_by_id_with_their_kids_and_products_are_unique() {
                 kid: kid.into(),
                 public_jwk: "{}".into(),
                 client_certs: d1_store::CertBindings::default(),
+                require_jti: false,
             })
             .await
             .unwrap();

@@ -51,6 +51,9 @@ pub(crate) enum Command {
     /// Onboard and manage issuers.
     #[command(subcommand)]
     Issuer(IssuerCommand),
+    /// Onboard aggregators: parties that sign assertions for several issuers.
+    #[command(subcommand)]
+    Aggregator(AggregatorCommand),
     /// Sign an assertion with an issuer's private key, exchange it, print the access token.
     Token {
         #[arg(long)]
@@ -200,6 +203,9 @@ pub(crate) enum IssuerCommand {
         lookalike_policy: Policy,
         #[command(flatten)]
         client_certs: super::certs::CertArgs,
+        /// Refuse an assertion without `jti` (`invalid_grant`), so none can be replayed.
+        #[arg(long, value_enum, default_value = "off")]
+        require_jti: OnOff,
     },
     /// Change an issuer's settings or keys.
     Set {
@@ -225,6 +231,9 @@ pub(crate) enum IssuerCommand {
         unbind_client_certs: bool,
         #[arg(long, value_enum)]
         lookalike_policy: Option<Policy>,
+        /// Refuse an assertion without `jti` (`invalid_grant`).
+        #[arg(long, value_enum)]
+        require_jti: Option<OnOff>,
     },
     /// Set where the issuer's backend is, for Get Consumer Information and notifications.
     SetBackend {
@@ -254,6 +263,29 @@ pub(crate) enum IssuerCommand {
         notification_batch_size: u32,
     },
     /// List the issuers.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AggregatorCommand {
+    /// Onboard an aggregator with its assertion key and the issuers it signs for. Its id
+    /// follows the issuerId rule and cannot be an issuer's.
+    Add {
+        #[arg(long)]
+        aggregator_id: String,
+        /// The aggregator's P-256 public key, PEM or JWK.
+        #[arg(long)]
+        assertion_key: PathBuf,
+        #[arg(long)]
+        kid: String,
+        /// The issuers its tokens act for, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        issuers: Vec<String>,
+        /// Refuse an assertion without `jti` (`invalid_grant`).
+        #[arg(long, value_enum, default_value = "off")]
+        require_jti: OnOff,
+    },
+    /// List the aggregators.
     List,
 }
 

@@ -19,6 +19,7 @@ pub(super) async fn run(cmd: IssuerCommand, config: &Config) -> anyhow::Result<(
             click_to_pay,
             lookalike_policy,
             client_certs,
+            require_jti,
         } => {
             let issuer_id = parse_issuer(&issuer_id)?;
             let kid = parse_kid(&kid)?;
@@ -33,6 +34,7 @@ pub(super) async fn run(cmd: IssuerCommand, config: &Config) -> anyhow::Result<(
                 kid: kid.clone(),
                 public_jwk,
                 client_certs,
+                require_jti: matches!(require_jti, OnOff::On),
             };
             match opened.store.add_issuer(new).await {
                 Ok(()) => {
@@ -55,6 +57,7 @@ pub(super) async fn run(cmd: IssuerCommand, config: &Config) -> anyhow::Result<(
             lookalike_policy,
             client_certs,
             unbind_client_certs,
+            require_jti,
         } => {
             let issuer_id = parse_issuer(&issuer_id)?;
             let client_certs = if unbind_client_certs {
@@ -72,6 +75,7 @@ pub(super) async fn run(cmd: IssuerCommand, config: &Config) -> anyhow::Result<(
                 pi_storage: pi_storage.map(Into::into),
                 click_to_pay: click_to_pay.map(|v| matches!(v, OnOff::On)),
                 lookalike_policy: lookalike_policy.map(Into::into),
+                require_jti: require_jti.map(|v| matches!(v, OnOff::On)),
                 add_key,
                 remove_kid: remove_key,
                 client_certs,
@@ -132,16 +136,30 @@ pub(super) async fn run(cmd: IssuerCommand, config: &Config) -> anyhow::Result<(
                         },
                     );
                 println!(
-                    "{} pi_storage={} click_to_pay={} lookalike_policy={} kids={} {} backend={backend}",
+                    "{} pi_storage={} click_to_pay={} lookalike_policy={} require_jti={} kids={} {} backend={backend}",
                     i.issuer_id,
                     i.pi_storage.as_str(),
-                    if i.click_to_pay { "on" } else { "off" },
+                    on_off(i.click_to_pay),
                     i.lookalike_policy.as_str(),
+                    on_off(i.require_jti),
                     i.kids.join(","),
                     super::certs::show(&i.client_certs),
                 );
             }
+            let aggregators = opened.store.aggregators().await?.len();
+            if aggregators > 0 {
+                println!("({aggregators} aggregator(s) sign for issuers: see `aggregator list`)");
+            }
             Ok(())
         }
+    }
+}
+
+/// A setting as the command line writes it.
+pub(super) fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
     }
 }

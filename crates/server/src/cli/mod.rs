@@ -3,6 +3,7 @@
 //!
 //! Exit codes: 0 on success, 1 on a refused request (one line on stderr), 2 on bad usage.
 
+mod aggregator;
 mod args;
 mod backend;
 mod card;
@@ -110,6 +111,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             crate::serve::run(config, opened, &listen, tls.files()).await
         }
         Command::Issuer(cmd) => issuer::run(cmd, &config).await,
+        Command::Aggregator(cmd) => aggregator::run(cmd, &config).await,
         Command::Token {
             issuer_id,
             key,

@@ -20,6 +20,7 @@ pub struct OAuthError {
     status: StatusCode,
     error: &'static str,
     description: String,
+    retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -29,6 +30,7 @@ impl OAuthError {
             status: StatusCode::BAD_REQUEST,
             error: "invalid_request",
             description: description.into(),
+            retry_after: None,
         }
     }
 
@@ -38,6 +40,7 @@ impl OAuthError {
             status: StatusCode::BAD_REQUEST,
             error: "unsupported_grant_type",
             description: "grant_type must be urn:ietf:params:oauth:grant-type:jwt-bearer".into(),
+            retry_after: None,
         }
     }
 
@@ -47,10 +50,21 @@ impl OAuthError {
             status: StatusCode::BAD_REQUEST,
             error: "invalid_grant",
             description: description.into(),
+            retry_after: None,
         }
     }
 
-    /// A non-400 status in the same shape (413, 415, 500).
+    /// 429 `slow_down` with `Retry-After`: a rate limit of the token endpoint is reached.
+    pub fn slow_down(retry_after: u64) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            error: "slow_down",
+            description: format!("too many token requests; try again in {retry_after} s"),
+            retry_after: Some(retry_after),
+        }
+    }
+
+    /// A non-400 status in the same shape (404, 405, 413, 415, 500).
     pub fn with_status(status: StatusCode, description: impl Into<String>) -> Self {
         let error = if status.is_server_error() {
             "server_error"
@@ -61,6 +75,7 @@ impl OAuthError {
             status,
             error,
             description: description.into(),
+            retry_after: None,
         }
     }
 }
@@ -78,6 +93,11 @@ impl IntoResponse for OAuthError {
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

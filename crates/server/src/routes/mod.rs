@@ -156,6 +156,7 @@ pub fn trail_context(
     Ok(correlation.and(user_id).map(|((), user_id)| TrailContext {
         correlation_id: ctx.valid_correlation(),
         user_id,
+        aggregator_id: ctx.aggregator.get().cloned(),
     }))
 }
 

@@ -23,9 +23,26 @@ pub const TOKEN_PATH: &str = "/authz/v1/oauth2/token";
 /// The only grant type accepted.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-/// The token route.
+/// The token route. Another method, and any other path under `/authz`, is answered in the
+/// RFC 6749 shape too (405 with `Allow: POST`, 404).
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(token))
+    let (schemas, paths, method_router) = routes!(token);
+    let method_router = method_router.fallback(|| async {
+        let mut response =
+            OAuthError::with_status(StatusCode::METHOD_NOT_ALLOWED, "use POST").into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        response
+    });
+    OpenApiRouter::new()
+        .routes((schemas, paths, method_router))
+        .route(
+            "/authz/{*rest}",
+            axum::routing::any(|| async {
+                OAuthError::with_status(StatusCode::NOT_FOUND, "no such endpoint")
+            }),
+        )
 }
 
 /// The form of the token request (also accepted as a JSON object).
@@ -115,7 +132,8 @@ impl<'de> serde::Deserialize<'de> for JsonPairs {
 #[utoipa::path(post, path = TOKEN_PATH, tag = "authorization",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = TokenResponse), (status = 400, body = OAuthErrorBody),
-              (status = 413, body = OAuthErrorBody), (status = 415, body = OAuthErrorBody), (status = 500, body = OAuthErrorBody)))]
+              (status = 413, body = OAuthErrorBody), (status = 415, body = OAuthErrorBody),
+              (status = 429, body = OAuthErrorBody, headers(("Retry-After" = u64))), (status = 500, body = OAuthErrorBody)))]
 pub async fn token(
     State(state): State<AppState>,
     peer: Option<Extension<Peer>>,
@@ -136,6 +154,12 @@ pub async fn token(
                 "the body is too large",
             ));
         }
+        if let Some(Extension(peer)) = &peer {
+            state
+                .limits
+                .token_from(peer.addr.ip())
+                .map_err(OAuthError::slow_down)?;
+        }
         let params = params(&headers, &body)?;
         let grant_type = params
             .get("grant_type")
@@ -148,7 +172,7 @@ pub async fn token(
             .filter(|a| !a.is_empty())
             .ok_or_else(|| OAuthError::invalid_request("assertion is missing"))?;
         let cert = peer.as_ref().and_then(|p| p.cert.as_deref());
-        state.auth.exchange(assertion, cert).await
+        state.auth.exchange(assertion, cert, &state.limits).await
     }
     .await;
     match result {

@@ -56,6 +56,7 @@ pub fn trail(ctx: &RequestContext) -> Result<Checked<TrailContext>, ApiError> {
     Ok(correlation(ctx)?.map(|()| TrailContext {
         correlation_id: ctx.valid_correlation(),
         user_id: None,
+        aggregator_id: ctx.aggregator.get().cloned(),
     }))
 }
 

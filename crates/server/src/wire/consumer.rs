@@ -136,6 +136,9 @@ pub struct OperationDto {
     pub correlation_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// The aggregator whose token made the write, when one did (contract section 4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregator_id: Option<String>,
 }
 
 impl From<&OperationRecord> for OperationDto {
@@ -151,6 +154,7 @@ impl From<&OperationRecord> for OperationDto {
             reason_code: op.reason_code.clone(),
             correlation_id: op.correlation_id.clone(),
             user_id: op.user_id.clone(),
+            aggregator_id: op.aggregator_id.clone(),
         }
     }
 }

@@ -297,6 +297,7 @@ pub async fn boot_with(
                     kid: i.kid.clone(),
                     public_jwk: jwk,
                     client_certs: d1_store::CertBindings::default(),
+                    require_jti: false,
                 })
                 .await
                 .unwrap();

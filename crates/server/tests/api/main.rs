@@ -1,6 +1,8 @@
 //! The API integration suite: the real router on 127.0.0.1:0, a fresh SQLite database per
 //! test, real crypto, driven over HTTP like an issuer backend would.
 
+mod abuse;
+mod aggregators;
 mod bad_input;
 mod bodies;
 mod card_encrypt;

@@ -35,6 +35,7 @@ struct Job {
     operation_id: uuid::Uuid,
     correlation_id: Option<String>,
     user_id: Option<String>,
+    aggregator_id: Option<String>,
     created: oneshot::Sender<bool>,
 }
 
@@ -74,6 +75,11 @@ impl Registrations {
                 .as_ref()
                 .map(|c| c.as_str().to_owned()),
             user_id: cmd.trail.user_id.as_ref().map(|u| u.as_str().to_owned()),
+            aggregator_id: cmd
+                .trail
+                .aggregator_id
+                .as_ref()
+                .map(|a| a.as_str().to_owned()),
             created,
         };
         if self.queue.send(job).await.is_err() {
@@ -110,9 +116,9 @@ async fn dispatch(pool: Pool, mut jobs: mpsc::Receiver<Job>) {
 
 const INSERT: &str = "WITH input AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[],
-                              $6::bigint[], $7::uuid[], $8::text[], $9::text[])
+                              $6::bigint[], $7::uuid[], $8::text[], $9::text[], $10::text[])
              AS t(issuer_id, consumer_id, pi_source, wrapped_key, pi, at, operation_id,
-                  correlation_id, user_id)
+                  correlation_id, user_id, aggregator_id)
      ), new AS (
          INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi,
                                 created_at, updated_at)
@@ -122,9 +128,9 @@ const INSERT: &str = "WITH input AS (
          RETURNING id, issuer_id, consumer_id
      )
      INSERT INTO operations (consumer_ref, operation_id, operation, status, start_time, end_time,
-                             correlation_id, user_id)
+                             correlation_id, user_id, aggregator_id)
      SELECT new.id, input.operation_id, 'REGISTER', 'SUCCESSFUL', input.at, input.at,
-            input.correlation_id, input.user_id
+            input.correlation_id, input.user_id, input.aggregator_id
      FROM new JOIN input USING (issuer_id, consumer_id)
      RETURNING operation_id";
 
@@ -161,6 +167,8 @@ async fn write(client: &deadpool_postgres::Object, mut batch: Vec<Job>) {
     let correlations: Vec<Option<&str>> =
         unique.iter().map(|j| j.correlation_id.as_deref()).collect();
     let users: Vec<Option<&str>> = unique.iter().map(|j| j.user_id.as_deref()).collect();
+    let aggregators: Vec<Option<&str>> =
+        unique.iter().map(|j| j.aggregator_id.as_deref()).collect();
     let written = insert(
         client,
         &[
@@ -173,6 +181,7 @@ async fn write(client: &deadpool_postgres::Object, mut batch: Vec<Job>) {
             &operations,
             &correlations,
             &users,
+            &aggregators,
         ],
     )
     .await;
@@ -215,6 +224,7 @@ mod tests {
             operation_id: uuid::Uuid::now_v7(),
             correlation_id: None,
             user_id: None,
+            aggregator_id: None,
             created,
         };
         (job, answer)

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_card_notifications.sql"),
     include_str!("../../migrations/postgres/0006_auto_renewal.sql"),
     include_str!("../../migrations/postgres/0007_issuer_client_certs.sql"),
+    include_str!("../../migrations/postgres/0008_aggregators.sql"),
 ];
 
 /// The advisory lock key: "d1-registry" in ASCII, so it does not clash with other services

@@ -115,6 +115,10 @@ pub(crate) async fn start_enrolment<D: Db>(
             cmd.reason.code().as_str(),
             cmd.trail.correlation_id.as_ref().map(CorrelationId::as_str),
             cmd.trail.user_id.as_ref().map(UserId::as_str),
+            cmd.trail
+                .aggregator_id
+                .as_ref()
+                .map(d1_domain::IssuerId::as_str),
         ],
     )
     .await?;

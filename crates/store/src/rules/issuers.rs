@@ -18,6 +18,7 @@ async fn insert_key<D: Db>(
     jwk: &str,
     now: i64,
 ) -> StoreResult<()> {
+    super::aggregators::refuse_aggregator_kid(db, kid).await?;
     let inserted = db
         .exec(&sql::INSERT_KEY, params![kid, issuer.as_str(), jwk, now])
         .await?;
@@ -43,6 +44,7 @@ async fn bind_certs<D: Db>(db: &D, issuer: &IssuerId, certs: &CertBindings) -> S
 
 /// Onboards an issuer with its first key.
 pub(crate) async fn add<D: Db>(db: &D, issuer: &NewIssuer, now: i64) -> StoreResult<()> {
+    super::aggregators::refuse_aggregator_id(db, &issuer.issuer_id).await?;
     let inserted = db
         .exec(
             &sql::INSERT,
@@ -52,6 +54,7 @@ pub(crate) async fn add<D: Db>(db: &D, issuer: &NewIssuer, now: i64) -> StoreRes
                 issuer.click_to_pay,
                 issuer.lookalike_policy.as_str(),
                 now,
+                issuer.require_jti,
             ],
         )
         .await?;
@@ -87,6 +90,9 @@ pub(crate) async fn change<D: Db>(
     }
     if let Some(certs) = &change.client_certs {
         bind_certs(db, issuer, certs).await?;
+    }
+    if let Some(v) = change.require_jti {
+        db.exec(&sql::SET_REQUIRE_JTI, params![v, id]).await?;
     }
     if let Some((kid, jwk)) = &change.add_key {
         insert_key(db, issuer, kid, jwk, now).await?;
@@ -130,6 +136,7 @@ async fn record<D: Db>(db: &D, mut r: Row) -> StoreResult<IssuerRecord> {
         click_to_pay: r.bool(2)?,
         lookalike_policy: r.parsed(3, |s| known(LookalikePolicy::parse(s)))?,
         created_at: r.int(4)?,
+        require_jti: r.bool(5)?,
         kids,
         client_certs,
     })
@@ -160,10 +167,18 @@ pub(crate) async fn assertion_key<D: Db>(
     let Some(mut r) = db.query_opt(&sql::ASSERTION_KEY, params![kid]).await? else {
         return Ok(None);
     };
+    let issuer_id: IssuerId = r.parsed(0, IssuerId::parse)?;
+    let aggregated = if r.bool(3)? {
+        Some(super::aggregators::issuers_of(db, issuer_id.as_str()).await?)
+    } else {
+        None
+    };
     Ok(Some(AssertionKeyRecord {
         kid: kid.to_owned(),
-        issuer_id: r.parsed(0, IssuerId::parse)?,
+        issuer_id,
         public_jwk: r.text(1)?,
+        aggregated,
+        require_jti: r.bool(2)?,
     }))
 }
 

@@ -3,6 +3,7 @@
 //! run again when it lost a race to another node. Reads that PostgreSQL must lock go through
 //! [`crate::db::locking`]; everything else is the same statement on both.
 
+pub(crate) mod aggregators;
 pub(crate) mod cards;
 pub(crate) mod clicktopay;
 pub(crate) mod consumers;

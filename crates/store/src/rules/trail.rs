@@ -60,6 +60,10 @@ pub(crate) async fn record<D: Db>(
             entry.reason_code,
             trail.correlation_id.as_ref().map(CorrelationId::as_str),
             trail.user_id.as_ref().map(UserId::as_str),
+            trail
+                .aggregator_id
+                .as_ref()
+                .map(d1_domain::IssuerId::as_str),
         ],
     )
     .await?;
@@ -67,7 +71,7 @@ pub(crate) async fn record<D: Db>(
 }
 
 /// An entry as read back, from `first` on: operation_id, operation, status, start_time,
-/// end_time, card_id, reason, reason_code, correlation_id, user_id.
+/// end_time, card_id, reason, reason_code, correlation_id, user_id, aggregator_id.
 fn entry(r: &mut Row, first: usize) -> StoreResult<OperationRecord> {
     Ok(OperationRecord {
         operation_id: r.text(first)?,
@@ -80,6 +84,7 @@ fn entry(r: &mut Row, first: usize) -> StoreResult<OperationRecord> {
         reason_code: r.opt_text(first + 7)?,
         correlation_id: r.opt_text(first + 8)?,
         user_id: r.opt_text(first + 9)?,
+        aggregator_id: r.opt_text(first + 10)?,
     })
 }
 

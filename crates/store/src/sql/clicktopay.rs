@@ -79,8 +79,9 @@ super::statements! {
     /// The PENDING trail entry of an accepted enrolment, with the body's reason and code.
     PENDING_ENROLMENT = "operations",
         "INSERT INTO operations (consumer_ref, operation_id, operation, status, start_time,
-                                 card_id, reason, reason_code, correlation_id, user_id)
-         VALUES ($1, $2, 'CLICK_TO_PAY_ENROLMENT', 'PENDING', $3, $4, $5, $6, $7, $8)";
+                                 card_id, reason, reason_code, correlation_id, user_id,
+                                 aggregator_id)
+         VALUES ($1, $2, 'CLICK_TO_PAY_ENROLMENT', 'PENDING', $3, $4, $5, $6, $7, $8, $9)";
     ENROL_JOB = "c2p_jobs",
         "INSERT INTO c2p_jobs (kind, issuer_id, consumer_ref, operation_id, card_id, billing,
                                correlation_id, created_at)
@@ -128,7 +129,7 @@ super::statements! {
     /// One entry of an issuer's trail by its operation id.
     OPERATION = "operations",
         "SELECT o.operation_id, o.operation, o.status, o.start_time, o.end_time, o.card_id,
-                o.reason, o.reason_code, o.correlation_id, o.user_id
+                o.reason, o.reason_code, o.correlation_id, o.user_id, o.aggregator_id
          FROM operations o JOIN consumers c ON c.id = o.consumer_ref
          WHERE o.operation_id = $1 AND c.issuer_id = $2";
     PROFILE_EXISTS = "directory_profiles", profile_exists!();

@@ -38,17 +38,18 @@ super::statements! {
     /// One successful entry of the trail.
     RECORD = "operations",
         "INSERT INTO operations (consumer_ref, operation_id, operation, status, start_time,
-                                 end_time, card_id, reason, reason_code, correlation_id, user_id)
-         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10)";
+                                 end_time, card_id, reason, reason_code, correlation_id, user_id,
+                                 aggregator_id)
+         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11)";
     /// A page of a consumer's trail, newest first, before the cursor `$2`.
     PAGE = "operations",
         "SELECT id, operation_id, operation, status, start_time, end_time, card_id, reason,
-                reason_code, correlation_id, user_id
+                reason_code, correlation_id, user_id, aggregator_id
          FROM operations WHERE consumer_ref = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
     /// `$2` entries of a consumer's trail, newest first, skipping the `$3` newest (v1).
     PAGE_AT = "operations",
         "SELECT operation_id, operation, status, start_time, end_time, card_id, reason,
-                reason_code, correlation_id, user_id
+                reason_code, correlation_id, user_id, aggregator_id
          FROM operations WHERE consumer_ref = $1 ORDER BY id DESC LIMIT $2 OFFSET $3";
     /// Whether the database holds anything a KEK protects.
     HAS_DATA = "issuers",

@@ -3,8 +3,9 @@
 super::statements! {
     /// A new issuer unless it exists.
     INSERT = "issuers",
-        "INSERT INTO issuers (issuer_id, pi_storage, click_to_pay, lookalike_policy, created_at)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+        "INSERT INTO issuers (issuer_id, pi_storage, click_to_pay, lookalike_policy, created_at,
+                              require_jti)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
     /// Whether an issuer is onboarded.
     EXISTS = "issuers", "SELECT 1 FROM issuers WHERE issuer_id = $1";
     /// [`EXISTS`], locking the issuer: two key removals then cannot each leave the other's
@@ -13,14 +14,15 @@ super::statements! {
     SET_PI_STORAGE = "issuers", "UPDATE issuers SET pi_storage = $1 WHERE issuer_id = $2";
     SET_CLICK_TO_PAY = "issuers", "UPDATE issuers SET click_to_pay = $1 WHERE issuer_id = $2";
     SET_LOOKALIKE = "issuers", "UPDATE issuers SET lookalike_policy = $1 WHERE issuer_id = $2";
+    SET_REQUIRE_JTI = "issuers", "UPDATE issuers SET require_jti = $1 WHERE issuer_id = $2";
     /// One issuer's settings.
     BY_ID = "issuers",
-        "SELECT issuer_id, pi_storage, click_to_pay, lookalike_policy, created_at FROM issuers
-         WHERE issuer_id = $1";
+        "SELECT issuer_id, pi_storage, click_to_pay, lookalike_policy, created_at, require_jti
+         FROM issuers WHERE issuer_id = $1";
     /// Every issuer's settings.
     ALL_ISSUERS = "issuers",
-        "SELECT issuer_id, pi_storage, click_to_pay, lookalike_policy, created_at FROM issuers
-         ORDER BY issuer_id";
+        "SELECT issuer_id, pi_storage, click_to_pay, lookalike_policy, created_at, require_jti
+         FROM issuers ORDER BY issuer_id";
     /// An assertion key unless its kid is taken (by any issuer).
     INSERT_KEY = "issuer_keys",
         "INSERT INTO issuer_keys (kid, issuer_id, public_jwk, created_at) VALUES ($1, $2, $3, $4)
@@ -30,8 +32,15 @@ super::statements! {
     /// An issuer's kids, oldest first.
     KIDS = "issuer_keys",
         "SELECT kid FROM issuer_keys WHERE issuer_id = $1 ORDER BY created_at, kid";
-    /// The assertion key with a kid.
-    ASSERTION_KEY = "issuer_keys", "SELECT issuer_id, public_jwk FROM issuer_keys WHERE kid = $1";
+    /// The assertion key with a kid, an issuer's or an aggregator's: owner, JWK, whether the
+    /// owner requires a jti, whether it is an aggregator.
+    ASSERTION_KEY = "issuer_keys",
+        "SELECT k.issuer_id, k.public_jwk, i.require_jti, FALSE
+         FROM issuer_keys k JOIN issuers i ON i.issuer_id = k.issuer_id WHERE k.kid = $1
+         UNION ALL
+         SELECT k.aggregator_id, k.public_jwk, a.require_jti, TRUE
+         FROM aggregator_keys k JOIN aggregators a ON a.aggregator_id = k.aggregator_id
+         WHERE k.kid = $1";
     /// One client certificate binding of an issuer.
     INSERT_CLIENT_CERT = "issuer_client_certs",
         "INSERT INTO issuer_client_certs (issuer_id, kind, value) VALUES ($1, $2, $3)

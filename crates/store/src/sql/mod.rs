@@ -3,6 +3,7 @@
 //! placeholders first appear in order (checked below for every statement). A read that locks
 //! rows on PostgreSQL has a second form with the locking clause; the backend picks one.
 
+pub(crate) mod aggregators;
 pub(crate) mod cards;
 pub(crate) mod clicktopay;
 pub(crate) mod consumers;
@@ -53,6 +54,7 @@ mod tests {
     #[test]
     fn every_statement_numbers_its_placeholders_in_order_of_first_appearance() {
         let all = [
+            aggregators::ALL,
             cards::ALL,
             clicktopay::ALL,
             consumers::ALL,

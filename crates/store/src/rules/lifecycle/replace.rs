@@ -164,6 +164,10 @@ impl Replacement {
                 ReasonCode::IssuerDecision.as_str(),
                 correlation,
                 cmd.trail.user_id.as_ref().map(UserId::as_str),
+                cmd.trail
+                    .aggregator_id
+                    .as_ref()
+                    .map(d1_domain::IssuerId::as_str),
             ],
         )
         .await?;
