@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use d1_domain::card::{CardId, CardProductId};
+use d1_domain::{ConsumerId, IssuerId};
 
 use crate::now_ms;
 use crate::rules::{
