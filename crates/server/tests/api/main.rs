@@ -7,6 +7,7 @@ mod card_encrypt;
 mod cards;
 mod clicktopay;
 mod consumers;
+mod data_dir;
 mod exhaustion;
 mod fake_backend;
 mod harness;
