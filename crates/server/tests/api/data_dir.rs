@@ -78,14 +78,16 @@ fn a_command_that_writes_says_once_that_it_creates_a_store_and_a_kek() {
 #[test]
 fn serve_on_an_empty_directory_says_it_creates_a_store() {
     let place = fresh_place_blocking();
+    // A port in use, so serve stops after opening the store.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
     let mut server = command(&place)
-        .args(["serve", "--listen", "127.0.0.1:1"])
+        .args(["serve", "--listen", &listen])
         .env("D1__LOG__LEVEL", "off")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Port 1 cannot be bound, so serve stops after opening the store.
     let status = server.wait().unwrap();
     let mut said = String::new();
     std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut said).unwrap();
