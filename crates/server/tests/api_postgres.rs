@@ -27,6 +27,9 @@ mod clicktopay;
 #[path = "api/consumers.rs"]
 mod consumers;
 #[cfg(pg_suite)]
+#[path = "api/data_dir.rs"]
+mod data_dir;
+#[cfg(pg_suite)]
 #[path = "api/exhaustion.rs"]
 mod exhaustion;
 #[cfg(pg_suite)]

@@ -261,6 +261,25 @@ pub async fn open(options: StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
         let store = postgres::Postgres::open(&url, &options).await?;
         return Ok(Arc::new(engine::Engine::Postgres(store)));
     }
+    let store = sqlite::Sqlite::open(sqlite_path(&url)?, &options).await?;
+    Ok(Arc::new(engine::Engine::Sqlite(store)))
+}
+
+/// Whether the URL names a store this service made, without creating anything: on SQLite a
+/// database file that is not empty, on PostgreSQL a `schema_migrations` table on the
+/// connection's `search_path`.
+///
+/// # Errors
+/// If the URL names no known backend, or PostgreSQL cannot be reached.
+pub async fn exists(options: &StoreOptions) -> anyhow::Result<bool> {
+    let url = options.database_url.as_str();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return postgres::Postgres::exists(url, options).await;
+    }
+    Ok(std::fs::metadata(sqlite_path(url)?).is_ok_and(|m| m.len() > 0))
+}
+
+fn sqlite_path(url: &str) -> anyhow::Result<&std::path::Path> {
     let path = match url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -269,10 +288,9 @@ pub async fn open(options: StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
         None if url.contains("://") => anyhow::bail!(
             "unsupported database URL scheme (expected sqlite://PATH or postgres://…)"
         ),
-        None => &url,
+        None => url,
     };
-    let store = sqlite::Sqlite::open(std::path::Path::new(path), &options).await?;
-    Ok(Arc::new(engine::Engine::Sqlite(store)))
+    Ok(std::path::Path::new(path))
 }
 
 /// Unix time in milliseconds.

@@ -118,7 +118,7 @@ pub(super) async fn run(cmd: IssuerCommand, config: &Config) -> anyhow::Result<(
             super::backend::set_backend(config, issuer_id, backend).await
         }
         IssuerCommand::List => {
-            let opened = bootstrap::open(config).await?;
+            let opened = bootstrap::open_existing(config).await?;
             for i in opened.store.issuers().await? {
                 let backend = opened
                     .store

@@ -9,7 +9,10 @@ use crate::config::Config;
 
 /// Runs a `keys` subcommand.
 pub(super) async fn run(cmd: KeysCommand, config: &Config) -> anyhow::Result<()> {
-    let opened = bootstrap::open(config).await?;
+    let opened = match cmd {
+        KeysCommand::Jwks => bootstrap::open_existing(config).await?,
+        _ => bootstrap::open(config).await?,
+    };
     match cmd {
         KeysCommand::Jwks => println!("{}", serde_json::to_string_pretty(&opened.keyring.jwks())?),
         KeysCommand::Rotate => println!("{}", opened.keyring.rotate(opened.store.as_ref()).await?),

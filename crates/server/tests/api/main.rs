@@ -10,6 +10,7 @@ mod cards;
 mod clicktopay;
 mod connections;
 mod consumers;
+mod data_dir;
 mod exhaustion;
 mod fake_backend;
 mod harness;

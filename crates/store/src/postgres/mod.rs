@@ -123,6 +123,21 @@ impl Postgres {
         })
     }
 
+    /// Whether the database at `url` holds this service's schema; creates nothing.
+    ///
+    /// # Errors
+    /// If the database cannot be reached.
+    pub(crate) async fn exists(url: &str, options: &StoreOptions) -> anyhow::Result<bool> {
+        use anyhow::Context;
+        let pool = pool(url, options.pool, options.durability)?;
+        let client = pool.get().await.context("connecting to PostgreSQL")?;
+        let row = client
+            .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+            .await
+            .context("looking for the schema")?;
+        Ok(row.try_get(0)?)
+    }
+
     /// The vault sealing this store's personal data.
     pub(crate) fn vault(&self) -> &Arc<Vault> {
         &self.vault
