@@ -175,3 +175,69 @@ impl Ledger {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger() -> Ledger {
+        let mut ledger = Ledger::default();
+        ledger.consumers.push(Consumer {
+            id: "c".into(),
+            exists: false,
+            pi: None,
+            updates: 0,
+            cards: vec![0],
+        });
+        ledger.cards.push(Card {
+            id: "k".into(),
+            consumer: 0,
+            exists: false,
+            stage: Stage::Registered,
+            operations: BTreeMap::new(),
+        });
+        ledger
+    }
+
+    #[test]
+    fn an_implicit_card_brings_its_consumer_and_both_trail_entries() {
+        let mut ledger = ledger();
+        let before = ledger.expected(0);
+        assert_eq!(before.consumer, None);
+        assert!(before.trail.is_empty());
+        ledger.apply(&Op::Card {
+            card: 0,
+            implicit: true,
+        });
+        let after = ledger.expected(0);
+        assert_eq!(after.consumer, Some(Value::Null));
+        assert_eq!(after.cards, [Some(("ACTIVE".to_owned(), None))]);
+        assert_eq!(after.trail.len(), 2);
+        assert_ne!(before, after);
+    }
+
+    #[test]
+    fn an_operation_changes_state_reason_and_trail_together() {
+        let mut ledger = ledger();
+        ledger.apply(&Op::Register { consumer: 0, pi: 7 });
+        ledger.apply(&Op::Card {
+            card: 0,
+            implicit: false,
+        });
+        ledger.apply(&Op::Update { consumer: 0, pi: 8 });
+        ledger.apply(&Op::LifeCycle {
+            card: 0,
+            to: Stage::Suspended,
+        });
+        let found = ledger.expected(0);
+        assert_eq!(found.consumer, Some(pi(8)));
+        assert_eq!(
+            found.cards,
+            [Some(("SUSPENDED".to_owned(), Some("USER_DECISION".to_owned())))]
+        );
+        let key = ("CARD_SUSPEND".to_owned(), Some("k".to_owned()));
+        assert_eq!(found.trail.get(&key), Some(&1));
+        assert_eq!(found.trail.get(&("UPDATE".to_owned(), None)), Some(&1));
+        assert_ne!(pi(7), pi(8));
+    }
+}
