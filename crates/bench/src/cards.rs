@@ -24,7 +24,8 @@ const LIFE_CYCLE_CARDS: usize = 20_000;
 /// that the suspend has been answered before its resume is sent.
 const LAG: usize = 1_000;
 
-fn expiry() -> String {
+/// An expiry three years ahead, `MMYY`.
+pub fn expiry() -> String {
     let today = time::OffsetDateTime::now_utc();
     format!(
         "{:02}{:02}",

@@ -1,13 +1,14 @@
 //! `d1-bench`: drives a release build of d1-registry over HTTP on loopback and, in the same
 //! run, measures the raw database baseline the service is compared to (docs/benchmarks.md).
 //!
-//! Usage: `d1-bench registrations|cards|postgres|enrolments|hostile|limits [--binary PATH] [--connections 32]
+//! Usage: `d1-bench registrations|cards|postgres|enrolments|hostile|limits|crash [--binary PATH] [--connections 32]
 //! [--warmup 3] [--duration 10] [--runs 3] [--cards 150000] [--enrolments 2000]
-//! [--database-url URL]` (`d1-bench --help` says more). Run it with `bench/registrations.sh`, `bench/cards.sh`,
+//! [--database-url URL] [--rounds 10 --seconds 4 --clients 16]` (`d1-bench --help` says more). Run it with `bench/registrations.sh`, `bench/cards.sh`,
 //! `bench/postgres.sh` or `bench/enrolments.sh`, which build both.
 
 mod baseline;
 mod cards;
+mod crash;
 mod enrolments;
 mod hostile;
 mod limits;
@@ -53,6 +54,8 @@ enum Scenario {
     Hostile,
     /// Registrations at 10× the configured per-issuer rate limit: the share answered 429.
     Limits,
+    /// Crash safety: writers, a SIGKILL each round, everything acknowledged read back.
+    Crash,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +71,9 @@ fn main() -> anyhow::Result<()> {
     if scenario == Scenario::Limits {
         report::machine();
         return limits::run(&settings);
+    }
+    if scenario == Scenario::Crash {
+        return crash::run(&settings);
     }
     if scenario == Scenario::Enrolments {
         report::machine();

@@ -117,6 +117,33 @@ impl Service {
         Ok(Node { addr, child })
     }
 
+    /// Kills the node with SIGKILL, as a crash would: no shutdown, no flush.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// Starts the node again on the same data and database, on a new port (`addr` changes);
+    /// `n` names its log.
+    pub fn restart(&mut self, n: usize) -> anyhow::Result<()> {
+        let log = self.dir.path().join(format!("serve-restart-{n}.log"));
+        let (addr, child) = spawn_serve(
+            &self.binary,
+            &self.dir.path().join("data"),
+            self.database_url.as_deref(),
+            &log,
+        )?;
+        self.addr = addr;
+        self.child = child;
+        Ok(())
+    }
+
+    /// The SQLite file of a node that has no `--database-url`.
+    pub fn sqlite_file(&self) -> PathBuf {
+        self.dir.path().join("data/registry.db")
+    }
+
     /// The binary under test.
     pub fn binary(&self) -> &Path {
         &self.binary

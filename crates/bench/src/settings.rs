@@ -33,6 +33,15 @@ pub struct Settings {
     /// Enrolments per batch in the `enrolments` scenario.
     #[arg(long, default_value_t = 2000)]
     pub enrolments: usize,
+    /// Rounds of the `crash` scenario, each ended by a SIGKILL.
+    #[arg(long, default_value_t = 10)]
+    pub rounds: usize,
+    /// The longest a `crash` round writes before its kill, in seconds.
+    #[arg(long, default_value = "4", value_parser = seconds)]
+    pub seconds: Duration,
+    /// Concurrent writers of the `crash` scenario.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
 }
 
 /// Whole seconds.

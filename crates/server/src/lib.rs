@@ -12,6 +12,7 @@ pub mod context;
 pub mod crypto_pool;
 pub mod error;
 pub mod extract;
+pub mod fuzzing;
 pub mod keyring;
 pub mod listen;
 pub mod limits;
