@@ -123,8 +123,9 @@ async fn slowloris_once(addr: &str, mut stopped: watch::Receiver<bool>) -> anyho
     loop {
         let byte = head.get(i).copied().unwrap_or(b'a');
         i += 1;
+        let one = [byte];
         tokio::select! {
-            written = stream.write_all(&[byte]) => written?,
+            written = stream.write_all(&one) => written?,
             _ = stopped.wait_for(|s| *s) => return Ok(()),
         }
         tokio::select! {

@@ -133,6 +133,7 @@ impl Service {
             &self.dir.path().join("data"),
             self.database_url.as_deref(),
             &log,
+            &[],
         )?;
         self.addr = addr;
         self.child = child;

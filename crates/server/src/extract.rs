@@ -73,10 +73,10 @@ impl FromRequestParts<AppState> for Caller {
 pub struct JsonBody(pub Bytes);
 
 impl JsonBody {
-    /// Whether no body was sent.
+    /// Whether no body was sent. A body of whitespace alone is a body, and not JSON.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.iter().all(u8::is_ascii_whitespace)
+        self.0.is_empty()
     }
 
     /// Reads the body as its route's serde type, D1's way (see [`crate::wire::json`]).

@@ -145,8 +145,7 @@ pub fn bodies(data: &[u8]) {
             b.cards
                 .into_iter()
                 .enumerate()
-                .map(|(i, c)| c.parse(i).and_then(Finish::finish).map(|_| ()))
-                .collect::<Result<(), _>>()
+                .try_for_each(|(i, c)| c.parse(i).and_then(Finish::finish).map(|_| ()))
         }),
         _ => {
             let op = OPERATIONS[usize::from(which / 8) % OPERATIONS.len()];

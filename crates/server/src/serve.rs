@@ -1,6 +1,5 @@
 //! `d1-registry serve`: bind, serve, and drain on SIGTERM or Ctrl-C.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 

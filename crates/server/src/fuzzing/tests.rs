@@ -3,8 +3,11 @@
 
 use std::path::PathBuf;
 
+/// A target's name and the function it fuzzes.
+type Target = (&'static str, fn(&[u8]));
+
 /// Each target with its function.
-const TARGETS: [(&str, fn(&[u8])); 5] = [
+const TARGETS: [Target; 5] = [
     ("pi", super::pi),
     ("ids", super::ids),
     ("bodies", super::bodies),

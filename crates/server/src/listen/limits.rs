@@ -147,7 +147,7 @@ pub fn raise_descriptor_limit(max_connections: usize) {
         Ok(()) => getrlimit(Resource::Nofile),
         Err(e) => {
             tracing::warn!(error = %e, "could not raise the descriptor limit");
-            before.clone()
+            before
         }
     };
     let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());

@@ -57,6 +57,43 @@ async fn malformed_json_wrong_types_and_unknown_fields_are_format_errors() {
     }
 }
 
+/// schemathesis found that an optional body of whitespace alone (`\r`) was taken for no body:
+/// it is a body, and it is not JSON.
+#[tokio::test]
+async fn an_optional_body_of_whitespace_alone_is_malformed_json_not_an_empty_body() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    app.register(&token, "c1", json!({"firstName": "Ada"}))
+        .await;
+    let delete = format!("{}/operations:delete", app.consumer_url("c1"));
+    for (url, body) in [(&delete, "\r"), (&app.consumer_url("c2"), " \n")] {
+        let method = if url == &delete { "POST" } else { "PUT" };
+        let response = app
+            .client
+            .request(method.parse().unwrap(), url.as_str())
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, 400, "FIELD_INVALID_FORMAT", "body").await;
+    }
+    let state = app.get(&app.consumer_url("c1"), &token).await;
+    let read: Value = state.json().await.unwrap();
+    assert_eq!(
+        read["state"], "ACTIVE",
+        "the refused delete deleted nothing"
+    );
+    let absent = app.get(&app.consumer_url("c2"), &token).await;
+    assert_eq!(
+        absent.status(),
+        404,
+        "the refused register registered nothing"
+    );
+    assert_eq!(app.post_empty(&delete, &token).await.status(), 204);
+}
+
 #[tokio::test]
 async fn identifiers_off_their_pattern_are_format_errors() {
     let app = spawn_app().await;
