@@ -21,8 +21,8 @@ use utoipa::ToSchema;
 use crate::clock::now_secs;
 use crate::error::{ApiError, OAuthError};
 use crate::keyring::Keyring;
-use crate::listen::peer::{admits, ClientCert};
 use crate::limits::Limits;
+use crate::listen::peer::{admits, ClientCert};
 
 /// The longest bearer token looked at.
 const MAX_TOKEN_LEN: usize = 4096;

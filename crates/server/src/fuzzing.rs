@@ -135,12 +135,22 @@ pub fn bodies(data: &[u8]) {
         return;
     };
     match which % 8 {
-        0 => body(data, |b: RegisterConsumerRequest| b.parse()?.finish().map(|_| ())),
-        1 => body(data, |b: UpdateConsumerRequest| b.parse()?.finish().map(|_| ())),
-        2 => body(data, |b: DeleteConsumerRequest| b.parse()?.finish().map(|_| ())),
+        0 => body(data, |b: RegisterConsumerRequest| {
+            b.parse()?.finish().map(|_| ())
+        }),
+        1 => body(data, |b: UpdateConsumerRequest| {
+            b.parse()?.finish().map(|_| ())
+        }),
+        2 => body(data, |b: DeleteConsumerRequest| {
+            b.parse()?.finish().map(|_| ())
+        }),
         3 => body(data, |_: V1RegisterConsumerRequest| Ok(())),
-        4 => body(data, |b: RegisterCardRequest| b.parse(consumer)?.finish().map(|_| ())),
-        5 => body(data, |b: CreateCardRequest| b.parse(consumer)?.finish().map(|_| ())),
+        4 => body(data, |b: RegisterCardRequest| {
+            b.parse(consumer)?.finish().map(|_| ())
+        }),
+        5 => body(data, |b: CreateCardRequest| {
+            b.parse(consumer)?.finish().map(|_| ())
+        }),
         6 => body(data, |b: V1CardsRequest| {
             b.cards
                 .into_iter()

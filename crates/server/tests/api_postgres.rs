@@ -39,14 +39,14 @@ mod fake_backend;
 #[path = "api/harness.rs"]
 mod harness;
 #[cfg(pg_suite)]
-#[path = "api/mtls.rs"]
-mod mtls;
-#[cfg(pg_suite)]
 #[path = "api/issuer_sim.rs"]
 mod issuer_sim;
 #[cfg(pg_suite)]
 #[path = "api/lifecycle.rs"]
 mod lifecycle;
+#[cfg(pg_suite)]
+#[path = "api/mtls.rs"]
+mod mtls;
 #[cfg(pg_suite)]
 #[path = "api/multinode.rs"]
 mod multinode;

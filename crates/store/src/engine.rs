@@ -14,12 +14,13 @@ use crate::rules::{
     cards, clicktopay, consumers, directory, issuers, lifecycle, notify, renewals, trail,
 };
 use crate::{
-    postgres, sqlite, AggregatorRecord, AssertionKeyRecord, BackendRecord, CardOutcome, CardView, ChangeOutcome,
-    ClaimedJob, ConsumerView, CreateCard, CreateOutcome, DeleteConsumer, DirectoryRecord,
-    DirectoryWrite, EnrolmentStart, FinishJob, IssuerChange, IssuerRecord, NewAggregator, NewIssuer,
-    NotificationClaim, NotificationSettlement, OperateCard, OperateOutcome, OperationRecord,
-    OperationsPage, ProductRecord, RegisterCard, RegisterCards, RegisterConsumer, RegisterOutcome,
-    ServiceKeyRecord, StartEnrolment, Store, StoreResult, UpdateConsumer, Vault, WriteActivity,
+    postgres, sqlite, AggregatorRecord, AssertionKeyRecord, BackendRecord, CardOutcome, CardView,
+    ChangeOutcome, ClaimedJob, ConsumerView, CreateCard, CreateOutcome, DeleteConsumer,
+    DirectoryRecord, DirectoryWrite, EnrolmentStart, FinishJob, IssuerChange, IssuerRecord,
+    NewAggregator, NewIssuer, NotificationClaim, NotificationSettlement, OperateCard,
+    OperateOutcome, OperationRecord, OperationsPage, ProductRecord, RegisterCard, RegisterCards,
+    RegisterConsumer, RegisterOutcome, ServiceKeyRecord, StartEnrolment, Store, StoreResult,
+    UpdateConsumer, Vault, WriteActivity,
 };
 
 #[macro_use]

@@ -342,10 +342,18 @@ async fn client_certificate_bindings_are_stored_replaced_and_removed() {
             kid: "k1".into(),
             public_jwk: "{}".into(),
             client_certs: bound.clone(),
+            require_jti: false,
         })
         .await
         .unwrap();
-    let read = || async { f.store.issuer(&issuer()).await.unwrap().unwrap().client_certs };
+    let read = || async {
+        f.store
+            .issuer(&issuer())
+            .await
+            .unwrap()
+            .unwrap()
+            .client_certs
+    };
     assert_eq!(read().await, bound);
     let other = d1_store::CertBindings {
         subjects: Vec::new(),

@@ -233,7 +233,10 @@ mod tests {
         assert_eq!(found.consumer, Some(pi(8)));
         assert_eq!(
             found.cards,
-            [Some(("SUSPENDED".to_owned(), Some("USER_DECISION".to_owned())))]
+            [Some((
+                "SUSPENDED".to_owned(),
+                Some("USER_DECISION".to_owned())
+            ))]
         );
         let key = ("CARD_SUSPEND".to_owned(), Some("k".to_owned()));
         assert_eq!(found.trail.get(&key), Some(&1));

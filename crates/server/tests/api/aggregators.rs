@@ -216,6 +216,7 @@ async fn an_aggregator_assertion_must_name_the_aggregator_and_ids_and_kids_are_s
         kid: "fresh-5".into(),
         public_jwk: jwk.clone(),
         require_jti: false,
+        client_certs: d1_store::CertBindings::default(),
     };
     assert!(matches!(
         store.add_issuer(issuer_with_aggregator_id).await,

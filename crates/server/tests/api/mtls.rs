@@ -158,6 +158,7 @@ fn serve_tls(place: &Place, probe: &Client) -> (Child, String) {
         std::thread::sleep(Duration::from_millis(100));
     }
     let _ = server.kill();
+    let _ = server.wait();
     panic!("the TLS server did not become ready");
 }
 

@@ -13,6 +13,7 @@ fn issuer_with(id: &str, kid: &str) -> NewIssuer {
         kid: kid.into(),
         public_jwk: "{}".into(),
         require_jti: false,
+        client_certs: d1_store::CertBindings::default(),
     }
 }
 
