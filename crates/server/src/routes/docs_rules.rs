@@ -18,11 +18,18 @@ const USER_ID: &str = "^[A-Za-z0-9_-]{1,15}$";
 /// The v1 `x-correlation-id` also holds `.` and spaces; HTTP drops a header's leading and
 /// trailing spaces, so the document asks for a value that neither starts nor ends with one.
 const V1_CORRELATION: &str = "^[A-Za-z0-9_.-]([A-Za-z0-9_. -]{0,62}[A-Za-z0-9_.-])?$";
-/// Names (`firstName`, `middleName`, `lastName`) and, with 1 to 40, `title`.
-const NAME: &str = r"^[\p{L}\p{N}\u0600-\u06FF ,.'_#;:/-]{1,128}$";
-const TITLE: &str = r"^[\p{L}\p{N}\u0600-\u06FF ,.'_#;:/-]{1,40}$";
+/// Names (`firstName`, `middleName`, `lastName`) and, with 1 to 40, `title`. The service takes
+/// every Unicode letter and digit (`\p{L}\p{N}`), but a schema's pattern must compile in every
+/// regular-expression dialect its readers use, and Python's (openapi-spec-validator,
+/// schemathesis) has no `\p{…}` classes: the document states ASCII, the letters of Latin-1 and
+/// Latin Extended-A and B, and Arabic.
+const NAME: &str =
+    r"^[A-Za-z0-9\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\u0600-\u06FF ,.'_#;:/-]{1,128}$";
+const TITLE: &str =
+    r"^[A-Za-z0-9\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\u0600-\u06FF ,.'_#;:/-]{1,40}$";
 /// The enrolment's `cardholderName`.
-const DIRECTORY_NAME: &str = r"^[\p{L}\p{N}\u0600-\u06FF ,.'_#;:/-]{1,26}$";
+const DIRECTORY_NAME: &str =
+    r"^[A-Za-z0-9\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\u0600-\u06FF ,.'_#;:/-]{1,26}$";
 /// Address lines, city, state, zip code: 1 to 128 characters without control characters.
 const FREE_TEXT: &str = r"^[^\u0000-\u001F\u007F-\u009F]{1,128}$";
 /// A date of birth: a real date from 1900 on.
