@@ -9,19 +9,11 @@ use async_trait::async_trait;
 use d1_domain::card::{CardId, CardProductId};
 use d1_domain::{ConsumerId, IssuerId};
 
-use crate::now_ms;
 use crate::rules::{
     cards, clicktopay, consumers, directory, issuers, lifecycle, notify, renewals, trail,
 };
-use crate::{
-    postgres, sqlite, AggregatorRecord, AssertionKeyRecord, BackendRecord, CardOutcome, CardView,
-    ChangeOutcome, ClaimedJob, ConsumerView, CreateCard, CreateOutcome, DeleteConsumer,
-    DirectoryRecord, DirectoryWrite, EnrolmentStart, FinishJob, IssuerChange, IssuerRecord,
-    NewAggregator, NewIssuer, NotificationClaim, NotificationSettlement, OperateCard,
-    OperateOutcome, OperationRecord, OperationsPage, ProductRecord, RegisterCard, RegisterCards,
-    RegisterConsumer, RegisterOutcome, ServiceKeyRecord, StartEnrolment, Store, StoreResult,
-    UpdateConsumer, Vault, WriteActivity,
-};
+// Every type of the `Store` trait is the crate's own.
+use crate::*;
 
 #[macro_use]
 mod macros;
