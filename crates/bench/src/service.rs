@@ -106,15 +106,19 @@ impl Service {
 
     /// Starts one more node on the same data directory (its KEK) and database.
     pub fn another_node(&self, n: usize) -> anyhow::Result<Node> {
-        let log = self.dir.path().join(format!("serve-{n}.log"));
-        let (addr, child) = spawn_serve(
+        let (addr, child) = self.spawn_on_this_store(&format!("serve-{n}.log"))?;
+        Ok(Node { addr, child })
+    }
+
+    /// A node on this service's data directory and database, logging to `log` in its directory.
+    fn spawn_on_this_store(&self, log: &str) -> anyhow::Result<(String, Child)> {
+        spawn_serve(
             &self.binary,
             &self.dir.path().join("data"),
             self.database_url.as_deref(),
-            &log,
+            &self.dir.path().join(log),
             &[],
-        )?;
-        Ok(Node { addr, child })
+        )
     }
 
     /// Kills the node with SIGKILL, as a crash would: no shutdown, no flush.
@@ -127,14 +131,7 @@ impl Service {
     /// Starts the node again on the same data and database, on a new port (`addr` changes);
     /// `n` names its log.
     pub fn restart(&mut self, n: usize) -> anyhow::Result<()> {
-        let log = self.dir.path().join(format!("serve-restart-{n}.log"));
-        let (addr, child) = spawn_serve(
-            &self.binary,
-            &self.dir.path().join("data"),
-            self.database_url.as_deref(),
-            &log,
-            &[],
-        )?;
+        let (addr, child) = self.spawn_on_this_store(&format!("serve-restart-{n}.log"))?;
         self.addr = addr;
         self.child = child;
         Ok(())
