@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rand::RngCore;
 use rusqlite::{params, Connection};
 
-use crate::load::RunStats;
+use crate::load::{Pace, RunStats};
 
 /// The service's own schema, so the baseline writes the very table the service writes.
 const MIGRATIONS: [&str; 3] = [
@@ -70,20 +70,55 @@ impl Baseline {
 
     /// Upserts fresh random keys, one transaction each, for `duration`.
     pub fn run(&self, duration: Duration) -> anyhow::Result<RunStats> {
+        self.run_at(duration, None)
+    }
+
+    /// Upserts fresh random keys, one transaction each, for `duration`: as fast as they
+    /// commit, or at `rate` a second on the load generator's schedule, each upsert's latency
+    /// counted from its scheduled time ([`Pace::due_blocking`]).
+    pub fn run_at(&self, duration: Duration, rate: Option<f64>) -> anyhow::Result<RunStats> {
         let started = Instant::now();
+        let deadline = started + duration;
+        let pace = Pace::of_worker(rate, 0, 1, started);
         let mut stats = RunStats::default();
-        while started.elapsed() < duration {
-            self.conn.execute_batch("BEGIN")?;
+        while let Some(due) = pace.due_blocking(stats.completed + 1, deadline) {
+            self.upsert()?;
+            stats
+                .latencies_us
+                .push(u32::try_from(due.elapsed().as_micros()).unwrap_or(u32::MAX));
+            stats.completed += 1;
+        }
+        stats.elapsed = started.elapsed();
+        Ok(stats)
+    }
+
+    /// Adds rows of fresh random keys, in one transaction, until the table holds `rows`.
+    pub fn grow_to(&self, rows: u64) -> anyhow::Result<()> {
+        let have: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM consumers", [], |r| r.get(0))?;
+        self.conn.execute_batch("BEGIN")?;
+        for _ in u64::try_from(have)?..rows {
             self.conn.prepare_cached(UPSERT)?.execute(params![
                 uuid::Uuid::new_v4().to_string(),
                 self.key,
                 self.pi,
                 0
             ])?;
-            self.conn.execute_batch("COMMIT")?;
-            stats.completed += 1;
         }
-        stats.elapsed = started.elapsed();
-        Ok(stats)
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    fn upsert(&self) -> anyhow::Result<()> {
+        self.conn.execute_batch("BEGIN")?;
+        self.conn.prepare_cached(UPSERT)?.execute(params![
+            uuid::Uuid::new_v4().to_string(),
+            self.key,
+            self.pi,
+            0
+        ])?;
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
     }
 }

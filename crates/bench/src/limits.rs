@@ -40,6 +40,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
             &token,
             settings.connections,
             duration,
+            &load::Work::Registrations,
             offered,
         ))
     };

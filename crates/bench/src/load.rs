@@ -57,6 +57,8 @@ pub enum Work {
     /// PUT requests from a pool prepared before the timed window (Register card with distinct
     /// JWEs, or Register consumer for known consumerIds); the workers stop when it runs out.
     Prepared(Arc<Prepared>),
+    /// Get consumer, each of a consumerId drawn at random from these registered ones.
+    Reads(Arc<Vec<String>>),
 }
 
 /// Prepared requests (path, body) of one method, taken in order; none is sent twice.
@@ -150,6 +152,31 @@ impl Pace {
     }
 }
 
+impl Pace {
+    /// [`Pace::due`] for a thread that does its own blocking work (the SQLite baseline): the
+    /// same schedule and the same time to count from, waiting on the thread's clock, which
+    /// wakes within microseconds rather than on whole milliseconds.
+    pub fn due_blocking(self, n: u64, deadline: Instant) -> Option<Instant> {
+        match self {
+            Self::Closed => {
+                let now = Instant::now();
+                (now < deadline).then_some(now)
+            }
+            Self::Every { first, interval } => {
+                let due = first + interval * u32::try_from(n - 1).unwrap_or(u32::MAX);
+                if due >= deadline {
+                    return None;
+                }
+                let now = Instant::now();
+                if now < due {
+                    std::thread::sleep(due - now);
+                }
+                Some(due)
+            }
+        }
+    }
+}
+
 async fn worker(
     addr: String,
     token: String,
@@ -183,6 +210,20 @@ async fn worker(
                     Some(&auth),
                     "application/json",
                     &body,
+                );
+            }
+            Work::Reads(ids) => {
+                path.clear();
+                let id = &ids[rand::Rng::gen_range(&mut rand::thread_rng(), 0..ids.len())];
+                let _ = write!(path, "/banking/v2/issuers/{ISSUER}/consumers/{id}");
+                wire::request(
+                    &mut request,
+                    "GET",
+                    &path,
+                    &addr,
+                    Some(&auth),
+                    "application/json",
+                    b"",
                 );
             }
             Work::Prepared(pool) => match pool.take() {
@@ -233,10 +274,10 @@ pub async fn run_at(
     token: &str,
     connections: usize,
     duration: Duration,
+    work: &Work,
     rate: f64,
 ) -> anyhow::Result<RunStats> {
-    let work = Work::Registrations;
-    run_with(targets, token, connections, duration, &work, Some(rate)).await
+    run_with(targets, token, connections, duration, work, Some(rate)).await
 }
 
 async fn run_with(

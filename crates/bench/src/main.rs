@@ -1,15 +1,16 @@
 //! `d1-bench`: drives a release build of d1-registry over HTTP on loopback and, in the same
 //! run, measures the raw database baseline the service is compared to (docs/benchmarks.md).
 //!
-//! Usage: `d1-bench registrations|cards|postgres|enrolments|hostile|limits|crash [--binary PATH] [--connections 32]
+//! Usage: `d1-bench registrations|cards|postgres|enrolments|hostile|limits|crash|growth [--binary PATH] [--connections 32]
 //! [--warmup 3] [--duration 10] [--runs 3] [--cards 150000] [--enrolments 2000]
-//! [--database-url URL] [--rounds 10 --seconds 4 --clients 16]` (`d1-bench --help` says more). Run it with `bench/registrations.sh`, `bench/cards.sh`,
+//! [--database-url URL] [--rounds 10 --seconds 4 --clients 16] [--sizes 100000,1000000]` (`d1-bench --help` says more). Run it with `bench/registrations.sh`, `bench/cards.sh`,
 //! `bench/postgres.sh` or `bench/enrolments.sh`, which build both.
 
 mod baseline;
 mod cards;
 mod crash;
 mod enrolments;
+mod growth;
 mod hostile;
 mod limits;
 mod load;
@@ -56,6 +57,8 @@ enum Scenario {
     Limits,
     /// Crash safety: writers, a SIGKILL each round, everything acknowledged read back.
     Crash,
+    /// A fresh store filled to 1,000,000 consumers, measured at each of `--sizes`.
+    Growth,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,6 +74,9 @@ fn main() -> anyhow::Result<()> {
     if scenario == Scenario::Limits {
         report::machine();
         return limits::run(&settings);
+    }
+    if scenario == Scenario::Growth {
+        return growth::run(&settings);
     }
     if scenario == Scenario::Crash {
         return crash::run(&settings);

@@ -26,7 +26,7 @@ const UPSERT: &str = "INSERT INTO consumers (issuer_id, consumer_id, state, pi_s
      VALUES ('BENCH00001', $1, 'ACTIVE', 'STORED', $2, $3, $4, $4)
      ON CONFLICT (issuer_id, consumer_id) DO UPDATE SET pi = excluded.pi, updated_at = excluded.updated_at";
 
-fn schema(role: &str) -> String {
+pub fn schema(role: &str) -> String {
     format!("d1b_{role}_{}", uuid::Uuid::new_v4().simple())
 }
 
@@ -94,6 +94,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
             &token,
             settings.connections,
             duration,
+            &load::Work::Registrations,
             half,
         ))
     };
@@ -168,15 +169,16 @@ fn blob(len: usize) -> Vec<u8> {
 
 /// The raw rate: the service's own consumers table (its migrations, applied by opening a
 /// store on a schema of its own), pre-filled, upserted by a pool of connections.
-struct RawBaseline {
+pub struct RawBaseline {
     clients: Vec<std::sync::Arc<(tokio_postgres::Client, tokio_postgres::Statement)>>,
+    filler: tokio_postgres::Client,
     key: Vec<u8>,
     pi: Vec<u8>,
 }
 
 impl RawBaseline {
     /// Creates the schema and fills its table to `rows` rows.
-    async fn prepare(url: &str, rows: u64) -> anyhow::Result<Self> {
+    pub async fn prepare(url: &str, rows: u64) -> anyhow::Result<Self> {
         let raw_url = scratch::create(url, &schema("raw")).await?;
         let dir = tempfile::tempdir()?;
         drop(
@@ -191,15 +193,6 @@ impl RawBaseline {
         );
         let (key, pi) = (blob(61), blob(1024));
         let filler = scratch::connect(&raw_url).await?;
-        filler
-            .execute(
-                "INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi, created_at, updated_at)
-                 SELECT 'BENCH00001', gen_random_uuid()::text, 'ACTIVE', 'STORED', $1, $2, 0, 0
-                 FROM generate_series(1, $3)",
-                &[&key, &pi, &i32::try_from(rows)?],
-            )
-            .await?;
-        filler.batch_execute("ANALYZE consumers").await?;
         let mut clients = Vec::new();
         for _ in 0..RAW_CLIENTS {
             let client = scratch::connect(&raw_url).await?;
@@ -207,13 +200,40 @@ impl RawBaseline {
             let statement = client.prepare(UPSERT).await?;
             clients.push(std::sync::Arc::new((client, statement)));
         }
-        Ok(Self { clients, key, pi })
+        let baseline = Self {
+            clients,
+            filler,
+            key,
+            pi,
+        };
+        baseline.grow_to(rows).await?;
+        Ok(baseline)
+    }
+
+    /// Adds rows of fresh random keys until the table holds `rows`, and analyses it.
+    pub async fn grow_to(&self, rows: u64) -> anyhow::Result<()> {
+        let have: i64 = self
+            .filler
+            .query_one("SELECT count(*) FROM consumers", &[])
+            .await?
+            .try_get(0)?;
+        let missing = i64::try_from(rows)?.saturating_sub(have);
+        self.filler
+            .execute(
+                "INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi, created_at, updated_at)
+                 SELECT 'BENCH00001', gen_random_uuid()::text, 'ACTIVE', 'STORED', $1, $2, 0, 0
+                 FROM generate_series(1::bigint, $3::bigint)",
+                &[&self.key, &self.pi, &missing],
+            )
+            .await?;
+        self.filler.batch_execute("ANALYZE consumers").await?;
+        Ok(())
     }
 
     /// One timed run: each task upserts a fresh random key, one transaction per row, as soon
     /// as the previous one is committed, or at its share of a total `rate` (upserts per second)
     /// paced and timed as the load generator's workers are.
-    async fn run(&self, duration: Duration, rate: Option<f64>) -> anyhow::Result<RunStats> {
+    pub async fn run(&self, duration: Duration, rate: Option<f64>) -> anyhow::Result<RunStats> {
         let started = Instant::now();
         let deadline = started + duration;
         let tasks: Vec<_> = (0..RAW_TASKS)

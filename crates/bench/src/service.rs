@@ -224,6 +224,52 @@ impl Service {
         Some(Duration::from_millis(ticks * 10))
     }
 
+    /// The service process's resident set size in bytes (`VmRSS`), and the part of it that is
+    /// its own memory rather than pages of mapped files (`RssAnon`).
+    pub fn rss_bytes(&self) -> Option<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let field = |name: &str| -> Option<u64> {
+            let kib: u64 = status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()?;
+            Some(kib * 1024)
+        };
+        Some((field("VmRSS:")?, field("RssAnon:")?))
+    }
+
+    /// What the service's data takes on disk, in bytes: the files of its data directory on
+    /// SQLite, its schema's tables with their indexes and TOAST on PostgreSQL.
+    pub async fn data_bytes(&self) -> anyhow::Result<u64> {
+        let bytes = match &self.database_url {
+            Some(url) => d1_scratch::connect(url)
+                .await?
+                .query_one(
+                    "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+                    &[],
+                )
+                .await?
+                .try_get::<_, i64>(0)?,
+            None => {
+                let mut total = 0u64;
+                for entry in std::fs::read_dir(self.dir.path().join("data"))? {
+                    let meta = entry?.metadata()?;
+                    if meta.is_file() {
+                        total += meta.len();
+                    }
+                }
+                return Ok(total);
+            }
+        };
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
     /// How many consumer rows the service's database holds now.
     pub async fn consumer_rows(&self) -> anyhow::Result<u64> {
         let count = match &self.database_url {

@@ -94,6 +94,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         headers.insert(REQUEST_ID.clone(), v);
     }
     state.metrics.request(status.as_u16());
+    state.metrics.answered_in(started.elapsed());
     span.in_scope(|| {
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(

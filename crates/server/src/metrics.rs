@@ -11,6 +11,8 @@ pub struct Metrics {
     requests_5xx: AtomicU64,
     lookalike_ids: AtomicU64,
     pan_ids_refused: AtomicU64,
+    /// How long requests took, from routing to the answer's headers.
+    durations: d1_store::timings::Histogram,
 }
 
 impl Metrics {
@@ -22,6 +24,11 @@ impl Metrics {
             _ => &self.requests_2xx,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts how long a request took to answer.
+    pub fn answered_in(&self, elapsed: std::time::Duration) {
+        self.durations.record(elapsed);
     }
 
     /// Counts an identifier that looks like a phone number.
@@ -50,6 +57,7 @@ impl Metrics {
                 counter.load(Ordering::Relaxed)
             );
         }
+        histogram(&mut out, "d1_http_request_seconds", &self.durations);
         let _ = writeln!(out, "# TYPE d1_lookalike_identifiers_total counter");
         let _ = writeln!(
             out,
@@ -66,15 +74,46 @@ impl Metrics {
     }
 }
 
+/// How long the store's write steps took, as Prometheus histograms.
+fn render_timings(timings: &d1_store::timings::WriteTimings) -> String {
+    let mut out = String::new();
+    for (name, h) in timings.named() {
+        histogram(&mut out, name, h);
+    }
+    out
+}
+
+/// One histogram in the Prometheus text format.
+fn histogram(out: &mut String, name: &str, histogram: &d1_store::timings::Histogram) {
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    let mut cumulative = 0;
+    for (i, count) in histogram.counts().iter().enumerate() {
+        cumulative += count;
+        match d1_store::timings::BOUNDS_SECONDS.get(i) {
+            Some(bound) => writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}"),
+            None => writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}"),
+        }
+        .ok();
+    }
+    let _ = writeln!(out, "{name}_sum {}", histogram.sum_seconds());
+    let _ = writeln!(out, "{name}_count {cumulative}");
+}
+
 /// What the store has written since it was opened, in the Prometheus text format: an idle
 /// node's figures stay still.
 #[must_use]
-pub fn render_writes(writes: d1_store::WriteActivity) -> String {
-    format!(
-        "# TYPE d1_store_write_transactions_total counter\n\
+pub fn render_writes(writes: &d1_store::WriteActivity) -> String {
+    let timings = writes
+        .timings
+        .as_deref()
+        .map(render_timings)
+        .unwrap_or_default();
+    timings
+        + &format!(
+            "# TYPE d1_store_write_transactions_total counter\n\
          d1_store_write_transactions_total {}\n\
          # TYPE d1_store_wal_syncs_total counter\n\
          d1_store_wal_syncs_total {}\n",
-        writes.transactions, writes.syncs
-    )
+            writes.transactions, writes.syncs
+        )
 }

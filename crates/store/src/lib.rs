@@ -19,6 +19,7 @@ mod rows;
 mod rules;
 mod sql;
 mod sqlite;
+pub mod timings;
 pub mod vault;
 
 use std::path::PathBuf;
@@ -74,12 +75,14 @@ pub enum Durability {
 
 /// What a store has written since it was opened, for `/metrics`: an idle node's figures
 /// stay still.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct WriteActivity {
     /// Write transactions committed (a SQLite group commit counts once).
     pub transactions: u64,
     /// Syncs of the SQLite WAL (`fdatasync`); PostgreSQL syncs on its own side.
     pub syncs: u64,
+    /// How long the write path's steps take, where the store measures them (SQLite).
+    pub timings: Option<Arc<timings::WriteTimings>>,
 }
 
 /// Everything needed to open a store.

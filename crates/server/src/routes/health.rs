@@ -49,7 +49,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render()
             + &state.click_to_pay.metrics.render()
-            + &crate::metrics::render_writes(state.store.write_activity()),
+            + &crate::metrics::render_writes(&state.store.write_activity()),
     )
         .into_response()
 }

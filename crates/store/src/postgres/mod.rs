@@ -157,6 +157,7 @@ impl Postgres {
         WriteActivity {
             transactions: self.commits.load(Ordering::Relaxed),
             syncs: 0,
+            timings: None,
         }
     }
 

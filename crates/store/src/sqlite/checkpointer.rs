@@ -3,28 +3,50 @@
 //! into the database file while the writer goes on appending, so a checkpoint's I/O and
 //! syncs never stall a group commit.
 //!
-//! - Every few milliseconds: a PASSIVE checkpoint (waits for nobody).
-//! - When the WAL has grown past a bound and is fully copied: a RESTART checkpoint, so the
-//!   next commit writes the WAL from its start again instead of growing it forever.
+//! - Every 100 ms: a PASSIVE checkpoint (waits for nobody, takes no write lock).
+//! - When the WAL has grown past a bound: PASSIVE rounds until little is left to copy, then
+//!   the writer is asked to copy that little itself, between two batches
+//!   ([`Checkpointer::take_restart`]). With every frame copied, SQLite starts the WAL again
+//!   from its beginning at the next commit, so the WAL is overwritten in place instead of
+//!   growing forever.
 //! - After a write that destroyed key material: a TRUNCATE checkpoint, retried until it
 //!   completes, so the destroyed key does not linger in the WAL.
+//!
+//! Why not a RESTART checkpoint here: it takes the write lock and keeps it while it copies,
+//! syncs the database file and waits for readers. Measured at 300,000 consumers, it kept the
+//! writer out for 32-128 ms about once a second, and that was the whole of the growing p99
+//! (docs/benchmarks.md, "What stalled the tail").
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-const PERIOD: Duration = Duration::from_millis(1000);
-/// WAL frames (pages) past which the WAL is restarted once fully copied: 64 MiB of 4 KiB pages.
+use super::busy;
+use crate::timings::WriteTimings;
+
+/// How often a PASSIVE checkpoint runs. Each one ends with a sync of the database file that
+/// flushes every page it copied; at 1 s apart those flushes were tens of MB of random writes,
+/// and the whole machine's I/O waited behind them. A tenth of that each time keeps every
+/// flush short (docs/benchmarks.md, "What stalled the tail").
+const PERIOD: Duration = Duration::from_millis(100);
+/// WAL frames (pages) past which the WAL is to start again: 64 MiB of 4 KiB pages.
 const RESTART_FRAMES: i64 = 16_384;
+/// Frames left to copy that the writer may copy itself between two batches: 1 MiB.
+const FEW_FRAMES: i64 = 256;
+/// PASSIVE rounds at most before the writer is asked; each copies what the writer appended
+/// during the one before, so two or three usually leave few frames.
+const CATCH_UP_ROUNDS: usize = 4;
 
 #[derive(Default)]
 struct Signals {
     stop: AtomicBool,
     shred: AtomicBool,
+    /// Set when the writer should copy the last frames itself.
+    restart: AtomicBool,
     wake: (Mutex<bool>, Condvar),
 }
 
@@ -32,20 +54,20 @@ struct Signals {
 pub(super) struct Checkpointer {
     signals: Arc<Signals>,
     thread: Option<JoinHandle<()>>,
+    timings: Arc<WriteTimings>,
 }
 
 impl Checkpointer {
     /// Starts checkpointing the database at `path`.
-    pub(super) fn start(path: PathBuf) -> std::io::Result<Self> {
+    pub(super) fn start(path: PathBuf, timings: Arc<WriteTimings>) -> std::io::Result<Self> {
         let signals = Arc::new(Signals::default());
         let shared = Arc::clone(&signals);
+        let measured = Arc::clone(&timings);
         let thread = std::thread::Builder::new()
             .name("d1-sqlite-ckpt".into())
             .spawn(move || {
-                match Connection::open(&path)
-                    .and_then(|c| c.busy_timeout(Duration::from_secs(5)).map(|()| c))
-                {
-                    Ok(conn) => run(&conn, &shared),
+                match Connection::open(&path).and_then(|c| busy::wait_long(&c).map(|()| c)) {
+                    Ok(conn) => run(&conn, &shared, &measured),
                     Err(e) => {
                         tracing::error!(error = %e, "the checkpoint connection could not be opened")
                     }
@@ -54,16 +76,30 @@ impl Checkpointer {
         Ok(Self {
             signals,
             thread: Some(thread),
+            timings,
         })
     }
 
     /// Asks for a TRUNCATE checkpoint: key material was destroyed.
     pub(super) fn shred(&self) {
         self.signals.shred.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    fn wake(&self) {
         let (lock, condvar) = &self.signals.wake;
         if let Ok(mut woken) = lock.lock() {
             *woken = true;
             condvar.notify_one();
+        }
+    }
+
+    /// Called by the writer between two batches, on its own connection: if the checkpoint
+    /// thread has caught up with a long WAL, copies the few frames left (a PASSIVE checkpoint
+    /// that no other writer can outrun), after which the next commit starts the WAL again.
+    pub(super) fn take_restart(&self, writer: &Connection) {
+        if self.signals.restart.swap(false, Ordering::AcqRel) {
+            checkpoint(writer, "PASSIVE", &self.timings, -1);
         }
     }
 }
@@ -78,15 +114,29 @@ impl Drop for Checkpointer {
     }
 }
 
-fn checkpoint(conn: &Connection, mode: &str) -> Option<(bool, i64, i64)> {
-    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-        Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
-    })
-    .map_err(|e| tracing::warn!(error = %e, mode, "WAL checkpoint failed"))
-    .ok()
+/// One checkpoint: whether it was held back (busy), the WAL's frames, and how many of them
+/// are now in the database file. One that copied frames (more than `copied_before`) is timed.
+fn checkpoint(
+    conn: &Connection,
+    mode: &str,
+    timings: &WriteTimings,
+    copied_before: i64,
+) -> Option<(bool, i64, i64)> {
+    let started = Instant::now();
+    let result = conn
+        .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
+        })
+        .map_err(|e| tracing::warn!(error = %e, mode, "WAL checkpoint failed"))
+        .ok();
+    if result.is_some_and(|(_, _, copied)| copied != copied_before) {
+        timings.checkpoint.record(started.elapsed());
+    }
+    result
 }
 
-fn run(conn: &Connection, signals: &Signals) {
+fn run(conn: &Connection, signals: &Signals, timings: &WriteTimings) {
+    let mut copied = 0;
     loop {
         let (lock, condvar) = &signals.wake;
         if let Ok(guard) = lock.lock() {
@@ -96,18 +146,45 @@ fn run(conn: &Connection, signals: &Signals) {
         }
         let stopping = signals.stop.load(Ordering::Acquire);
         if signals.shred.swap(false, Ordering::AcqRel) || stopping {
-            let done = checkpoint(conn, "TRUNCATE").is_some_and(|(busy, _, _)| !busy);
+            // At the end nobody writes any more, so the last checkpoint may wait as long as
+            // it must; a TRUNCATE holds the write lock while it waits for readers.
+            let wait = if stopping {
+                busy::wait_long
+            } else {
+                busy::wait_a_while
+            };
+            let _ = wait(conn);
+            let done = checkpoint(conn, "TRUNCATE", timings, -1).is_some_and(|(busy, _, _)| !busy);
+            let _ = busy::wait_long(conn);
+            copied = 0;
             if !done && !stopping {
                 // Readers held it back: try again on the next round.
                 signals.shred.store(true, Ordering::Release);
             }
-        } else if let Some((_, frames, copied)) = checkpoint(conn, "PASSIVE") {
-            if frames > RESTART_FRAMES && frames == copied {
-                checkpoint(conn, "RESTART");
+        } else if let Some((_, frames, now)) = checkpoint(conn, "PASSIVE", timings, copied) {
+            copied = now;
+            if frames > RESTART_FRAMES && catch_up(conn, timings, &mut copied) {
+                signals.restart.store(true, Ordering::Release);
             }
         }
         if stopping {
             return;
         }
     }
+}
+
+/// PASSIVE rounds until few frames are left to copy; whether that happened.
+fn catch_up(conn: &Connection, timings: &WriteTimings, copied: &mut i64) -> bool {
+    for _ in 0..CATCH_UP_ROUNDS {
+        match checkpoint(conn, "PASSIVE", timings, *copied) {
+            Some((_, frames, now)) => {
+                *copied = now;
+                if frames - now <= FEW_FRAMES {
+                    return true;
+                }
+            }
+            None => return false,
+        }
+    }
+    false
 }

@@ -2,6 +2,7 @@
 //! and a small pool of read connections. The use cases are the shared ones (`crate::rules`),
 //! run on [`lite::Lite`]: inside the writer's transaction, or on a reader.
 
+mod busy;
 mod checkpointer;
 mod lite;
 mod migrate;
@@ -16,6 +17,7 @@ use futures_util::future::LocalBoxFuture;
 use rusqlite::Connection;
 
 use crate::db::ready_now;
+use crate::timings::WriteTimings;
 use crate::{now_ms, Durability, StoreError, StoreOptions, StoreResult, Vault, WriteActivity};
 use checkpointer::Checkpointer;
 pub(crate) use lite::Lite;
@@ -32,11 +34,12 @@ pub(crate) struct Sqlite {
     writer: Writer,
     readers: Arc<Readers>,
     vault: Arc<Vault>,
+    timings: Arc<WriteTimings>,
 }
 
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    busy::wait_long(&conn)?;
     conn.set_prepared_statement_cache_capacity(STATEMENTS);
     // Commits do not sync here: the writer syncs the WAL itself before acknowledging, when
     // the durability asks for it (see writer.rs).
@@ -93,12 +96,19 @@ impl Sqlite {
         migrate::run(&conn).context("migrating the SQLite database")?;
         let vault = ready_now(crate::rules::issuers::unlock(&Lite::new(&conn), options))?;
         let readers = Readers::new(path.to_path_buf(), options.read_connections.max(1));
+        let timings = Arc::new(WriteTimings::default());
         let sync_wal = match options.durability {
             Durability::Full => Some(sync::wal_path(path)),
             Durability::Normal => None,
         };
         Ok(Self {
-            writer: Writer::start(conn, sync_wal, Checkpointer::start(path.to_path_buf())?)?,
+            writer: Writer::start(
+                conn,
+                sync_wal,
+                Checkpointer::start(path.to_path_buf(), Arc::clone(&timings))?,
+                Arc::clone(&timings),
+            )?,
+            timings,
             readers: Arc::new(readers),
             vault: Arc::new(vault),
         })
@@ -141,9 +151,13 @@ impl Sqlite {
             .await
     }
 
-    /// The transactions committed and the WAL syncs made so far.
+    /// The transactions committed and the WAL syncs made so far, and how long the write
+    /// path's steps have taken.
     pub(crate) fn activity(&self) -> WriteActivity {
-        self.writer.activity()
+        WriteActivity {
+            timings: Some(Arc::clone(&self.timings)),
+            ..self.writer.activity()
+        }
     }
 
     /// Checks that the database answers and that no WAL sync has failed.

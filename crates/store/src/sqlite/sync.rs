@@ -20,8 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use super::writer::{finish_all, Completion, Outcome};
+use crate::timings::WriteTimings;
 
 /// The thread that makes committed batches durable and then answers their callers.
 pub(super) struct Syncer {
@@ -36,6 +38,7 @@ impl Syncer {
         wal: PathBuf,
         failed: Arc<AtomicBool>,
         syncs: Arc<AtomicU64>,
+        timings: Arc<WriteTimings>,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel::<Vec<Completion>>();
         // Opened now, while descriptors are to be had; if it cannot be, the first sync tries.
@@ -45,7 +48,7 @@ impl Syncer {
         }
         let thread = std::thread::Builder::new()
             .name("d1-sqlite-sync".into())
-            .spawn(move || sync_loop(&mut wal, &receiver, &failed, &syncs))?;
+            .spawn(move || sync_loop(&mut wal, &receiver, &failed, &syncs, &timings))?;
         Ok(Self {
             sender: Some(sender),
             thread: Some(thread),
@@ -112,6 +115,7 @@ fn sync_loop(
     receiver: &Receiver<Vec<Completion>>,
     failed: &AtomicBool,
     syncs: &AtomicU64,
+    timings: &WriteTimings,
 ) {
     while let Ok(mut pending) = receiver.recv() {
         while let Ok(more) = receiver.try_recv() {
@@ -119,7 +123,7 @@ fn sync_loop(
         }
         let outcome = if failed.load(Ordering::Acquire) {
             Outcome::Unknown
-        } else if let Err(e) = sync(wal, syncs) {
+        } else if let Err(e) = sync(wal, syncs, timings) {
             failed.store(true, Ordering::Release);
             tracing::error!(error = %e, "syncing the WAL failed; committed writes are answered as of unknown outcome, later writes are refused and /readyz answers 503 until a restart");
             Outcome::Unknown
@@ -130,10 +134,13 @@ fn sync_loop(
     }
 }
 
-fn sync(wal: &mut Wal, syncs: &AtomicU64) -> std::io::Result<()> {
+fn sync(wal: &mut Wal, syncs: &AtomicU64, timings: &WriteTimings) -> std::io::Result<()> {
     let file = wal.live()?;
     syncs.fetch_add(1, Ordering::Relaxed);
-    file.sync_data()
+    let started = Instant::now();
+    let synced = file.sync_data();
+    timings.wal_sync.record(started.elapsed());
+    synced
 }
 
 /// The path of the WAL of the database at `path`.
@@ -152,7 +159,13 @@ pub(super) mod tests {
         failed: &AtomicBool,
         syncs: &AtomicU64,
     ) {
-        sync_loop(&mut Wal::new(path.to_path_buf()), receiver, failed, syncs);
+        sync_loop(
+            &mut Wal::new(path.to_path_buf()),
+            receiver,
+            failed,
+            syncs,
+            &WriteTimings::default(),
+        );
     }
 
     fn inode(file: &File) -> u64 {

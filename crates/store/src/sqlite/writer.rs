@@ -26,12 +26,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::checkpointer::Checkpointer;
 use super::sync::Syncer;
+use crate::timings::WriteTimings;
 use crate::{StoreError, StoreResult, WriteActivity};
 
 /// The most jobs one transaction takes.
@@ -75,6 +77,7 @@ struct Shared {
     failed: Arc<AtomicBool>,
     transactions: AtomicU64,
     syncs: Arc<AtomicU64>,
+    timings: Arc<WriteTimings>,
 }
 
 /// The handle to the writer thread.
@@ -92,8 +95,9 @@ impl Writer {
         conn: Connection,
         sync_wal: Option<PathBuf>,
         checkpointer: Checkpointer,
+        timings: Arc<WriteTimings>,
     ) -> std::io::Result<Self> {
-        Self::start_with(conn, sync_wal, checkpointer, QUEUE)
+        Self::start_with(conn, sync_wal, checkpointer, QUEUE, timings)
     }
 
     fn start_with(
@@ -101,13 +105,22 @@ impl Writer {
         sync_wal: Option<PathBuf>,
         checkpointer: Checkpointer,
         queue: usize,
+        timings: Arc<WriteTimings>,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            timings,
+            ..Shared::default()
+        });
         let syncer = sync_wal
             .map(|wal| {
                 let failed = Arc::clone(&shared.failed);
-                Syncer::start(wal, failed, Arc::clone(&shared.syncs))
+                Syncer::start(
+                    wal,
+                    failed,
+                    Arc::clone(&shared.syncs),
+                    Arc::clone(&shared.timings),
+                )
             })
             .transpose()?;
         let state = Arc::clone(&shared);
@@ -137,6 +150,7 @@ impl Writer {
         WriteActivity {
             transactions: self.shared.transactions.load(Ordering::Relaxed),
             syncs: self.shared.syncs.load(Ordering::Relaxed),
+            timings: None,
         }
     }
     /// Runs `f` in the next group commit and returns its result once that commit is durable.
@@ -254,7 +268,7 @@ fn run(
             continue;
         }
         let shreds = batch.iter().any(|j| j.shreds);
-        let (completions, outcome) = commit_batch(conn, batch);
+        let (completions, outcome) = commit_batch(conn, batch, &shared.timings);
         match outcome {
             // Committed: durable now, or once the syncer has synced it.
             Outcome::Durable => {
@@ -273,11 +287,19 @@ fn run(
         if shreds {
             checkpointer.shred();
         }
+        checkpointer.take_restart(conn);
     }
 }
 
-fn commit_batch(conn: &Connection, batch: Vec<Job>) -> (Vec<Completion>, Outcome) {
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+fn commit_batch(
+    conn: &Connection,
+    batch: Vec<Job>,
+    timings: &WriteTimings,
+) -> (Vec<Completion>, Outcome) {
+    let began = Instant::now();
+    let begun = exec(conn, "BEGIN IMMEDIATE");
+    timings.begin.record(began.elapsed());
+    if let Err(e) = begun {
         let message = e.to_string();
         tracing::error!(error = %message, "could not begin a write transaction");
         return (
@@ -294,7 +316,9 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) -> (Vec<Completion>, Outcome
         );
         Outcome::NotWritten("the batch was rolled back".to_owned())
     } else {
-        match exec(conn, "COMMIT") {
+        let committed = exec(conn, "COMMIT");
+        timings.commit.record(began.elapsed());
+        match committed {
             Ok(()) => Outcome::Durable,
             Err(e) => failed_commit(conn, &e, completions.len()),
         }

@@ -67,8 +67,8 @@ fn syncing_writer(path: &std::path::Path, wal: &str) -> Writer {
         "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (n INTEGER)",
     )
     .unwrap();
-    let checkpointer = Checkpointer::start(path.to_path_buf()).unwrap();
-    Writer::start(conn, Some(wal.into()), checkpointer).unwrap()
+    let checkpointer = Checkpointer::start(path.to_path_buf(), Arc::default()).unwrap();
+    Writer::start(conn, Some(wal.into()), checkpointer, Arc::default()).unwrap()
 }
 
 #[tokio::test]
@@ -99,7 +99,8 @@ async fn a_synced_write_is_durable_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let writer = syncing_writer(&path, &format!("{}-wal", path.display()));
-    assert_eq!(writer.activity(), WriteActivity::default());
+    let idle = writer.activity();
+    assert_eq!((idle.transactions, idle.syncs), (0, 0));
     writer.write(false, insert(1)).await.unwrap();
     let activity = writer.activity();
     assert_eq!((activity.transactions, activity.syncs), (1, 1));
@@ -115,8 +116,8 @@ fn writer_on_table(dir: &std::path::Path, queue: usize) -> (Writer, PathBuf) {
         "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (n INTEGER)",
     )
     .unwrap();
-    let checkpointer = Checkpointer::start(path.clone()).unwrap();
-    let writer = Writer::start_with(conn, None, checkpointer, queue).unwrap();
+    let checkpointer = Checkpointer::start(path.clone(), Arc::default()).unwrap();
+    let writer = Writer::start_with(conn, None, checkpointer, queue, Arc::default()).unwrap();
     (writer, path)
 }
 
