@@ -18,6 +18,7 @@ pub mod limits;
 pub mod listen;
 pub mod metrics;
 pub mod policy;
+pub mod portal;
 pub mod renewals;
 pub mod routes;
 pub mod serve;
