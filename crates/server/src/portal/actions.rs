@@ -10,7 +10,7 @@ use d1_domain::card::CardId;
 use d1_domain::{ConsumerId, IssuerId, UserId};
 use d1_store::{OperatorRole, TrailContext};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::audit;
 use super::consumer::{in_context, load, ConsumerPath};
@@ -244,6 +244,7 @@ mod tests {
             ("newCardId".into(), " ".into()),
             ("csrf".into(), "t".into()),
         ]);
+        use serde_json::json;
         let json: Value = serde_json::from_slice(&body(&fields, &["reasonCode", "newCardId"]).0)
             .unwrap();
         assert_eq!(json, json!({"reasonCode": "CARD_LOST"}));

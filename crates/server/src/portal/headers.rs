@@ -33,7 +33,7 @@ pub fn apply(router: Router<AppState>, timeout: Duration, base: &str) -> Router<
     let (panic_base, slow_base) = (base.to_owned(), base.to_owned());
     router
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(CatchPanicLayer::custom(|_| {
+        .layer(CatchPanicLayer::custom(move |_| {
             super::layout::internal_error(&panic_base).into_response()
         }))
         .layer(axum::middleware::from_fn(move |req: Request, next: Next| {

@@ -83,7 +83,7 @@ async fn find(
     }
     if let Ok(card) = CardId::parse(q) {
         for issuer in issuers {
-            if let Some(consumer) = state.store.locate_card(issuer, &card).await? {
+            if let Some(consumer) = state.store.locate_card(issuer, card.as_str()).await? {
                 let found = Found {
                     issuer: issuer.clone(),
                     consumer,

@@ -86,7 +86,10 @@ pub async fn submit(
     };
     // Only a known operator's name enters the trail: a password typed into the username
     // field must not.
-    let who = record.as_ref().map_or("(unknown)", |r| r.username.as_str());
+    let who = record
+        .as_ref()
+        .map_or_else(|| "(unknown)".to_owned(), |r| r.username.clone());
+    let who = who.as_str();
     if !csrf_ok {
         audit::write(&state, audit::entry(who, "sign-in", audit::CSRF_REFUSED)).await;
         return bare(&state)
