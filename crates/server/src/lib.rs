@@ -17,6 +17,7 @@ pub mod keyring;
 pub mod limits;
 pub mod listen;
 pub mod metrics;
+pub mod operators;
 pub mod policy;
 pub mod portal;
 pub mod renewals;
