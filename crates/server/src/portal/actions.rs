@@ -63,7 +63,11 @@ fn body(fields: &Fields, names: &[&str]) -> JsonBody {
             map.insert((*name).to_owned(), Value::String(v.to_owned()));
         }
     }
-    JsonBody(serde_json::to_vec(&Value::Object(map)).unwrap_or_default().into())
+    JsonBody(
+        serde_json::to_vec(&Value::Object(map))
+            .unwrap_or_default()
+            .into(),
+    )
 }
 
 /// Shows the consumer page again with a refusal's message, with its status.
@@ -84,11 +88,16 @@ async fn refused(
             view::page(&chrome, operator, &loaded, &shown, error.status()).into_response()
         }
         Ok(None) => chrome.not_found().into_response(),
-        Err(e) => super::failed(&state, &e),
+        Err(e) => super::failed(state, &e),
     }
 }
 
-fn consumer_page(state: &AppState, issuer: &IssuerId, consumer: &ConsumerId, done: &str) -> Response {
+fn consumer_page(
+    state: &AppState,
+    issuer: &IssuerId,
+    consumer: &ConsumerId,
+    done: &str,
+) -> Response {
     see_other(&format!(
         "{}/issuers/{}/consumers/{}?done={done}",
         state.config.portal.base(),
@@ -233,7 +242,10 @@ mod tests {
         assert_eq!(role_for(CardOperation::Suspend), Some(OperatorRole::Cci));
         assert_eq!(role_for(CardOperation::Resume), Some(OperatorRole::Cci));
         assert_eq!(role_for(CardOperation::Delete), Some(OperatorRole::Manager));
-        assert_eq!(role_for(CardOperation::Replace), Some(OperatorRole::Manager));
+        assert_eq!(
+            role_for(CardOperation::Replace),
+            Some(OperatorRole::Manager)
+        );
         assert_eq!(role_for(CardOperation::Renew), None);
     }
 
@@ -245,8 +257,8 @@ mod tests {
             ("csrf".into(), "t".into()),
         ]);
         use serde_json::json;
-        let json: Value = serde_json::from_slice(&body(&fields, &["reasonCode", "newCardId"]).0)
-            .unwrap();
+        let json: Value =
+            serde_json::from_slice(&body(&fields, &["reasonCode", "newCardId"]).0).unwrap();
         assert_eq!(json, json!({"reasonCode": "CARD_LOST"}));
     }
 }

@@ -52,7 +52,10 @@ pub struct Loaded {
 pub fn in_context(operator: &Operator, path: &ConsumerPath) -> Option<(IssuerId, ConsumerId)> {
     let issuer = IssuerId::parse(&path.issuer_id).ok()?;
     let (consumer, _) = ConsumerId::parse(&path.consumer_id).ok()?;
-    operator.issuers.allows(&issuer).then_some((issuer, consumer))
+    operator
+        .issuers
+        .allows(&issuer)
+        .then_some((issuer, consumer))
 }
 
 /// Reads the page's data; `None` when the issuer or the consumer is not there.
@@ -71,7 +74,11 @@ pub async fn load(
     let Some(view) = state.store.consumer(issuer, consumer).await? else {
         return Ok(None);
     };
-    let cards = state.store.cards(issuer, consumer).await?.unwrap_or_default();
+    let cards = state
+        .store
+        .cards(issuer, consumer)
+        .await?
+        .unwrap_or_default();
     let trail = state
         .store
         .operations(issuer, consumer, TRAIL_PAGE, page)
@@ -161,7 +168,11 @@ pub async fn show(
         Ok(Some(loaded)) => {
             let shown = Shown {
                 revealed: false,
-                notice: query.done.as_deref().and_then(view::done_text).map(|t| ("ok", t.to_owned())),
+                notice: query
+                    .done
+                    .as_deref()
+                    .and_then(view::done_text)
+                    .map(|t| ("ok", t.to_owned())),
             };
             view::page(&chrome, &operator, &loaded, &shown, StatusCode::OK).into_response()
         }

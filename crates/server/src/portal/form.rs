@@ -57,7 +57,9 @@ impl FromRequest<AppState> for Fields {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        Ok(Self(serde_urlencoded::from_bytes(&bytes).unwrap_or_default()))
+        Ok(Self(
+            serde_urlencoded::from_bytes(&bytes).unwrap_or_default(),
+        ))
     }
 }
 

@@ -36,10 +36,12 @@ pub fn apply(router: Router<AppState>, timeout: Duration, base: &str) -> Router<
         .layer(CatchPanicLayer::custom(move |_| {
             super::layout::internal_error(&panic_base).into_response()
         }))
-        .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
-            let base = slow_base.clone();
-            async move { secure(req, next, timeout, &base).await }
-        }))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let base = slow_base.clone();
+                async move { secure(req, next, timeout, &base).await }
+            },
+        ))
 }
 
 async fn secure(req: Request, next: Next, timeout: Duration, base: &str) -> Response {

@@ -72,7 +72,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
 }
 
 /// `GET /`: the start page, with the search box in the header bar.
-async fn home(axum::extract::State(state): axum::extract::State<AppState>, operator: Operator) -> Response {
+async fn home(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    operator: Operator,
+) -> Response {
     let chrome = operator.chrome(&state);
     let body = html! {
         section.panel #home {

@@ -2,7 +2,6 @@
 //! the CSRF tokens, and [`Operator`], the extractor that turns a request's cookie into the
 //! signed-in operator or sends the browser to the sign-in page.
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -61,31 +60,16 @@ pub fn same(a: &str, b: &str) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
 }
 
-/// `n` bytes from the operating system's random source.
-///
-/// # Panics
-/// If the OS has no randomness to give, which no request can recover from.
-#[must_use]
-pub fn random_bytes(n: usize) -> Vec<u8> {
-    let mut bytes = vec![0u8; n];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the OS random source works");
-    bytes
-}
-
-/// A new random token (32 bytes, base64url): a session id or a CSRF token.
+/// A new random token (32 bytes from the OS, base64url): a session id or a CSRF token.
 #[must_use]
 pub fn new_token() -> String {
-    URL_SAFE_NO_PAD.encode(random_bytes(32))
+    crate::operators::random_token()
 }
 
 /// The SHA-256 of a session id as sent in its cookie: what the store keys sessions by.
 #[must_use]
 pub fn id_hash(token: &str) -> Vec<u8> {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
-        .as_ref()
-        .to_vec()
+    crate::operators::session_hash(token)
 }
 
 /// A cookie's value from the request's `Cookie` headers.
@@ -150,8 +134,7 @@ impl FromRequestParts<AppState> for Operator {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let base = state.config.portal.base();
         let sign_in = || see_other(&format!("{base}/sign-in"));
-        let Some(token) = cookie(&parts.headers, SESSION_COOKIE).filter(|t| well_formed(t))
-        else {
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE).filter(|t| well_formed(t)) else {
             return Err(sign_in());
         };
         let hash = id_hash(token);
@@ -160,7 +143,7 @@ impl FromRequestParts<AppState> for Operator {
             .store
             .session(&hash, portal.idle_ms(), portal.absolute_ms())
             .await
-            .map_err(|e| super::failed(&state, &e))?;
+            .map_err(|e| super::failed(state, &e))?;
         let Some(session) = session else {
             return Err(sign_in());
         };
@@ -168,7 +151,7 @@ impl FromRequestParts<AppState> for Operator {
             .store
             .operator(&session.username)
             .await
-            .map_err(|e| super::failed(&state, &e))?;
+            .map_err(|e| super::failed(state, &e))?;
         let Some(record) = record.filter(|r| !r.disabled) else {
             let _ = state.store.delete_session(&hash).await;
             return Err(sign_in());
@@ -195,7 +178,10 @@ mod tests {
     #[test]
     fn cookies_are_found_by_name_among_others() {
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, HeaderValue::from_static("a=1; d1_portal=xyz"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; d1_portal=xyz"),
+        );
         h.append(header::COOKIE, HeaderValue::from_static("b=2"));
         assert_eq!(cookie(&h, "d1_portal"), Some("xyz"));
         assert_eq!(cookie(&h, "b"), Some("2"));
@@ -205,7 +191,10 @@ mod tests {
     #[test]
     fn the_session_cookie_is_http_only_strict_and_secure_over_tls() {
         let plain = set_cookie("/portal", SESSION_COOKIE, "v", false);
-        assert_eq!(plain, "d1_portal=v; Path=/portal; HttpOnly; SameSite=Strict");
+        assert_eq!(
+            plain,
+            "d1_portal=v; Path=/portal; HttpOnly; SameSite=Strict"
+        );
         let tls = set_cookie("/portal", SESSION_COOKIE, "v", true);
         assert!(tls.to_str().unwrap().ends_with("; Secure"));
         let cleared = set_cookie("/portal", SESSION_COOKIE, "", false);

@@ -21,7 +21,7 @@ pub const LOCK_AFTER: u32 = 5;
 /// How long a lock lasts: 15 minutes.
 pub const LOCK_MS: i64 = 15 * 60 * 1000;
 /// The shortest new password.
-pub const MIN_PASSWORD: usize = 12;
+pub const MIN_PASSWORD: usize = crate::operators::MIN_PASSWORD_LEN;
 
 const WRONG: &str = "Wrong username or password.";
 const LOCKED: &str = "This account is locked after too many failed sign-ins. Try later.";
@@ -34,7 +34,12 @@ fn bare(state: &AppState) -> Chrome {
 }
 
 /// The sign-in page, with a fresh double-submit token in its form and cookie.
-fn sign_in_page(state: &AppState, tls: bool, status: StatusCode, message: Option<&str>) -> Response {
+fn sign_in_page(
+    state: &AppState,
+    tls: bool,
+    status: StatusCode,
+    message: Option<&str>,
+) -> Response {
     let chrome = bare(state);
     let token = new_token();
     let body = html! {
@@ -98,8 +103,8 @@ pub async fn submit(
     }
     let now = d1_store::now_ms();
     let Some(record) = record.filter(|r| !r.disabled) else {
-        let _ = tokio::task::spawn_blocking(move || crate::operators::dummy_verify(&password))
-            .await;
+        let _ =
+            tokio::task::spawn_blocking(move || crate::operators::dummy_verify(&password)).await;
         audit::write(&state, audit::entry(who, "sign-in", "wrong_password")).await;
         return sign_in_page(&state, tls, StatusCode::UNAUTHORIZED, Some(WRONG));
     };
@@ -140,7 +145,10 @@ pub async fn submit(
     let mut redirect = see_other(&next);
     let headers = redirect.headers_mut();
     headers.append(header::SET_COOKIE, session);
-    headers.append(header::SET_COOKIE, set_cookie(&base, SIGN_IN_COOKIE, "", tls));
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(&base, SIGN_IN_COOKIE, "", tls),
+    );
     redirect
 }
 
@@ -159,7 +167,7 @@ async fn start_session(
             csrf_token: new_token(),
         })
         .await
-        .map_err(|e| super::failed(&state, &e))?;
+        .map_err(|e| super::failed(state, &e))?;
     Ok(set_cookie(
         &state.config.portal.base(),
         SESSION_COOKIE,
@@ -181,7 +189,11 @@ pub async fn sign_out(
     if let Err(e) = state.store.delete_session(&operator.id_hash).await {
         return super::failed(&state, &e);
     }
-    audit::write(&state, audit::entry(&operator.username, "sign-out", audit::OK)).await;
+    audit::write(
+        &state,
+        audit::entry(&operator.username, "sign-out", audit::OK),
+    )
+    .await;
     let base = state.config.portal.base();
     let mut response = see_other(&format!("{base}/sign-in"));
     response.headers_mut().append(
@@ -230,12 +242,16 @@ pub async fn change_password(
     }
     let chrome = operator.chrome(&state);
     let new = fields.raw("password").unwrap_or_default().to_owned();
-    if new.chars().count() < MIN_PASSWORD {
+    if crate::operators::check_password(&new).is_err() {
         let text = format!("The new password must be at least {MIN_PASSWORD} characters.");
         return password_page(&chrome, StatusCode::BAD_REQUEST, Some(&text));
     }
     if fields.raw("password_again") != Some(new.as_str()) {
-        return password_page(&chrome, StatusCode::BAD_REQUEST, Some("The two passwords differ."));
+        return password_page(
+            &chrome,
+            StatusCode::BAD_REQUEST,
+            Some("The two passwords differ."),
+        );
     }
     let hashed = tokio::task::spawn_blocking(move || crate::operators::hash_password(&new)).await;
     let Ok(Ok(phc)) = hashed else {
@@ -246,13 +262,21 @@ pub async fn change_password(
         must_change_password: Some(false),
         ..OperatorChange::default()
     };
-    if let Err(e) = state.store.change_operator(&operator.username, change).await {
+    if let Err(e) = state
+        .store
+        .change_operator(&operator.username, change)
+        .await
+    {
         return super::failed(&state, &e);
     }
     if let Err(e) = state.store.delete_sessions_of(&operator.username).await {
         return super::failed(&state, &e);
     }
-    audit::write(&state, audit::entry(&operator.username, "password.change", audit::OK)).await;
+    audit::write(
+        &state,
+        audit::entry(&operator.username, "password.change", audit::OK),
+    )
+    .await;
     let session = match start_session(&state, &operator.username, tls).await {
         Ok(c) => c,
         Err(r) => return r,

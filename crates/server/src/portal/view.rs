@@ -84,7 +84,11 @@ pub fn page(
             }
         }
     };
-    chrome.page(status, &format!("Consumer {}", c.consumer_id.as_str()), &body)
+    chrome.page(
+        status,
+        &format!("Consumer {}", c.consumer_id.as_str()),
+        &body,
+    )
 }
 
 fn pi_section(
@@ -133,7 +137,12 @@ fn pi_rows(pi: &PersonalInformation, clear: bool) -> Vec<(&'static str, String)>
     let names = [pi.first_name(), pi.middle_name(), pi.last_name()];
     if names.iter().any(Option::is_some) {
         let name = if clear {
-            names.iter().flatten().copied().collect::<Vec<_>>().join(" ")
+            names
+                .iter()
+                .flatten()
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ")
         } else {
             mask::initials(&names)
         };
@@ -157,7 +166,11 @@ fn pi_rows(pi: &PersonalInformation, clear: bool) -> Vec<(&'static str, String)>
         rows.push(("Mobile phone", shown));
     }
     if let Some(a) = pi.residency_address() {
-        let shown = if clear { mask::address_clear(a) } else { mask::address(a) };
+        let shown = if clear {
+            mask::address_clear(a)
+        } else {
+            mask::address(a)
+        };
         rows.push(("Address", shown));
     }
     if let Some(l) = pi.language() {
@@ -226,9 +239,8 @@ fn card_actions(chrome: &Chrome, operator: &Operator, card: &CardView, here: &st
         ops.push(CardOperation::Replace);
         ops.push(CardOperation::Delete);
     }
-    let action = |op: CardOperation| {
-        format!("{here}/cards/{}/{}", card.card_id.as_str(), op.as_str())
-    };
+    let action =
+        |op: CardOperation| format!("{here}/cards/{}/{}", card.card_id.as_str(), op.as_str());
     html! {
         @for op in ops {
             form.card-action data-operation=(op.as_str()) method="post" action=(action(op)) {
@@ -251,9 +263,9 @@ fn card_actions(chrome: &Chrome, operator: &Operator, card: &CardView, here: &st
 
 fn capitalised(word: &str) -> String {
     let mut chars = word.chars();
-    chars.next().map_or_else(String::new, |c| {
-        c.to_uppercase().chain(chars).collect()
-    })
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 fn trail_table(loaded: &Loaded, here: &str) -> Markup {

@@ -236,7 +236,16 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_tweaked(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let place = fresh_place().await;
     let (issuer, other) = test_issuers();
-    boot_tweaked(place, issuer, other, true, IssuerSettings::default(), true, tweak).await
+    boot_tweaked(
+        place,
+        issuer,
+        other,
+        true,
+        IssuerSettings::default(),
+        true,
+        tweak,
+    )
+    .await
 }
 
 fn test_issuers() -> (TestIssuer, TestIssuer) {

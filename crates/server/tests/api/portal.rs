@@ -123,7 +123,10 @@ impl<'a> Browser<'a> {
     async fn sign_in(&mut self, username: &str, password: &str) -> (u16, String, String) {
         self.get("/portal/sign-in").await;
         let (status, headers, body) = self
-            .post("/portal/sign-in", &[("username", username), ("password", password)])
+            .post(
+                "/portal/sign-in",
+                &[("username", username), ("password", password)],
+            )
             .await;
         let to = location(&headers);
         (status, to, body)
@@ -178,11 +181,18 @@ async fn audit(app: &TestApp, operator: &str) -> Vec<AuditEntry> {
 /// An app with a card `card-1` (PAN `test_pan(71)`) for consumer `cons-1`, who has full PI.
 async fn with_card() -> (TestApp, String) {
     let app = spawn_app().await;
-    app.add_product("visa-classic", Scheme::Visa, "411111").await;
+    app.add_product("visa-classic", Scheme::Visa, "411111")
+        .await;
     let token = app.token().await;
     app.register(&token, "cons-1", full_pi()).await;
-    let jwe = encrypt_for(&app, &json!({"pan": test_pan(71), "exp": future_exp()}), "A256GCM").await;
-    let body = json!({"consumerId": "cons-1", "cardProductId": "visa-classic", "encryptedData": jwe});
+    let jwe = encrypt_for(
+        &app,
+        &json!({"pan": test_pan(71), "exp": future_exp()}),
+        "A256GCM",
+    )
+    .await;
+    let body =
+        json!({"consumerId": "cons-1", "cardProductId": "visa-classic", "encryptedData": jwe});
     let response = app.put_json(&app.card_url("card-1"), &token, &body).await;
     assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
     (app, token)
@@ -205,7 +215,10 @@ async fn sign_in_gives_a_strict_http_only_cookie_and_refuses_wrong_passwords_ali
 
     b.get("/portal/sign-in").await;
     let (status, headers, _) = b
-        .post("/portal/sign-in", &[("username", "ann"), ("password", PASSWORD)])
+        .post(
+            "/portal/sign-in",
+            &[("username", "ann"), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(status, 303);
     assert_eq!(location(&headers), "/portal/");
@@ -215,14 +228,27 @@ async fn sign_in_gives_a_strict_http_only_cookie_and_refuses_wrong_passwords_ali
         .map(|v| v.to_str().unwrap().to_owned())
         .find(|v| v.starts_with("d1_portal="))
         .unwrap();
-    assert!(cookie.contains("; Path=/portal; HttpOnly; SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("; Path=/portal; HttpOnly; SameSite=Strict"),
+        "{cookie}"
+    );
     assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
     let (status, _, home) = b.get("/portal/").await;
     assert_eq!(status, 200);
-    assert!(home.contains("id=\"operator\"") && home.contains("ann"), "{home}");
-    let outcomes: Vec<String> = audit(&app, "ann").await.into_iter().map(|e| e.outcome).collect();
+    assert!(
+        home.contains("id=\"operator\"") && home.contains("ann"),
+        "{home}"
+    );
+    let outcomes: Vec<String> = audit(&app, "ann")
+        .await
+        .into_iter()
+        .map(|e| e.outcome)
+        .collect();
     assert_eq!(outcomes, ["ok", "wrong_password"]);
-    assert!(audit(&app, "nobody").await.is_empty(), "unknown names stay out of the trail");
+    assert!(
+        audit(&app, "nobody").await.is_empty(),
+        "unknown names stay out of the trail"
+    );
 }
 
 #[tokio::test]
@@ -255,15 +281,28 @@ async fn a_post_without_its_csrf_token_is_refused_audited_and_does_nothing() {
         .post(suspend, &[("reasonCode", "CARD_LOST"), ("csrf", "forged")])
         .await;
     assert_eq!(status, 403);
-    let card = app.state.store.card(&ISSUER.parse_issuer(), &"card-1".parse_card()).await;
+    let card = app
+        .state
+        .store
+        .card(&ISSUER.parse_issuer(), &"card-1".parse_card())
+        .await;
     assert_eq!(card.unwrap().unwrap().state.as_str(), "ACTIVE");
     let refused = audit(&app, "cat").await;
-    assert_eq!(refused.iter().filter(|e| e.outcome == "csrf_refused").count(), 2);
+    assert_eq!(
+        refused
+            .iter()
+            .filter(|e| e.outcome == "csrf_refused")
+            .count(),
+        2
+    );
 
     // The sign-in form carries one too: without its cookie, a sign-in is refused.
     let mut stranger = Browser::new(&app);
     let (status, _, _) = stranger
-        .post_raw("/portal/sign-in", &[("username", "cat"), ("password", PASSWORD), ("csrf", "x")])
+        .post_raw(
+            "/portal/sign-in",
+            &[("username", "cat"), ("password", PASSWORD), ("csrf", "x")],
+        )
         .await;
     assert_eq!(status, 403);
     assert!(!stranger.has_session());
@@ -319,12 +358,19 @@ async fn search_finds_by_pan_card_id_and_consumer_id_and_never_keeps_the_pan() {
         .map(|(a, o)| ((*a).to_owned(), (*o).to_owned()))
         .collect();
     assert_eq!(actions, expected);
-    let by_pan = entries.iter().rev().find(|e| e.action == "search.pan").unwrap();
+    let by_pan = entries
+        .iter()
+        .rev()
+        .find(|e| e.action == "search.pan")
+        .unwrap();
     assert_eq!(by_pan.card_id.as_deref(), Some("card-1"));
     assert_eq!(by_pan.consumer_id.as_deref(), Some("cons-1"));
     let text = format!("{entries:?}");
     assert!(!text.contains(&pan) && !text.contains(&test_pan(72)));
-    assert!(!text.contains("cons-9"), "a query that found nothing is not kept");
+    assert!(
+        !text.contains("cons-9"),
+        "a query that found nothing is not kept"
+    );
     assert!(!logs().contains(&pan), "the PAN reached the log");
 }
 
@@ -360,11 +406,23 @@ async fn the_consumer_page_masks_pi_and_only_a_manager_may_reveal_it() {
     assert_eq!(status, 200);
     assert_eq!(headers["cache-control"], "no-store");
     let pan = test_pan(71);
-    for shown in ["J. M. O.", "j***@example.com", "+33 *******78", &pan[pan.len() - 4..]] {
+    for shown in [
+        "J. M. O.",
+        "j***@example.com",
+        "+33 *******78",
+        &pan[pan.len() - 4..],
+    ] {
         assert!(page.contains(shown), "{shown} missing from {page}");
     }
     assert!(page.contains("<tr data-card-id=\"card-1\">"));
-    for canary in ["Jean-Luc", "jean-luc@example.com", "612345678", "rue de la Paix", "75002", "1980-02-29"] {
+    for canary in [
+        "Jean-Luc",
+        "jean-luc@example.com",
+        "612345678",
+        "rue de la Paix",
+        "75002",
+        "1980-02-29",
+    ] {
         assert!(!page.contains(canary), "{canary} shown masked");
     }
     assert!(!page.contains(&pan));
@@ -377,9 +435,15 @@ async fn the_consumer_page_masks_pi_and_only_a_manager_may_reveal_it() {
     mgr.get(CONSUMER_PAGE).await;
     let (status, _, clear) = mgr.post(&format!("{CONSUMER_PAGE}/reveal"), &[]).await;
     assert_eq!(status, 200);
-    assert!(clear.contains("jean-luc@example.com") && clear.contains("612345678"), "{clear}");
+    assert!(
+        clear.contains("jean-luc@example.com") && clear.contains("612345678"),
+        "{clear}"
+    );
     let revealed = &audit(&app, "mgr1").await[0];
-    assert_eq!((revealed.action.as_str(), revealed.outcome.as_str()), ("reveal", "ok"));
+    assert_eq!(
+        (revealed.action.as_str(), revealed.outcome.as_str()),
+        ("reveal", "ok")
+    );
     assert_eq!(revealed.consumer_id.as_deref(), Some("cons-1"));
 }
 
@@ -403,28 +467,55 @@ async fn a_cci_suspends_with_card_lost_and_resumes_with_card_found_through_the_a
     let mut b = Browser::signed_in(&app, "gus").await;
     b.get(CONSUMER_PAGE).await;
     let card = |op: &str| format!("{CONSUMER_PAGE}/cards/card-1/{op}");
-    let (status, headers, _) = b.post(&card("suspend"), &[("reasonCode", "CARD_LOST")]).await;
+    let (status, headers, _) = b
+        .post(&card("suspend"), &[("reasonCode", "CARD_LOST")])
+        .await;
     assert_eq!(status, 303);
     assert_eq!(location(&headers), format!("{CONSUMER_PAGE}?done=suspend"));
-    let read: Value = app.get(&app.card_url("card-1"), &token).await.json().await.unwrap();
-    assert_eq!((read["state"].as_str(), read["stateReason"].as_str()), (Some("SUSPENDED"), Some("CARD_LOST")));
+    let read: Value = app
+        .get(&app.card_url("card-1"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (read["state"].as_str(), read["stateReason"].as_str()),
+        (Some("SUSPENDED"), Some("CARD_LOST"))
+    );
 
     let (status, _, page) = b.get(&format!("{CONSUMER_PAGE}?done=suspend")).await;
     assert_eq!(status, 200);
     assert!(page.contains("The card is suspended."));
-    let (status, _, refused) = b.post(&card("resume"), &[("reasonCode", "USER_DECISION")]).await;
+    let (status, _, refused) = b
+        .post(&card("resume"), &[("reasonCode", "USER_DECISION")])
+        .await;
     assert_eq!(status, 403);
     assert!(refused.contains("which does not allow resume"), "{refused}");
-    let (status, _, _) = b.post(&card("delete"), &[("reasonCode", "CARD_LOST")]).await;
+    let (status, _, _) = b
+        .post(&card("delete"), &[("reasonCode", "CARD_LOST")])
+        .await;
     assert_eq!(status, 403, "a cci does not delete");
-    let (status, _, _) = b.post(&card("resume"), &[("reasonCode", "CARD_FOUND")]).await;
+    let (status, _, _) = b
+        .post(&card("resume"), &[("reasonCode", "CARD_FOUND")])
+        .await;
     assert_eq!(status, 303);
-    let read: Value = app.get(&app.card_url("card-1"), &token).await.json().await.unwrap();
-    assert_eq!((read["state"].as_str(), read["stateReason"].as_str()), (Some("ACTIVE"), Some("CARD_FOUND")));
+    let read: Value = app
+        .get(&app.card_url("card-1"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (read["state"].as_str(), read["stateReason"].as_str()),
+        (Some("ACTIVE"), Some("CARD_FOUND"))
+    );
 
     // The same trail as an API call, with the operator as its user.
     let trail: Value = app
-        .get(&app.url("/banking/v2/issuers/BANK000001/consumers/cons-1/operations"), &token)
+        .get(
+            &app.url("/banking/v2/issuers/BANK000001/consumers/cons-1/operations"),
+            &token,
+        )
         .await
         .json()
         .await
@@ -449,7 +540,15 @@ async fn every_portal_response_carries_the_security_headers() {
     let (app, _) = with_card().await;
     add_operator(&app, "hal", OperatorRole::Admin, "all", false).await;
     let mut b = Browser::signed_in(&app, "hal").await;
-    for path in ["/portal/sign-in", "/portal/static/portal.css", "/portal/nowhere", "/portal/", CONSUMER_PAGE, "/portal/operators", "/portal/audit"] {
+    for path in [
+        "/portal/sign-in",
+        "/portal/static/portal.css",
+        "/portal/nowhere",
+        "/portal/",
+        CONSUMER_PAGE,
+        "/portal/operators",
+        "/portal/audit",
+    ] {
         let (status, headers, _) = b.get(path).await;
         assert!(status < 500, "{path}");
         assert_eq!(
@@ -463,10 +562,16 @@ async fn every_portal_response_carries_the_security_headers() {
         assert_eq!(headers["cache-control"], "no-store", "{path}");
     }
     let (_, headers, css) = b.get("/portal/static/portal.css").await;
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/css"));
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
     assert!(css.contains(".badge"));
     let (_, _, page) = b.get(CONSUMER_PAGE).await;
-    assert!(!page.contains("<script") && !page.contains("style=\""), "no script, no inline style");
+    assert!(
+        !page.contains("<script") && !page.contains("style=\""),
+        "no script, no inline style"
+    );
 }
 
 #[tokio::test]
@@ -477,14 +582,32 @@ async fn a_one_time_password_is_changed_before_anything_else() {
     let (status, to, _) = b.sign_in("ivy", PASSWORD).await;
     assert_eq!((status, to.as_str()), (303, "/portal/password"));
     let (status, headers, _) = b.get("/portal/").await;
-    assert_eq!((status, location(&headers).as_str()), (303, "/portal/password"));
+    assert_eq!(
+        (status, location(&headers).as_str()),
+        (303, "/portal/password")
+    );
     b.get("/portal/password").await;
-    let (status, _, _) = b.post("/portal/password", &[("password", "short"), ("password_again", "short")]).await;
+    let (status, _, _) = b
+        .post(
+            "/portal/password",
+            &[("password", "short"), ("password_again", "short")],
+        )
+        .await;
     assert_eq!(status, 400);
     let new = "a much longer password";
-    let (status, _, _) = b.post("/portal/password", &[("password", new), ("password_again", "different one here")]).await;
+    let (status, _, _) = b
+        .post(
+            "/portal/password",
+            &[("password", new), ("password_again", "different one here")],
+        )
+        .await;
     assert_eq!(status, 400);
-    let (status, _, _) = b.post("/portal/password", &[("password", new), ("password_again", new)]).await;
+    let (status, _, _) = b
+        .post(
+            "/portal/password",
+            &[("password", new), ("password_again", new)],
+        )
+        .await;
     assert_eq!(status, 303);
     let (status, _, _) = b.get("/portal/").await;
     assert_eq!(status, 200);
@@ -500,7 +623,10 @@ async fn sign_out_and_idle_time_end_a_session() {
     let mut b = Browser::signed_in(&app, "jon").await;
     let kept = b.cookie_header();
     let (status, headers, _) = b.post("/portal/sign-out", &[]).await;
-    assert_eq!((status, location(&headers).as_str()), (303, "/portal/sign-in"));
+    assert_eq!(
+        (status, location(&headers).as_str()),
+        (303, "/portal/sign-in")
+    );
     let mut replay = Browser::new(&app);
     replay.cookies = kept
         .split("; ")
@@ -508,12 +634,18 @@ async fn sign_out_and_idle_time_end_a_session() {
         .map(|(n, v)| (n.to_owned(), v.to_owned()))
         .collect();
     let (status, headers, _) = replay.get("/portal/").await;
-    assert_eq!((status, location(&headers).as_str()), (303, "/portal/sign-in"));
+    assert_eq!(
+        (status, location(&headers).as_str()),
+        (303, "/portal/sign-in")
+    );
 
     let mut idle = Browser::signed_in(&app, "jon").await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let (status, headers, _) = idle.get("/portal/").await;
-    assert_eq!((status, location(&headers).as_str()), (303, "/portal/sign-in"));
+    assert_eq!(
+        (status, location(&headers).as_str()),
+        (303, "/portal/sign-in")
+    );
 }
 
 #[tokio::test]
@@ -524,11 +656,17 @@ async fn an_admin_adds_an_operator_with_a_one_time_password_and_reads_the_audit_
     let mut admin = Browser::signed_in(&app, "kim").await;
     admin.get("/portal/operators").await;
     let (status, _, page) = admin
-        .post("/portal/operators", &[("username", "new-op"), ("role", "cci"), ("issuers", ISSUER)])
+        .post(
+            "/portal/operators",
+            &[("username", "new-op"), ("role", "cci"), ("issuers", ISSUER)],
+        )
         .await;
     assert_eq!(status, 200, "{page}");
     let shown = page.split("shown this once: ").nth(1).unwrap();
-    let password: String = shown.chars().take_while(char::is_ascii_alphanumeric).collect();
+    let password: String = shown
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
     assert_eq!(password.len(), 24);
     let record = app.state.store.operator("new-op").await.unwrap().unwrap();
     assert!(record.must_change_password);
@@ -539,10 +677,16 @@ async fn an_admin_adds_an_operator_with_a_one_time_password_and_reads_the_audit_
     let (status, _, _) = admin.post("/portal/operators/new-op/disable", &[]).await;
     assert_eq!(status, 303);
     let (status, headers, _) = newcomer.get("/portal/password").await;
-    assert_eq!((status, location(&headers).as_str()), (303, "/portal/sign-in"));
+    assert_eq!(
+        (status, location(&headers).as_str()),
+        (303, "/portal/sign-in")
+    );
     let (status, _, trail) = admin.get("/portal/audit").await;
     assert_eq!(status, 200);
-    assert!(trail.contains("operator.add") && trail.contains("operator.disable"), "{trail}");
+    assert!(
+        trail.contains("operator.add") && trail.contains("operator.disable"),
+        "{trail}"
+    );
 
     let mut manager = Browser::signed_in(&app, "lee").await;
     let (status, _, _) = manager.get("/portal/audit").await;
@@ -555,12 +699,22 @@ async fn an_admin_adds_an_operator_with_a_one_time_password_and_reads_the_audit_
 async fn with_the_portal_off_every_portal_path_is_404_and_the_api_document_is_unchanged() {
     let on = spawn_app().await;
     let off = spawn_tweaked(|c| c.portal.enabled = false).await;
-    for path in ["/portal", "/portal/", "/portal/sign-in", "/portal/static/portal.css"] {
+    for path in [
+        "/portal",
+        "/portal/",
+        "/portal/sign-in",
+        "/portal/static/portal.css",
+    ] {
         let response = off.client.get(off.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 404, "{path}");
         assert!(response.headers().get("content-security-policy").is_none());
     }
-    let response = on.client.get(on.url("/portal/sign-in")).send().await.unwrap();
+    let response = on
+        .client
+        .get(on.url("/portal/sign-in"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let doc = |app: &TestApp| {
         let url = app.url("/openapi.json");
