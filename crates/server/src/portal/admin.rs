@@ -218,7 +218,7 @@ pub async fn add(State(state): State<AppState>, operator: Operator, fields: Fiel
 }
 
 /// `POST /operators/{username}/disable`: the operator can no longer sign in, and its
-/// sessions end.
+/// sessions end (the store deletes them with the change).
 pub async fn disable(
     State(state): State<AppState>,
     operator: Operator,
