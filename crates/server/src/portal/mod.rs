@@ -55,7 +55,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             &at("/password"),
             get(sign_in::show_password).post(sign_in::change_password),
         )
-        .route(&at("/search"), post(search::search))
+        .route(&at("/search"), get(to_home).post(search::search))
         .route(&at(consumer), get(consumer::show))
         .route(&at(&format!("{consumer}/reveal")), post(consumer::reveal))
         .route(&at(&format!("{consumer}/delete")), post(actions::delete))
@@ -86,6 +86,11 @@ async fn home(
         }
     };
     chrome.page(StatusCode::OK, "Search", &body).into_response()
+}
+
+/// `GET /search`: a search is a POST; a typed or bookmarked URL goes to the start page.
+async fn to_home(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    session::see_other(&format!("{}/", state.config.portal.base()))
 }
 
 async fn stylesheet() -> Response {

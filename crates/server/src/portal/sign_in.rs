@@ -105,7 +105,12 @@ pub async fn submit(
     let Some(record) = record.filter(|r| !r.disabled) else {
         let _ =
             tokio::task::spawn_blocking(move || crate::operators::dummy_verify(&password)).await;
-        audit::write(&state, audit::entry(who, "sign-in", "wrong_password")).await;
+        let outcome = if who == "(unknown)" {
+            "wrong_password"
+        } else {
+            "disabled"
+        };
+        audit::write(&state, audit::entry(who, "sign-in", outcome)).await;
         return sign_in_page(&state, tls, StatusCode::UNAUTHORIZED, Some(WRONG));
     };
     if record.is_locked(now) {

@@ -725,3 +725,92 @@ async fn with_the_portal_off_every_portal_path_is_404_and_the_api_document_is_un
     assert_eq!(with, without);
     assert!(!with.contains("/portal"));
 }
+
+#[tokio::test]
+async fn a_manager_replaces_a_created_card_deletes_the_consumer_and_a_registered_replace_is_refused_as_by_the_api(
+) {
+    let (app, token) = with_card().await;
+    app.register(&token, "cons-3", Value::Null).await;
+    let body = json!({"consumerId": "cons-3", "cardProductId": "visa-classic"});
+    let created = app
+        .post_json(
+            &app.url("/banking/v2/issuers/BANK000001/cards"),
+            &token,
+            &body,
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let card = created["cardId"].as_str().unwrap().to_owned();
+    add_operator(&app, "mia", OperatorRole::Manager, ISSUER, false).await;
+    add_operator(&app, "ned", OperatorRole::Cci, ISSUER, false).await;
+    let mut b = Browser::signed_in(&app, "mia").await;
+    let page3 = "/portal/issuers/BANK000001/consumers/cons-3";
+    b.get(page3).await;
+    let (status, _, _) = b
+        .post(
+            &format!("{page3}/cards/{card}/replace"),
+            &[("reasonCode", "CARD_STOLEN"), ("newCardId", "")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let old: Value = app
+        .get(&app.card_url(&card), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(old["state"], "REPLACED");
+    let (_, _, page) = b.get(page3).await;
+    let new_id = old["replacedBy"].as_str().unwrap();
+    assert!(
+        page.contains(&format!("<tr data-card-id=\"{new_id}\">")),
+        "{page}"
+    );
+
+    let (status, _, refused) = b
+        .post(
+            &format!("{CONSUMER_PAGE}/cards/card-1/replace"),
+            &[("reasonCode", "CARD_LOST"), ("newCardId", "card-2")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        refused.contains("is required to replace a registered card"),
+        "{refused}"
+    );
+
+    let mut cci = Browser::signed_in(&app, "ned").await;
+    cci.get(CONSUMER_PAGE).await;
+    let (status, _, _) = cci
+        .post(
+            &format!("{CONSUMER_PAGE}/delete"),
+            &[("reasonCode", "USER_DECISION")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, headers, _) = b
+        .post(
+            &format!("{CONSUMER_PAGE}/delete"),
+            &[("reasonCode", "USER_DECISION")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        location(&headers),
+        format!("{CONSUMER_PAGE}?done=delete-consumer")
+    );
+    let gone: Value = app
+        .get(
+            &app.url("/banking/v2/issuers/BANK000001/consumers/cons-1"),
+            &token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(gone["state"], "DELETED");
+    let (_, _, page) = b.get(CONSUMER_PAGE).await;
+    assert!(page.contains("DELETED") && !page.contains("id=\"delete-consumer\""));
+    assert!(!logs().contains("612345678"), "PI reached the log");
+}
