@@ -198,7 +198,8 @@ pub async fn add(State(state): State<AppState>, operator: Operator, fields: Fiel
             must_change_password: true,
         })
         .await;
-    let entry = |outcome: &str| audit::entry(&operator.username, "operator.add", outcome);
+    let action = format!("operator.add:{name}");
+    let entry = |outcome: &str| audit::entry(&operator.username, &action, outcome);
     match added {
         Ok(()) => {
             audit::write(&state, entry(audit::OK)).await;
