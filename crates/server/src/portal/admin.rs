@@ -242,14 +242,8 @@ pub async fn disable(
     if let Err(e) = state.store.disable_operator(&username).await {
         return super::failed(&state, &e);
     }
-    if let Err(e) = state.store.delete_sessions_of(&username).await {
-        return super::failed(&state, &e);
-    }
-    audit::write(
-        &state,
-        audit::entry(&operator.username, "operator.disable", audit::OK),
-    )
-    .await;
+    let action = format!("operator.disable:{username}");
+    audit::write(&state, audit::entry(&operator.username, &action, audit::OK)).await;
     see_other(&format!("{}/operators", state.config.portal.base()))
 }
 

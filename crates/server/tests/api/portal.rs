@@ -684,7 +684,7 @@ async fn an_admin_adds_an_operator_with_a_one_time_password_and_reads_the_audit_
     let (status, _, trail) = admin.get("/portal/audit").await;
     assert_eq!(status, 200);
     assert!(
-        trail.contains("operator.add") && trail.contains("operator.disable"),
+        trail.contains("operator.add:new-op") && trail.contains("operator.disable:new-op"),
         "{trail}"
     );
 
