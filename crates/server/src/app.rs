@@ -22,8 +22,11 @@ pub fn router(state: AppState) -> Router {
     let (api, doc) = api(server).split_for_parts();
     let docs = policy(server, Flavor::V2, Dialect::V2, server.body_limit_bytes)
         .apply(routes::docs::router(doc));
-    api.merge(Router::from(docs))
-        .fallback(|| async { ApiError::no_route() })
+    let mut app = api.merge(Router::from(docs));
+    if state.config.portal.enabled {
+        app = app.merge(crate::portal::router(&state));
+    }
+    app.fallback(|| async { ApiError::no_route() })
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::internal(&"a layer panicked"))
         }))

@@ -271,6 +271,8 @@ pub struct Config {
     pub cards: CardsConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
+    /// `[portal]`: the operator portal.
+    pub portal: crate::portal::PortalConfig,
     /// Resolved from the global flags, never read from the file.
     #[serde(skip)]
     pub paths: Paths,

@@ -234,6 +234,18 @@ impl ApiError {
         self.status
     }
 
+    /// The D1 error code, such as `INVALID_STATE`.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The error's text, as the v2 body's `error` carries it (the portal shows it).
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// The response in `flavor`'s body.
     #[must_use]
     pub fn render(self, flavor: Flavor) -> Response {

@@ -57,6 +57,12 @@ mod multinode_lifecycle;
 #[path = "api/notifications.rs"]
 mod notifications;
 #[cfg(pg_suite)]
+#[path = "api/operators.rs"]
+mod operators;
+#[cfg(pg_suite)]
+#[path = "api/portal.rs"]
+mod portal;
+#[cfg(pg_suite)]
 #[path = "api/privacy.rs"]
 mod privacy;
 #[cfg(pg_suite)]

@@ -17,6 +17,7 @@ use crate::*;
 
 #[macro_use]
 mod macros;
+pub(crate) mod portal;
 
 /// The backend a store was opened on.
 pub(crate) enum Engine {
@@ -31,6 +32,9 @@ impl Store for Engine {
             Engine::Sqlite(s) => s.vault(),
             Engine::Postgres(p) => p.vault(),
         }
+    }
+    fn portal(&self) -> &dyn portal::PortalStore {
+        self
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -14,6 +14,7 @@ mod engine;
 mod jobs;
 pub mod kek;
 pub mod model;
+pub mod operator;
 pub mod postgres;
 mod rows;
 mod rules;
@@ -31,6 +32,7 @@ use d1_domain::{ConsumerId, IssuerId};
 pub use card::*;
 pub use clicktopay::*;
 pub use model::*;
+pub use operator::*;
 pub use vault::Vault;
 
 /// A store failure a caller can act on.
@@ -251,6 +253,93 @@ pub trait Store: Send + Sync + 'static {
     /// statement), the others retried later or DEAD. Items claimed since by another node (its
     /// lease ran out) are left alone.
     async fn settle_notifications(&self, settlement: NotificationSettlement) -> StoreResult<()>;
+
+    /// The operator portal's use cases (contract section 11), implemented beside the engine.
+    #[doc(hidden)]
+    fn portal(&self) -> &dyn engine::portal::PortalStore;
+    /// Adds an operator; `Conflict` if the username exists.
+    async fn add_operator(&self, op: NewOperator) -> StoreResult<()> {
+        self.portal().add_operator(op).await
+    }
+    /// Changes an operator; `NotFound` if absent. A new password also clears the failed
+    /// sign-ins and the lock (its sessions are the caller's to end).
+    async fn change_operator(&self, username: &str, change: OperatorChange) -> StoreResult<()> {
+        self.portal().change_operator(username, change).await
+    }
+    /// Disables an operator and deletes its sessions, in one transaction; `NotFound` if absent.
+    async fn disable_operator(&self, username: &str) -> StoreResult<()> {
+        self.portal().disable_operator(username).await
+    }
+    /// Every operator, by username.
+    async fn operators(&self) -> StoreResult<Vec<OperatorRecord>> {
+        self.portal().operators().await
+    }
+    /// One operator.
+    async fn operator(&self, username: &str) -> StoreResult<Option<OperatorRecord>> {
+        self.portal().operator(username).await
+    }
+    /// Counts a failed sign-in in one statement (safe across nodes); the `lock_after`th locks
+    /// sign-in for `lock_ms`, starts the count again and returns `Some(locked_until)`.
+    async fn record_failed_sign_in(
+        &self,
+        username: &str,
+        lock_after: u32,
+        lock_ms: i64,
+    ) -> StoreResult<Option<i64>> {
+        self.portal()
+            .record_failed_sign_in(username, lock_after, lock_ms)
+            .await
+    }
+    /// A successful sign-in: failed sign-ins and the lock cleared.
+    async fn record_sign_in(&self, username: &str) -> StoreResult<()> {
+        self.portal().record_sign_in(username).await
+    }
+    /// Starts a session keyed by the SHA-256 of its cookie; `NotFound` for an unknown operator.
+    async fn create_session(&self, session: NewSession) -> StoreResult<()> {
+        self.portal().create_session(session).await
+    }
+    /// A live session: `None` if absent, idle or past `absolute_ms`, or its operator is
+    /// disabled (an expired one is deleted). Its last use is written when over 30 s old.
+    async fn session(
+        &self,
+        id_hash: &[u8],
+        idle_ms: i64,
+        absolute_ms: i64,
+    ) -> StoreResult<Option<SessionRecord>> {
+        self.portal().session(id_hash, idle_ms, absolute_ms).await
+    }
+    /// Ends a session.
+    async fn delete_session(&self, id_hash: &[u8]) -> StoreResult<()> {
+        self.portal().delete_session(id_hash).await
+    }
+    /// Ends every session of an operator.
+    async fn delete_sessions_of(&self, username: &str) -> StoreResult<()> {
+        self.portal().delete_sessions_of(username).await
+    }
+    /// Appends an entry to the operator audit trail.
+    async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()> {
+        self.portal().append_audit(entry).await
+    }
+    /// Operator audit entries, newest first, filtered and limited.
+    async fn audit(&self, query: AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        self.portal().audit(query).await
+    }
+    /// The consumer of a card by cardId, deleted and replaced cards included.
+    async fn locate_card(
+        &self,
+        issuer: &IssuerId,
+        card_id: &str,
+    ) -> StoreResult<Option<ConsumerId>> {
+        self.portal().locate_card(issuer, card_id).await
+    }
+    /// The consumer and cardId of a card by PAN, through its keyed MAC (an index lookup).
+    async fn locate_card_by_pan(
+        &self,
+        issuer: &IssuerId,
+        pan: &d1_domain::card::Pan,
+    ) -> StoreResult<Option<(ConsumerId, String)>> {
+        self.portal().locate_card_by_pan(issuer, pan).await
+    }
 }
 
 /// Opens the backend the URL names, migrates it and unlocks it with the KEK.

@@ -17,6 +17,8 @@ use d1_store::{
 mod aggregators;
 #[path = "store/enrolment.rs"]
 mod enrolment;
+#[path = "store/operators.rs"]
+mod operators;
 #[path = "store/trail.rs"]
 mod trail;
 

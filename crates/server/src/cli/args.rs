@@ -54,6 +54,12 @@ pub(crate) enum Command {
     /// Onboard aggregators: parties that sign assertions for several issuers.
     #[command(subcommand)]
     Aggregator(AggregatorCommand),
+    /// The operators of the portal.
+    #[command(subcommand)]
+    Operator(super::operator::OperatorCommand),
+    /// The operator audit trail.
+    #[command(subcommand)]
+    Audit(super::operator::AuditCommand),
     /// Sign an assertion with an issuer's private key, exchange it, print the access token.
     Token {
         #[arg(long)]

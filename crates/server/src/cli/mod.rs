@@ -10,6 +10,7 @@ mod card;
 mod certs;
 mod issuer;
 mod keys;
+mod operator;
 mod product;
 mod refuse;
 mod token;
@@ -112,6 +113,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Issuer(cmd) => issuer::run(cmd, &config).await,
         Command::Aggregator(cmd) => aggregator::run(cmd, &config).await,
+        Command::Operator(cmd) => operator::run(cmd, &config).await,
+        Command::Audit(cmd) => operator::run_audit(cmd, &config).await,
         Command::Token {
             issuer_id,
             key,

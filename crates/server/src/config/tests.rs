@@ -24,3 +24,15 @@ fn the_example_parses_to_the_defaults() {
     );
     assert_eq!(parsed.server.client_cert_header, None);
 }
+
+#[test]
+fn the_portal_is_on_at_portal_with_its_session_timeouts() {
+    let parsed: Config = toml::from_str(EXAMPLE).unwrap();
+    assert!(parsed.portal.enabled);
+    assert_eq!(parsed.portal.path, "/portal");
+    assert_eq!(parsed.portal.idle_timeout_secs, 15 * 60);
+    assert_eq!(parsed.portal.absolute_timeout_secs, 8 * 60 * 60);
+    let off: Config = toml::from_str("[portal]\nenabled = false\nidle_timeout_secs = 2").unwrap();
+    assert!(!off.portal.enabled);
+    assert_eq!(off.portal.idle_ms(), 2000);
+}

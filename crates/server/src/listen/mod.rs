@@ -134,10 +134,12 @@ impl Shared {
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (app, proxy, busy) = (self.app.clone(), self.proxy.clone(), Arc::clone(&clock));
+        let tls = self.tls.is_some();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
             let peer = Peer {
                 addr,
                 cert: proxy.resolve(addr, req.headers(), cert.as_ref()),
+                tls,
             };
             req.extensions_mut().insert(ConnectInfo(addr));
             req.extensions_mut().insert(peer);

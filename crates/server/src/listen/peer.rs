@@ -17,6 +17,8 @@ pub struct Peer {
     /// The client certificate's identity: from the TLS handshake, or from
     /// `server.client_cert_header` when the peer is a trusted proxy.
     pub cert: Option<Arc<ClientCert>>,
+    /// Whether this listener terminated TLS on the connection (the portal's `Secure` cookie).
+    pub tls: bool,
 }
 
 /// What a client certificate says about its holder: the subject's attributes and the

@@ -232,6 +232,36 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(IssuerSettings::default()).await
 }
 
+/// Boots the app with two issuers onboarded and the test configuration changed by `tweak`.
+pub async fn spawn_tweaked(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let place = fresh_place().await;
+    let (issuer, other) = test_issuers();
+    boot_tweaked(
+        place,
+        issuer,
+        other,
+        true,
+        IssuerSettings::default(),
+        true,
+        tweak,
+    )
+    .await
+}
+
+fn test_issuers() -> (TestIssuer, TestIssuer) {
+    let issuer = TestIssuer {
+        id: ISSUER,
+        key: SigningKey::generate().unwrap(),
+        kid: format!("kid-{}", uuid::Uuid::new_v4()),
+    };
+    let other = TestIssuer {
+        id: OTHER_ISSUER,
+        key: SigningKey::generate().unwrap(),
+        kid: format!("kid-{}", uuid::Uuid::new_v4()),
+    };
+    (issuer, other)
+}
+
 /// Boots the app with the first issuer's settings given.
 pub async fn spawn_with(settings: IssuerSettings) -> TestApp {
     let place = fresh_place().await;
@@ -281,8 +311,22 @@ pub async fn boot_with(
     settings: IssuerSettings,
     jobs: bool,
 ) -> TestApp {
+    boot_tweaked(place, issuer, other, onboard, settings, jobs, |_| {}).await
+}
+
+/// [`boot_with`], with the test configuration changed by `tweak` first.
+pub async fn boot_tweaked(
+    place: Arc<Place>,
+    issuer: TestIssuer,
+    other: TestIssuer,
+    onboard: bool,
+    settings: IssuerSettings,
+    jobs: bool,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     capture_logs();
-    let config = test_config(&place);
+    let mut config = test_config(&place);
+    tweak(&mut config);
     let opened = bootstrap::open(&config).await.unwrap();
     if onboard {
         for (i, s) in [(&issuer, settings), (&other, IssuerSettings::default())] {

@@ -18,6 +18,8 @@ mod issuer_sim;
 mod lifecycle;
 mod mtls;
 mod notifications;
+mod operators;
+mod portal;
 mod privacy;
 mod process;
 mod restart;

@@ -11,5 +11,6 @@ pub(crate) mod directory;
 pub(crate) mod issuers;
 pub(crate) mod lifecycle;
 pub(crate) mod notify;
+pub(crate) mod operators;
 pub(crate) mod renewals;
 pub(crate) mod trail;

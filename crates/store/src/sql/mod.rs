@@ -10,6 +10,7 @@ pub(crate) mod consumers;
 pub(crate) mod issuers;
 pub(crate) mod lifecycle;
 pub(crate) mod notify;
+pub(crate) mod operators;
 pub(crate) mod renewals;
 
 /// Declares statements as [`crate::db::Sql`] consts, and `ALL`, the list the test checks.
@@ -61,6 +62,7 @@ mod tests {
             issuers::ALL,
             lifecycle::ALL,
             notify::ALL,
+            operators::ALL,
             renewals::ALL,
         ]
         .concat();

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_auto_renewal.sql"),
     include_str!("../../migrations/sqlite/0008_issuer_client_certs.sql"),
     include_str!("../../migrations/sqlite/0009_aggregators.sql"),
+    include_str!("../../migrations/sqlite/0010_operator_portal.sql"),
 ];
 
 /// Applies every migration the database has not seen, each in its own transaction. Safe when
