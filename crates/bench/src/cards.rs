@@ -17,7 +17,7 @@ use crate::service::{Service, ISSUER};
 use crate::sim::Simulator;
 use crate::wire::request_once;
 
-const PRODUCT: &str = "bench-visa";
+pub const PRODUCT: &str = "bench-visa";
 /// Cards the life-cycle run suspends and resumes, registered before the timed window.
 const LIFE_CYCLE_CARDS: usize = 20_000;
 /// Requests between a card's suspend and its resume: far more than are ever in flight, so
@@ -36,13 +36,13 @@ pub fn expiry() -> String {
 
 /// The requests of one card: the Register card itself and, for a card of a consumer to be
 /// registered beforehand (even `n`), that consumer's registration.
-struct CardRequests {
-    consumer: Option<(String, String)>,
-    card: (String, String),
+pub struct CardRequests {
+    pub consumer: Option<(String, String)>,
+    pub card: (String, String),
 }
 
-fn request(recipient: &Recipient, n: usize, exp: &str) -> anyhow::Result<CardRequests> {
-    // A distinct PAN per request: the BIN, the counter, the Luhn digit.
+/// The PAN of request `n`, distinct per `n`: the BIN, the counter, the Luhn digit.
+pub fn pan(n: usize) -> d1_domain::card::Pan {
     let mut digits = format!("{n:09}")
         .into_bytes()
         .into_iter()
@@ -50,7 +50,12 @@ fn request(recipient: &Recipient, n: usize, exp: &str) -> anyhow::Result<CardReq
         .map(|d| d - b'0')
         .collect::<Vec<_>>()
         .into_iter();
-    let pan = d1_domain::card::Pan::allocate("4000001", 16, &mut || digits.next().unwrap_or(0));
+    d1_domain::card::Pan::allocate("4000001", 16, &mut || digits.next().unwrap_or(0))
+}
+
+/// The requests of card `n`: with its consumer's registration (with PI) for an even `n`.
+pub fn request(recipient: &Recipient, n: usize, exp: &str) -> anyhow::Result<CardRequests> {
+    let pan = pan(n);
     let plain = serde_json::json!({"pan": pan.digits(), "exp": exp}).to_string();
     let jwe = recipient.seal(&plain)?;
     let consumer_id = uuid::Uuid::new_v4().to_string();

@@ -1,7 +1,7 @@
 //! `d1-bench`: drives a release build of d1-registry over HTTP on loopback and, in the same
 //! run, measures the raw database baseline the service is compared to (docs/benchmarks.md).
 //!
-//! Usage: `d1-bench registrations|cards|postgres|enrolments|hostile|limits|crash|growth [--binary PATH] [--connections 32]
+//! Usage: `d1-bench registrations|cards|postgres|enrolments|hostile|limits|crash|growth|portal [--binary PATH] [--connections 32]
 //! [--warmup 3] [--duration 10] [--runs 3] [--cards 150000] [--enrolments 2000]
 //! [--database-url URL] [--rounds 10 --seconds 4 --clients 16] [--sizes 100000,1000000]` (`d1-bench --help` says more). Run it with `bench/registrations.sh`, `bench/cards.sh`,
 //! `bench/postgres.sh` or `bench/enrolments.sh`, which build both.
@@ -14,6 +14,7 @@ mod growth;
 mod hostile;
 mod limits;
 mod load;
+mod portal;
 mod postgres;
 mod report;
 mod seal;
@@ -59,6 +60,8 @@ enum Scenario {
     Crash,
     /// A fresh store filled to 1,000,000 consumers, measured at each of `--sizes`.
     Growth,
+    /// The operator portal's search by PAN and consumer page, at two card counts (`--sizes`).
+    Portal,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -77,6 +80,9 @@ fn main() -> anyhow::Result<()> {
     }
     if scenario == Scenario::Growth {
         return growth::run(&settings);
+    }
+    if scenario == Scenario::Portal {
+        return portal::run(&settings);
     }
     if scenario == Scenario::Crash {
         return crash::run(&settings);

@@ -39,7 +39,8 @@ pub struct Settings {
     /// The longest a `crash` round writes before its kill, in seconds.
     #[arg(long, default_value = "4", value_parser = seconds)]
     pub seconds: Duration,
-    /// The table sizes (consumer rows) the `growth` scenario measures at, smallest first.
+    /// The sizes the `growth` scenario (consumer rows) and the `portal` scenario (cards)
+    /// measure at, smallest first.
     #[arg(long, value_delimiter = ',', default_values_t = [100_000u64, 1_000_000])]
     pub sizes: Vec<u64>,
     /// Concurrent writers of the `crash` scenario.

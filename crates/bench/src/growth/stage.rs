@@ -96,7 +96,7 @@ impl Stage {
                 .line(&format!("get consumer paced at {read_rate:.0}/s"))
         );
         println!(
-            "  service RSS {:.1} MB (of which {:.1} MB its own memory, the rest pages of the database file SQLite maps), data {:.1} MB",
+            "  service RSS {:.1} MB (of which {:.1} MB its own memory, the rest mapped file pages: on SQLite, the database file), data {:.1} MB",
             mb(self.rss_bytes.0),
             mb(self.rss_bytes.1),
             mb(self.data_bytes)
