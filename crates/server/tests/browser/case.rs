@@ -79,7 +79,9 @@ async fn a_screenshot_of_a_consumer_page_with_cards_in_three_states_for_the_read
         ("crd-mc-7702", "SUSPENDED"),
         ("crd-visa-1180", "DELETED"),
     ] {
-        let shown = b.text_of(&format!("tr[data-card-id=\"{card}\"] td.state")).await;
+        let shown = b
+            .text_of(&format!("tr[data-card-id=\"{card}\"] td.state"))
+            .await;
         assert!(shown.contains(state), "{card}: {shown}");
     }
     assert!(b.text_of("#pi").await.contains("d***@example.com"));
@@ -94,7 +96,11 @@ async fn a_screenshot_of_a_consumer_page_with_cards_in_three_states_for_the_read
     let height = u32::try_from(height).unwrap().clamp(800, 2000);
     b.client.set_window_size(1280, height + 140).await.unwrap();
     let png = b.client.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000, "{}", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000,
+        "{}",
+        png.len()
+    );
     if !on_postgres() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/portal.png");
         std::fs::write(path, &png).unwrap();
@@ -129,7 +135,15 @@ async fn a_canary_pan_and_pi_used_in_the_browser_reach_neither_the_log_nor_the_d
     });
     app.register(&token, "cons-canary", pi).await;
     let pan = test_pan(808_080_808);
-    register_card(&app, &token, "cons-canary", "card-canary", "visa-classic", &pan).await;
+    register_card(
+        &app,
+        &token,
+        "cons-canary",
+        "card-canary",
+        "visa-classic",
+        &pan,
+    )
+    .await;
     add_operator(&app, "canarymgr", OperatorRole::Manager, ISSUER, false).await;
 
     let b = Browser::signed_in(&app, "canarymgr").await;
@@ -152,7 +166,10 @@ async fn a_canary_pan_and_pi_used_in_the_browser_reach_neither_the_log_nor_the_d
     b.close().await;
 
     let log = logs();
-    assert!(log.contains("/portal/search"), "the portal's requests were logged");
+    assert!(
+        log.contains("/portal/search"),
+        "the portal's requests were logged"
+    );
     for canary in CANARY_PI.iter().copied().chain([pan.as_str()]) {
         assert!(!log.contains(canary), "{canary} found in the logs");
         let found = app.place.holding(canary.as_bytes()).await;

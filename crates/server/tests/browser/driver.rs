@@ -232,7 +232,13 @@ impl Browser {
 }
 
 /// Makes an operator with [`PASSWORD`]; `must` asks for a new password at the first sign-in.
-pub async fn add_operator(app: &TestApp, name: &str, role: OperatorRole, issuers: &str, must: bool) {
+pub async fn add_operator(
+    app: &TestApp,
+    name: &str,
+    role: OperatorRole,
+    issuers: &str,
+    must: bool,
+) {
     let password_hash = d1_registry::operators::hash_password(PASSWORD).unwrap();
     app.state
         .store

@@ -20,7 +20,15 @@ async fn with_card() -> (TestApp, String) {
         .await;
     let token = app.token().await;
     app.register(&token, "cons-1", full_pi()).await;
-    register_card(&app, &token, "cons-1", "card-1", "visa-classic", &test_pan(71)).await;
+    register_card(
+        &app,
+        &token,
+        "cons-1",
+        "card-1",
+        "visa-classic",
+        &test_pan(71),
+    )
+    .await;
     (app, token)
 }
 
@@ -83,7 +91,11 @@ async fn sign_in_takes_the_right_password_and_a_one_time_one_asks_for_a_new_one(
     b.sign_in("ivy", PASSWORD).await;
     assert_eq!(b.path().await, "/portal/password");
     b.open("/portal/").await;
-    assert_eq!(b.path().await, "/portal/password", "nothing before a new password");
+    assert_eq!(
+        b.path().await,
+        "/portal/password",
+        "nothing before a new password"
+    );
     let new = "a much longer password";
     b.type_into("#new-password", new).await;
     b.type_into("#new-password-again", new).await;
@@ -93,7 +105,11 @@ async fn sign_in_takes_the_right_password_and_a_one_time_one_asks_for_a_new_one(
     assert!(b.has("#home").await);
     b.click_and_wait("#sign-out button").await;
     b.sign_in("ivy", PASSWORD).await;
-    assert_eq!(b.path().await, "/portal/sign-in", "the old password is gone");
+    assert_eq!(
+        b.path().await,
+        "/portal/sign-in",
+        "the old password is gone"
+    );
     b.sign_in("ivy", new).await;
     assert_eq!(b.path().await, "/portal/");
     b.close().await;
@@ -118,7 +134,11 @@ async fn search_by_pan_card_id_and_consumer_id_reaches_the_consumer_page() {
     assert!(!b.source().await.contains(&pan), "the page shows the PAN");
     b.search(&test_pan(72)).await;
     assert!(b.has("#not-found").await);
-    assert_eq!(b.path().await, "/portal/search", "a PAN never lands in a URL");
+    assert_eq!(
+        b.path().await,
+        "/portal/search",
+        "a PAN never lands in a URL"
+    );
     b.search("cons-9").await;
     assert!(b.has("#not-found").await);
     let actions: Vec<(String, String)> = audit(&app, "dan")
@@ -175,7 +195,10 @@ async fn pi_is_masked_a_manager_reveals_it_and_a_cci_is_refused() {
     for value in clear.iter().chain([&pan.as_str()]) {
         assert!(!page.contains(value), "{value} shown to a cci");
     }
-    assert!(cci.text_of("#reveal").await.contains("manager and admin only"));
+    assert!(cci
+        .text_of("#reveal")
+        .await
+        .contains("manager and admin only"));
     cci.click_and_wait("#reveal button").await;
     assert!(cci.has("#forbidden").await);
     assert!(cci.text_of("#forbidden").await.contains("manager or admin"));
@@ -199,7 +222,11 @@ async fn pi_is_masked_a_manager_reveals_it_and_a_cci_is_refused() {
         .await
         .unwrap();
     assert_eq!(forced.status(), 403);
-    assert!(!forced.text().await.unwrap().contains("jean-luc@example.com"));
+    assert!(!forced
+        .text()
+        .await
+        .unwrap()
+        .contains("jean-luc@example.com"));
     let refused = audit(&app, "cci1").await;
     assert_eq!(
         refused
@@ -239,7 +266,10 @@ async fn suspend_with_card_lost_and_resume_with_card_found_through_the_page_and_
     let b = Browser::signed_in(&app, "gus").await;
     b.open(CONSUMER_PAGE).await;
     let row = "tr[data-card-id=\"card-1\"]";
-    assert!(b.text_of(&format!("{row} td.state")).await.contains("ACTIVE"));
+    assert!(b
+        .text_of(&format!("{row} td.state"))
+        .await
+        .contains("ACTIVE"));
     assert!(!b.has(&format!("{row} form[data-operation=resume]")).await);
     assert!(
         !b.has(&format!("{row} form[data-operation=delete]")).await,
@@ -248,9 +278,15 @@ async fn suspend_with_card_lost_and_resume_with_card_found_through_the_page_and_
 
     b.card_action("card-1", "suspend", "CARD_LOST").await;
     assert_eq!(b.path().await, format!("{CONSUMER_PAGE}?done=suspend"));
-    assert!(b.text_of(".notice.ok").await.contains("The card is suspended."));
+    assert!(b
+        .text_of(".notice.ok")
+        .await
+        .contains("The card is suspended."));
     let state = b.text_of(&format!("{row} td.state")).await;
-    assert!(state.contains("SUSPENDED") && state.contains("CARD_LOST"), "{state}");
+    assert!(
+        state.contains("SUSPENDED") && state.contains("CARD_LOST"),
+        "{state}"
+    );
     assert_eq!(
         card_state(&app, &token, "card-1").await,
         ("SUSPENDED".to_owned(), Some("CARD_LOST".to_owned()))
@@ -261,7 +297,10 @@ async fn suspend_with_card_lost_and_resume_with_card_found_through_the_page_and_
     assert_eq!(b.path().await, format!("{CONSUMER_PAGE}?done=resume"));
     assert!(b.text_of(".notice.ok").await.contains("active again"));
     let state = b.text_of(&format!("{row} td.state")).await;
-    assert!(state.contains("ACTIVE") && state.contains("CARD_FOUND"), "{state}");
+    assert!(
+        state.contains("ACTIVE") && state.contains("CARD_FOUND"),
+        "{state}"
+    );
     assert_eq!(
         card_state(&app, &token, "card-1").await,
         ("ACTIVE".to_owned(), Some("CARD_FOUND".to_owned()))
@@ -315,7 +354,9 @@ async fn the_admin_audit_page_lists_sign_ins_searches_reveals_and_actions_withou
         ("reveal", "ok"),
         ("card.suspend", "ok"),
     ] {
-        let row = b.text_of(&format!("#audit tr[data-action=\"{action}\"]")).await;
+        let row = b
+            .text_of(&format!("#audit tr[data-action=\"{action}\"]"))
+            .await;
         assert!(row.contains("kim") && row.contains(outcome), "{row}");
         if action != "sign-in" {
             assert!(row.contains("cons-1") && row.contains(ISSUER), "{row}");
@@ -343,7 +384,9 @@ async fn an_operator_of_another_issuer_gets_the_not_found_page_for_its_consumer_
     let other = app.token_for(&app.other).await;
     let response = app
         .put_json(
-            &app.url(&format!("/banking/v2/issuers/{OTHER_ISSUER}/consumers/cons-b")),
+            &app.url(&format!(
+                "/banking/v2/issuers/{OTHER_ISSUER}/consumers/cons-b"
+            )),
             &other,
             &json!({}),
         )
@@ -491,7 +534,11 @@ async fn pages_the_browser_shows_carry_the_security_headers_and_their_stylesheet
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 200, "{path}: the browser's session works");
+        assert_eq!(
+            response.status(),
+            200,
+            "{path}: the browser's session works"
+        );
         let h = response.headers().clone();
         let csp = h["content-security-policy"].to_str().unwrap();
         assert_eq!(
