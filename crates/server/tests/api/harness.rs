@@ -90,10 +90,11 @@ impl Default for IssuerSettings {
     }
 }
 
-/// Whether this binary runs the suite on PostgreSQL: the `api` target uses SQLite, and
-/// `api_postgres` (the same files) a fresh schema per test in `D1_TEST_DATABASE_URL`.
+/// Whether this binary runs the suite on PostgreSQL: the `api` and `browser` targets use
+/// SQLite, and `api_postgres` and `browser_postgres` (the same files) a fresh schema per test
+/// in `D1_TEST_DATABASE_URL`.
 pub fn on_postgres() -> bool {
-    env!("CARGO_CRATE_NAME") == "api_postgres"
+    env!("CARGO_CRATE_NAME").ends_with("_postgres")
 }
 
 /// Where one test's data lives: a data directory (KEK, and the SQLite database) and the
