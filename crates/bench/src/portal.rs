@@ -142,7 +142,7 @@ async fn store_cards(
     for (what, requests) in [("consumers", consumers), ("cards", cards)] {
         let work = Work::Prepared(std::sync::Arc::new(Prepared::new(requests)));
         let stats = crate::load::run(
-            &[service.addr.clone()],
+            std::slice::from_ref(&service.addr),
             token,
             32,
             Duration::from_secs(24 * 3600),

@@ -413,7 +413,10 @@ async fn off_notifies_nothing_and_click_to_pay_only_enrolments() {
 async fn an_idle_node_writes_nothing_and_still_sends_a_retry_once_it_is_due() {
     let (app, token, fake) = setup(false).await;
     set_backend_notifying(&app, &fake.url, false, 0, CardNotifications::All, 10).await;
-    let writes = || app.state.store.write_activity();
+    let writes = || {
+        let activity = app.state.store.write_activity();
+        (activity.transactions, activity.syncs)
+    };
     // Forty poll intervals of 50 ms with nothing due.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let idle = writes();
