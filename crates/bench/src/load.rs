@@ -123,6 +123,18 @@ impl Pace {
         }
     }
 
+    /// When the worker's `n`th request (counting from 1) is to go: now in a closed loop, else
+    /// its place in the schedule; `None` once that is at or after `deadline`.
+    fn scheduled(self, n: u64, deadline: Instant) -> Option<Instant> {
+        let at = match self {
+            Self::Closed => Instant::now(),
+            Self::Every { first, interval } => {
+                first + interval * u32::try_from(n - 1).unwrap_or(u32::MAX)
+            }
+        };
+        (at < deadline).then_some(at)
+    }
+
     /// Waits until the worker's `n`th request (counting from 1) is due, and returns the time
     /// its latency counts from; `None` once that would be at or after `deadline`.
     ///
@@ -132,48 +144,24 @@ impl Pace {
     /// fires only on whole milliseconds: the time between the schedule and the wake-up, up to
     /// a millisecond, is the load generator's, not the service's.
     pub async fn due(self, n: u64, deadline: Instant) -> Option<Instant> {
-        match self {
-            Self::Closed => {
-                let now = Instant::now();
-                (now < deadline).then_some(now)
-            }
-            Self::Every { first, interval } => {
-                let due = first + interval * u32::try_from(n - 1).unwrap_or(u32::MAX);
-                if due >= deadline {
-                    return None;
-                }
-                if Instant::now() >= due {
-                    return Some(due);
-                }
-                tokio::time::sleep_until(due.into()).await;
-                Some(Instant::now())
-            }
+        let due = self.scheduled(n, deadline)?;
+        if Instant::now() >= due {
+            return Some(due);
         }
+        tokio::time::sleep_until(due.into()).await;
+        Some(Instant::now())
     }
-}
 
-impl Pace {
     /// [`Pace::due`] for a thread that does its own blocking work (the SQLite baseline): the
     /// same schedule and the same time to count from, waiting on the thread's clock, which
     /// wakes within microseconds rather than on whole milliseconds.
     pub fn due_blocking(self, n: u64, deadline: Instant) -> Option<Instant> {
-        match self {
-            Self::Closed => {
-                let now = Instant::now();
-                (now < deadline).then_some(now)
-            }
-            Self::Every { first, interval } => {
-                let due = first + interval * u32::try_from(n - 1).unwrap_or(u32::MAX);
-                if due >= deadline {
-                    return None;
-                }
-                let now = Instant::now();
-                if now < due {
-                    std::thread::sleep(due - now);
-                }
-                Some(due)
-            }
+        let due = self.scheduled(n, deadline)?;
+        let now = Instant::now();
+        if now < due {
+            std::thread::sleep(due - now);
         }
+        Some(due)
     }
 }
 

@@ -223,13 +223,15 @@ async fn register_read_ids(target: &Target<'_>) -> anyhow::Result<Work> {
 }
 
 /// Registers consumers as fast as they are answered until the store holds `size`, in windows
-/// of [`FILL_RUN`]; returns the last `windows` of them, the peak just before `size`.
+/// of [`FILL_RUN`], and for at least `windows` of them; returns the last `windows`, the peak
+/// just before `size`.
 async fn fill(target: &Target<'_>, size: u64, windows: usize) -> anyhow::Result<Vec<RunStats>> {
     let started = Instant::now();
     let mut rows = target.service.consumer_rows().await?;
     let from = rows;
     let mut last = std::collections::VecDeque::new();
-    while rows < size {
+    // At least `windows` of them, so a size the store already holds still has its peak.
+    while rows < size || last.len() < windows {
         let stats = target.closed(&Work::Registrations, FILL_RUN).await?;
         if stats.non_2xx > 0 {
             bail!(
