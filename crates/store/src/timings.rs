@@ -59,16 +59,20 @@ pub struct WriteTimings {
     /// A checkpoint that copied frames into the database file, its sync of that file
     /// included.
     pub checkpoint: Histogram,
+    /// The writer's own copy of the WAL's last frames before the WAL starts again, while no
+    /// batch commits: the part of checkpointing that requests wait for.
+    pub wal_restart: Histogram,
 }
 
 impl WriteTimings {
     /// Each histogram with its metric name.
-    pub fn named(&self) -> [(&'static str, &Histogram); 4] {
+    pub fn named(&self) -> [(&'static str, &Histogram); 5] {
         [
             ("d1_sqlite_commit_seconds", &self.commit),
             ("d1_sqlite_begin_seconds", &self.begin),
             ("d1_sqlite_wal_sync_seconds", &self.wal_sync),
             ("d1_sqlite_checkpoint_seconds", &self.checkpoint),
+            ("d1_sqlite_wal_restart_seconds", &self.wal_restart),
         ]
     }
 }

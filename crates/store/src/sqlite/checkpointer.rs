@@ -99,7 +99,9 @@ impl Checkpointer {
     /// that no other writer can outrun), after which the next commit starts the WAL again.
     pub(super) fn take_restart(&self, writer: &Connection) {
         if self.signals.restart.swap(false, Ordering::AcqRel) {
+            let started = Instant::now();
             checkpoint(writer, "PASSIVE", &self.timings, -1);
+            self.timings.wal_restart.record(started.elapsed());
         }
     }
 }

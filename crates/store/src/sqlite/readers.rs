@@ -34,7 +34,8 @@ impl Readers {
         let conn = Connection::open_with_flags(&self.path, flags).map_err(sql)?;
         super::busy::wait_long(&conn).map_err(sql)?;
         conn.set_prepared_statement_cache_capacity(STATEMENTS);
-        conn.execute_batch("PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;")
+        // No memory map, like the writer's connection (see `open_connection`).
+        conn.execute_batch("PRAGMA query_only = ON; PRAGMA mmap_size = 0;")
             .map_err(sql)?;
         Ok(conn)
     }
