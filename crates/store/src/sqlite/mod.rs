@@ -48,8 +48,8 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     // load). Other pages are read from the kernel's page cache.
     // No memory map (`mmap_size` 0): every connection's map counted the file's pages in the
     // service's RSS, which grew with the file to 1 GB at a million consumers; read through
-    // `pread`, RSS stays flat at about 90 MB, with the same throughput and read latency
-    // (docs/benchmarks.md, "Growth to a million consumers").
+    // `pread`, RSS stays flat at about 90 MB, with the same throughput (docs/benchmarks.md,
+    // "Without a memory map").
     // The WAL keeps up to 256 MiB of its length after a restart. With 64 MiB it was cut back
     // at every restart and grew again under load, and every sync of a growing file also
     // commits the file system's journal; overwritten in place, a sync writes data only.
