@@ -99,12 +99,7 @@ impl Baseline {
             .query_row("SELECT count(*) FROM consumers", [], |r| r.get(0))?;
         self.conn.execute_batch("BEGIN")?;
         for _ in u64::try_from(have)?..rows {
-            self.conn.prepare_cached(UPSERT)?.execute(params![
-                uuid::Uuid::new_v4().to_string(),
-                self.key,
-                self.pi,
-                0
-            ])?;
+            self.insert_one()?;
         }
         self.conn.execute_batch("COMMIT")?;
         Ok(())
@@ -112,13 +107,19 @@ impl Baseline {
 
     fn upsert(&self) -> anyhow::Result<()> {
         self.conn.execute_batch("BEGIN")?;
+        self.insert_one()?;
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    /// One upsert of a new random consumerId, inside the caller's transaction.
+    fn insert_one(&self) -> anyhow::Result<()> {
         self.conn.prepare_cached(UPSERT)?.execute(params![
             uuid::Uuid::new_v4().to_string(),
             self.key,
             self.pi,
             0
         ])?;
-        self.conn.execute_batch("COMMIT")?;
         Ok(())
     }
 }

@@ -28,6 +28,15 @@ pub struct RunStats {
 }
 
 impl RunStats {
+    /// Adds what one of a run's concurrent tasks counted.
+    pub fn absorb(&mut self, task: RunStats) {
+        self.completed += task.completed;
+        self.non_2xx += task.non_2xx;
+        self.latencies_us.extend(task.latencies_us);
+        self.rate_limited += task.rate_limited;
+        self.ok_latencies_us.extend(task.ok_latencies_us);
+    }
+
     pub fn rate(&self) -> f64 {
         self.completed as f64 / self.elapsed.as_secs_f64()
     }
@@ -292,12 +301,7 @@ async fn run_with(
         .collect();
     let mut total = RunStats::default();
     for task in tasks {
-        let stats = task.await??;
-        total.completed += stats.completed;
-        total.non_2xx += stats.non_2xx;
-        total.latencies_us.extend(stats.latencies_us);
-        total.rate_limited += stats.rate_limited;
-        total.ok_latencies_us.extend(stats.ok_latencies_us);
+        total.absorb(task.await??);
     }
     total.elapsed = started.elapsed();
     Ok(total)

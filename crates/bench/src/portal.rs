@@ -259,10 +259,7 @@ impl Session {
             .collect();
         let mut total = RunStats::default();
         for task in tasks {
-            let stats = task.await??;
-            total.completed += stats.completed;
-            total.non_2xx += stats.non_2xx;
-            total.latencies_us.extend(stats.latencies_us);
+            total.absorb(task.await??);
         }
         total.elapsed = started.elapsed();
         Ok(total)
