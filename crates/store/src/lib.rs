@@ -243,7 +243,7 @@ pub trait Store: Send + Sync + 'static {
         consumer: &ConsumerId,
     ) -> StoreResult<Option<DirectoryRecord>>;
     /// Leases up to `limit` due notification items for `lease_ms`, never two of one card,
-    /// oldest first, in one statement.
+    /// the longest due first, in one statement.
     async fn claim_notifications(
         &self,
         lease_ms: i64,

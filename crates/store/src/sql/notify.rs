@@ -17,8 +17,11 @@ macro_rules! due {
     };
 }
 
-/// The claim of due items, oldest first. `$1` lease end, `$2` the claim's tag, `$3` now, `$4`
-/// how many; the locking clause goes inside the subquery.
+/// The claim of due items, the longest due first. `$1` lease end, `$2` the claim's tag, `$3`
+/// now, `$4` how many; the locking clause goes inside the subquery. The order is the due
+/// index's own (`state, next_attempt_at`, then the row id), so the claim reads as many items
+/// as it takes and stops: ordered by id alone, it read and sorted every due item, and under
+/// a backlog of thousands each claim cost more than the deliveries it started.
 macro_rules! claim {
     ($locking:literal) => {
         concat!(
@@ -26,7 +29,7 @@ macro_rules! claim {
              WHERE id IN (
                 SELECT n.id FROM notifications n WHERE ",
             due!("$3"),
-            " ORDER BY n.id LIMIT $4",
+            " ORDER BY n.next_attempt_at, n.id LIMIT $4",
             $locking,
             ")
              RETURNING id, issuer_id, card_id, CAST(operation_id AS TEXT), item, correlation_id,
