@@ -165,14 +165,12 @@ impl Store for Engine {
     }
 
     async fn register_card(&self, cmd: RegisterCard) -> StoreResult<CardOutcome> {
-        // The MAC and the sealing for an implicit registration run here, on the caller's thread.
-        let prepared = self.vault().prepare_card(&cmd)?;
-        write!(
-            self,
-            false,
-            (cmd, prepared),
-            |db, vault, (cmd, prepared), now| cards::register(db, vault, cmd, prepared, now)
-        )
+        // The MAC runs here, on the caller's thread; the sealing only once the transaction
+        // knows under which consumer's key.
+        let pan_mac = self.vault().pan_mac(&cmd.issuer_id, &cmd.data.pan);
+        write!(self, false, (cmd, pan_mac), |db, vault, (cmd, pan_mac), now| {
+            cards::register(db, vault, cmd, pan_mac, now)
+        })
     }
 
     async fn register_cards(&self, cmd: RegisterCards) -> StoreResult<CardOutcome> {

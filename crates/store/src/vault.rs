@@ -172,31 +172,24 @@ impl Vault {
     }
 }
 
-/// What Register card prepares before its transaction: the PAN's MAC, and a fresh data key
-/// with the card sealed under it, used when the consumer is registered implicitly.
-pub struct PreparedCard {
-    pub pan_mac: Vec<u8>,
-    /// For an implicit registration: the new consumer's key, and the card sealed under it.
-    pub fresh: Option<(FreshConsumer, Vec<u8>)>,
-}
-
 impl Vault {
-    /// Does Register card's crypto on the caller's thread, so that the transaction only
-    /// writes.
+    /// What Register card stores for a consumer it registers implicitly: the new consumer's
+    /// data key, and the card sealed under it. Made only once the transaction has found no
+    /// consumer, so that a card for a registered consumer pays for no key it throws away.
     ///
     /// # Errors
     /// If the key cannot be made or the card sealed.
-    pub fn prepare_card(&self, cmd: &crate::RegisterCard) -> crate::StoreResult<PreparedCard> {
+    pub fn implicit_consumer(
+        &self,
+        cmd: &crate::RegisterCard,
+    ) -> crate::StoreResult<(FreshConsumer, Vec<u8>)> {
         let (key, wrapped_key) = self.new_consumer_key(&cmd.issuer_id, &cmd.consumer_id)?;
         let sealed = self.seal_card(&key, &cmd.issuer_id, &cmd.card_id, &cmd.data)?;
         let fresh = FreshConsumer {
             wrapped_key,
             sealed_pi: None,
         };
-        Ok(PreparedCard {
-            pan_mac: self.pan_mac(&cmd.issuer_id, &cmd.data.pan),
-            fresh: Some((fresh, sealed)),
-        })
+        Ok((fresh, sealed))
     }
 }
 

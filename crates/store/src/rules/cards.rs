@@ -11,7 +11,7 @@ use super::trail::{self, Entry};
 use crate::db::{known, params, Db, Row};
 use crate::rows::{CardRetry, ConsumerRow, CreatedCard, LiveCard, NewCard};
 use crate::sql::cards as sql;
-use crate::vault::{FreshConsumer, PreparedCard, Vault};
+use crate::vault::{FreshConsumer, Vault};
 use crate::{
     CardOutcome, CardState, CardView, CreateCard, CreateOutcome, ProductRecord, RegisterCard,
     RegisterCards, StoreError, StoreResult, TrailContext,
@@ -139,7 +139,7 @@ pub(crate) async fn register<D: Db>(
     db: &D,
     vault: &Vault,
     cmd: &RegisterCard,
-    prepared: &PreparedCard,
+    pan_mac: &[u8],
     now: i64,
 ) -> StoreResult<CardOutcome> {
     let consumer = consumers::lock(db, &cmd.issuer_id, &cmd.consumer_id).await?;
@@ -151,7 +151,7 @@ pub(crate) async fn register<D: Db>(
     }
     let entry = Entry::card(OperationKind::CardRegister, cmd.card_id.as_str());
     if let Some(card) = live_card(db, &cmd.issuer_id, &cmd.card_id).await? {
-        return match card.retry(consumer.as_ref(), cmd, &prepared.pan_mac) {
+        return match card.retry(consumer.as_ref(), cmd, pan_mac) {
             CardRetry::Conflict => Ok(CardOutcome::Conflict("the cardId belongs to another card")),
             CardRetry::Unchanged => Ok(CardOutcome::Retried),
             CardRetry::Refresh { state, expiry } => {
@@ -171,7 +171,7 @@ pub(crate) async fn register<D: Db>(
             }
         };
     }
-    if pan_known(db, &cmd.issuer_id, &prepared.pan_mac).await? {
+    if pan_known(db, &cmd.issuer_id, pan_mac).await? {
         return Ok(CardOutcome::Conflict(
             "the PAN is registered, or was deleted, under another cardId",
         ));
@@ -179,18 +179,14 @@ pub(crate) async fn register<D: Db>(
     let (consumer_ref, generation, sealed, implicit) = match consumer {
         Some(row) => (row.id, row.generation, seal_for(vault, &row, cmd)?, false),
         None => {
-            let (fresh, sealed) = prepared.fresh.as_ref().ok_or_else(|| {
-                StoreError::Other(anyhow::anyhow!(
-                    "no key prepared for an implicit registration"
-                ))
-            })?;
+            let (fresh, sealed) = vault.implicit_consumer(cmd)?;
             let id =
-                register_implicitly(db, &cmd.issuer_id, &cmd.consumer_id, fresh, &cmd.trail, now)
+                register_implicitly(db, &cmd.issuer_id, &cmd.consumer_id, &fresh, &cmd.trail, now)
                     .await?;
-            (id, 1, sealed.clone(), true)
+            (id, 1, sealed, true)
         }
     };
-    let row = NewCard::registered(cmd, consumer_ref, generation, &prepared.pan_mac, &sealed);
+    let row = NewCard::registered(cmd, consumer_ref, generation, pan_mac, &sealed);
     insert_card(db, &row, now).await?;
     let owner = (consumer_ref, &cmd.consumer_id);
     notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now).await?;
@@ -262,11 +258,7 @@ async fn place_all<D: Db>(
             state: card.state,
             trail: cmd.trail.clone(),
         };
-        let prepared = PreparedCard {
-            pan_mac: mac.clone(),
-            fresh: None,
-        };
-        match Box::pin(register(db, vault, &one, &prepared, now)).await? {
+        match Box::pin(register(db, vault, &one, mac, now)).await? {
             CardOutcome::Registered { .. } | CardOutcome::Retried => {}
             refused => return Ok(refused),
         }
