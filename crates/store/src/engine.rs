@@ -168,9 +168,12 @@ impl Store for Engine {
         // The MAC runs here, on the caller's thread; the sealing only once the transaction
         // knows under which consumer's key.
         let pan_mac = self.vault().pan_mac(&cmd.issuer_id, &cmd.data.pan);
-        write!(self, false, (cmd, pan_mac), |db, vault, (cmd, pan_mac), now| {
-            cards::register(db, vault, cmd, pan_mac, now)
-        })
+        write!(
+            self,
+            false,
+            (cmd, pan_mac),
+            |db, vault, (cmd, pan_mac), now| cards::register(db, vault, cmd, pan_mac, now)
+        )
     }
 
     async fn register_cards(&self, cmd: RegisterCards) -> StoreResult<CardOutcome> {

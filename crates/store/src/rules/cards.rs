@@ -180,9 +180,15 @@ pub(crate) async fn register<D: Db>(
         Some(row) => (row.id, row.generation, seal_for(vault, &row, cmd)?, false),
         None => {
             let (fresh, sealed) = vault.implicit_consumer(cmd)?;
-            let id =
-                register_implicitly(db, &cmd.issuer_id, &cmd.consumer_id, &fresh, &cmd.trail, now)
-                    .await?;
+            let id = register_implicitly(
+                db,
+                &cmd.issuer_id,
+                &cmd.consumer_id,
+                &fresh,
+                &cmd.trail,
+                now,
+            )
+            .await?;
             (id, 1, sealed, true)
         }
     };

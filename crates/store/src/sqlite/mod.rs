@@ -43,9 +43,12 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     conn.set_prepared_statement_cache_capacity(STATEMENTS);
     // Commits do not sync here: the writer syncs the WAL itself before acknowledging, when
     // the durability asks for it (see writer.rs).
-    // A small page cache (1 MB): every commit truncates the cache, which walks its whole hash
-    // table, and with 8 MB that walk was 11% of the writer thread's time (perf, registration
-    // load). Other pages are read from the kernel's page cache.
+    // A small page cache (1 MB): a commit after a B-tree balance walks the cache's whole hash
+    // table (the balance keys a page by the lock-byte page's number for a moment, and the
+    // commit's truncation then finds a key far past the file's end), and with 8 MB that walk
+    // was 11% of the writer thread's time, with 64 MB 19.5% of the service's (perf, registration
+    // load; docs/benchmarks.md, "why the writer's page cache stays small"). Other pages are read
+    // from the kernel's page cache.
     // No memory map (`mmap_size` 0): every connection's map counted the file's pages in the
     // service's RSS, which grew with the file to 1 GB at a million consumers; read through
     // `pread`, RSS stays flat at about 90 MB, with the same throughput (docs/benchmarks.md,
