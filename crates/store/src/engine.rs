@@ -165,8 +165,7 @@ impl Store for Engine {
     }
 
     async fn register_card(&self, cmd: RegisterCard) -> StoreResult<CardOutcome> {
-        // The MAC runs here, on the caller's thread; the sealing only once the transaction
-        // knows under which consumer's key.
+        // The MAC runs on the caller's thread; the sealing waits for the consumer's key.
         let pan_mac = self.vault().pan_mac(&cmd.issuer_id, &cmd.data.pan);
         write!(
             self,
