@@ -6,6 +6,8 @@ mod busy;
 mod checkpointer;
 mod lite;
 mod migrate;
+#[cfg(test)]
+mod plans;
 mod readers;
 mod sync;
 mod writer;
