@@ -20,8 +20,8 @@ use crate::wire::request_once;
 pub const PRODUCT: &str = "bench-visa";
 /// Cards the life-cycle run suspends and resumes, registered before the timed window.
 const LIFE_CYCLE_CARDS: usize = 20_000;
-/// Requests between a card's suspend and its resume: far more than are ever in flight, so
-/// that the suspend has been answered before its resume is sent.
+/// Requests, at the least, between a card's suspend and its resume: far more than are ever in
+/// flight, so that the suspend has been answered before its resume is sent.
 const LAG: usize = 1_000;
 
 /// An expiry three years ahead, `MMYY`.
@@ -101,10 +101,11 @@ pub struct Kind {
     pub requests: Arc<Prepared>,
 }
 
-/// The life-cycle requests: suspend of card `t`, and from the `LAG`th on, the resume of card
-/// `t - LAG` before it; cards are taken round the pool, each suspended again only long after
-/// its resume.
-fn life_cycle(cards: &[String], count: usize) -> Vec<(String, String)> {
+/// The life-cycle requests over the pool `cards`: first the suspends of the first `LAG` cards,
+/// then, over and over, pairs of the resume of the card suspended `LAG` pairs before and the
+/// suspend of the next card. A card is suspended again only a whole pass of the pool after its
+/// resume, so the pairs last as long as any run, and the service allows every one of them.
+fn life_cycle(cards: &[String]) -> Prepared {
     let operation = |name: &str, card: usize| {
         (
             format!(
@@ -114,14 +115,11 @@ fn life_cycle(cards: &[String], count: usize) -> Vec<(String, String)> {
             r#"{"reasonCode":"USER_DECISION"}"#.to_owned(),
         )
     };
-    let mut requests = Vec::with_capacity(count + LAG);
-    for t in 0..count.div_ceil(2) + LAG {
-        if t >= LAG {
-            requests.push(operation("resume", t - LAG));
-        }
-        requests.push(operation("suspend", t));
-    }
-    requests
+    let first = (0..LAG).map(|t| operation("suspend", t)).collect();
+    let cycle = (LAG..LAG + cards.len())
+        .flat_map(|t| [operation("resume", t - LAG), operation("suspend", t)])
+        .collect();
+    Prepared::cycling("POST", first, cycle)
 }
 
 /// Onboards the product, starts the issuer backend with notifications of every card operation
@@ -199,7 +197,7 @@ pub async fn prepare(service: &Service, count: usize, batch: u16) -> anyhow::Res
         .iter()
         .filter_map(|(path, _)| path.rsplit('/').next().map(str::to_owned))
         .collect();
-    let operations = life_cycle(&card_ids, count);
+    let operations = life_cycle(&card_ids);
     Ok(Cards {
         before: vec![
             (
@@ -216,7 +214,7 @@ pub async fn prepare(service: &Service, count: usize, batch: u16) -> anyhow::Res
             Kind {
                 name: "life-cycle operations",
                 ratio: "target >= 0.8x; suspend and resume pairs, each notified",
-                requests: Arc::new(Prepared::of("POST", operations)),
+                requests: Arc::new(operations),
             },
             Kind {
                 name: "cards for registered consumers",
@@ -230,4 +228,40 @@ pub async fn prepare(service: &Service, count: usize, batch: u16) -> anyhow::Res
             },
         ],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::{life_cycle, LAG};
+
+    /// Three passes of the pool: each suspend finds its card active, each resume finds it
+    /// suspended, and a resume comes at least `LAG` requests after its suspend.
+    #[test]
+    fn the_life_cycle_pairs_are_always_allowed() {
+        let cards: Vec<String> = (0..LAG * 3).map(|n| format!("card{n}")).collect();
+        let pool = life_cycle(&cards);
+        let mut suspended_at: HashMap<String, usize> = HashMap::new();
+        for n in 0..cards.len() * 6 + LAG {
+            let (path, _) = pool.take().expect("a cycling pool does not run out");
+            let (card, operation) = path
+                .rsplit_once("/operations:")
+                .map(|(head, op)| (head.rsplit('/').next().unwrap_or_default(), op))
+                .expect("an operation path");
+            match operation {
+                "suspend" => {
+                    let before = suspended_at.insert(card.to_owned(), n);
+                    assert!(before.is_none(), "{card} suspended twice, at request {n}");
+                }
+                "resume" => {
+                    let at = suspended_at.remove(card);
+                    let at = at.unwrap_or_else(|| panic!("{card} resumed while active"));
+                    assert!(n - at >= LAG, "{card} resumed {} requests after", n - at);
+                }
+                other => panic!("unexpected operation {other}"),
+            }
+        }
+        assert_eq!(pool.left(), usize::MAX);
+    }
 }

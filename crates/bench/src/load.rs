@@ -70,10 +70,13 @@ pub enum Work {
     Reads(Arc<Vec<String>>),
 }
 
-/// Prepared requests (path, body) of one method, taken in order; none is sent twice.
+/// Prepared requests (path, body) of one method, taken in order. A pool without a cycle sends
+/// none twice and runs out; one with a cycle sends its requests from `cycle_from` on again and
+/// again, for requests that may repeat (a suspend and resume of the same cards).
 pub struct Prepared {
     method: &'static str,
     requests: Vec<(String, String)>,
+    cycle_from: Option<usize>,
     next: AtomicUsize,
 }
 
@@ -88,15 +91,43 @@ impl Prepared {
         Self {
             method,
             requests,
+            cycle_from: None,
             next: AtomicUsize::new(0),
         }
     }
 
-    fn take(&self) -> Option<&(String, String)> {
-        self.requests.get(self.next.fetch_add(1, Ordering::Relaxed))
+    /// Requests of `method`: `once` a single time, then `cycle` over and over; it never runs
+    /// out unless `cycle` is empty.
+    pub fn cycling(
+        method: &'static str,
+        mut once: Vec<(String, String)>,
+        cycle: Vec<(String, String)>,
+    ) -> Self {
+        let cycle_from = (!cycle.is_empty()).then_some(once.len());
+        once.extend(cycle);
+        Self {
+            cycle_from,
+            ..Self::of(method, once)
+        }
     }
 
+    /// The next request, if any is left.
+    pub(crate) fn take(&self) -> Option<&(String, String)> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        match self.cycle_from {
+            Some(from) if n >= self.requests.len() => {
+                let cycle = self.requests.len() - from;
+                self.requests.get(from + (n - from) % cycle)
+            }
+            _ => self.requests.get(n),
+        }
+    }
+
+    /// How many requests are left; a cycling pool always has some.
     pub fn left(&self) -> usize {
+        if self.cycle_from.is_some() {
+            return usize::MAX;
+        }
         self.requests
             .len()
             .saturating_sub(self.next.load(Ordering::Relaxed))

@@ -2,7 +2,7 @@
 //! run, measures the raw database baseline the service is compared to (docs/benchmarks.md).
 //!
 //! Usage: `d1-bench registrations|cards|postgres|enrolments|hostile|limits|crash|growth|portal [--binary PATH] [--connections 32]
-//! [--warmup 3] [--duration 10] [--runs 3] [--cards 150000] [--enrolments 2000]
+//! [--warmup 3] [--duration 10] [--runs 3] [--cards 300000] [--enrolments 2000]
 //! [--database-url URL] [--rounds 10 --seconds 4 --clients 16] [--sizes 100000,1000000]` (`d1-bench --help` says more). Run it with `bench/registrations.sh`, `bench/cards.sh`,
 //! `bench/postgres.sh` or `bench/enrolments.sh`, which build both.
 

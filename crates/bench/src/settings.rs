@@ -22,7 +22,7 @@ pub struct Settings {
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
     /// Register card requests prepared for each kind of card run of the `cards` scenario.
-    #[arg(long, default_value_t = 150_000)]
+    #[arg(long, default_value_t = 300_000)]
     pub cards: usize,
     /// The PostgreSQL database of the `postgres` scenario (it works in scratch schemas).
     #[arg(long, env = "D1_BENCH_DATABASE_URL")]
