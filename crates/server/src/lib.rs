@@ -9,7 +9,6 @@ pub mod clicktopay;
 pub mod clock;
 pub mod config;
 pub mod context;
-pub mod crypto_pool;
 pub mod error;
 pub mod extract;
 pub mod fuzzing;

@@ -12,7 +12,6 @@ use crate::auth::Authenticator;
 use crate::clicktopay::directory::SimulatedDirectory;
 use crate::clicktopay::ClickToPay;
 use crate::config::{Config, ISSUER_CACHE_TTL};
-use crate::crypto_pool::CryptoPool;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 
@@ -33,8 +32,6 @@ pub struct Inner {
     pub click_to_pay: Arc<ClickToPay>,
     issuers: Cache<IssuerId, IssuerRecord>,
     products: Cache<(IssuerId, String), ProductRecord>,
-    /// Runs the CPU-heavy crypto of a request (JWE key agreement), one thread per core.
-    pub crypto: CryptoPool,
 }
 
 impl std::ops::Deref for AppState {
@@ -78,11 +75,6 @@ impl AppState {
             limits: crate::limits::Limits::new(&config.limits),
             config,
             metrics: Metrics::default(),
-            crypto: {
-                let threads =
-                    std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-                CryptoPool::start(threads, threads * crate::crypto_pool::QUEUE_PER_THREAD)?
-            },
             products: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(ISSUER_CACHE_TTL)

@@ -151,7 +151,7 @@ pub async fn register_with_cards(
         }
         let data = card_data_from_jwe(
             &state,
-            card.encrypted_data,
+            &card.encrypted_data,
             &format!("cards[{i}].encryptedData"),
         )
         .await?;

@@ -54,7 +54,7 @@ pub async fn operate_card(
     let parsed = read_body(op, body.is_empty(), |op| typed(body, op))?;
     let (card_id, trail, parsed) = (card, trail, parsed).finish()?;
     let data = match parsed.encrypted_data {
-        Some(jwe) => Some(card_data_from_jwe(state, jwe, "encryptedData").await?),
+        Some(jwe) => Some(card_data_from_jwe(state, &jwe, "encryptedData").await?),
         None => None,
     };
     let action = match op {

@@ -53,7 +53,7 @@ pub async fn register_card(
             "is not a product of this issuer",
         ));
     }
-    let data = card_data_from_jwe(&state, encrypted_data, "encryptedData").await?;
+    let data = card_data_from_jwe(&state, &encrypted_data, "encryptedData").await?;
     let cmd = RegisterCard {
         issuer_id: issuer,
         card_id,
