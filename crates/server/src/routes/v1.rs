@@ -155,6 +155,8 @@ pub async fn register_with_cards(
             &format!("cards[{i}].encryptedData"),
         )
         .await?;
+        // Each decrypt runs on this worker; up to a hundred of them give way between cards.
+        tokio::task::yield_now().await;
         specs.push(CardSpec {
             card_id: card.card_id,
             card_product_id: product,
