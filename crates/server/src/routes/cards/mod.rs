@@ -74,7 +74,7 @@ pub async fn card_data_from_jwe(
         .await
         .map_err(|e| ApiError::internal(&e))?
         .ok_or_else(|| refuse(d1_crypto::jwe::JweError::UnknownKid))?;
-    // On the request's own worker: the key agreement is about 50 µs of one core, within what
+    // On the request's own worker: the key agreement is about 45 µs of one core, within what
     // an async task may run between awaits, and a hand-off to threads of its own cost more in
     // wake-ups than it kept off the workers (docs/benchmarks.md, 2026-12-02).
     let plain = jwe.decrypt(&key).map_err(refuse)?;
