@@ -3,7 +3,8 @@
 //! into the database file while the writer goes on appending, so a checkpoint's I/O and
 //! syncs never stall a group commit.
 //!
-//! - Every 100 ms: a PASSIVE checkpoint (waits for nobody, takes no write lock).
+//! - Every 100 ms: a PASSIVE checkpoint (waits for nobody, takes no write lock), then a sync
+//!   of the database file ([`DbFile`]) if it copied frames.
 //! - When the WAL has grown past a bound: PASSIVE rounds until little is left to copy, then
 //!   the writer is asked to copy that little itself, between two batches
 //!   ([`Checkpointer::take_restart`]). With every frame copied, SQLite starts the WAL again
@@ -26,12 +27,13 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::busy;
+use super::db_file::DbFile;
 use crate::timings::WriteTimings;
 
-/// How often a PASSIVE checkpoint runs. Each one ends with a sync of the database file that
-/// flushes every page it copied; at 1 s apart those flushes were tens of MB of random writes,
-/// and the whole machine's I/O waited behind them. A tenth of that each time keeps every
-/// flush short (docs/benchmarks.md, "What stalled the tail").
+/// How often a PASSIVE checkpoint runs. Each one is followed by a sync of the database file
+/// that flushes every page it copied; at 1 s apart those flushes were tens of MB of random
+/// writes, and the whole machine's I/O waited behind them. A tenth of that each time keeps
+/// every flush short (docs/benchmarks.md, "What stalled the tail").
 const PERIOD: Duration = Duration::from_millis(100);
 /// WAL frames (pages) past which the WAL is to start again: 64 MiB of 4 KiB pages.
 const RESTART_FRAMES: i64 = 16_384;
@@ -55,19 +57,27 @@ pub(super) struct Checkpointer {
     signals: Arc<Signals>,
     thread: Option<JoinHandle<()>>,
     timings: Arc<WriteTimings>,
+    /// Kept until the thread is joined, and the writer drops its connection first (see
+    /// [`DbFile`]).
+    _db: Arc<DbFile>,
 }
 
 impl Checkpointer {
-    /// Starts checkpointing the database at `path`.
-    pub(super) fn start(path: PathBuf, timings: Arc<WriteTimings>) -> std::io::Result<Self> {
+    /// Starts checkpointing the database at `path`, syncing it through `db`.
+    pub(super) fn start(
+        path: PathBuf,
+        db: Arc<DbFile>,
+        timings: Arc<WriteTimings>,
+    ) -> std::io::Result<Self> {
         let signals = Arc::new(Signals::default());
         let shared = Arc::clone(&signals);
         let measured = Arc::clone(&timings);
+        let synced = Arc::clone(&db);
         let thread = std::thread::Builder::new()
             .name("d1-sqlite-ckpt".into())
             .spawn(move || {
                 match Connection::open(&path).and_then(|c| busy::wait_long(&c).map(|()| c)) {
-                    Ok(conn) => run(&conn, &shared, &measured),
+                    Ok(conn) => run(&conn, &synced, &shared, &measured),
                     Err(e) => {
                         tracing::error!(error = %e, "the checkpoint connection could not be opened")
                     }
@@ -77,6 +87,7 @@ impl Checkpointer {
             signals,
             thread: Some(thread),
             timings,
+            _db: db,
         })
     }
 
@@ -125,19 +136,46 @@ fn checkpoint(
     copied_before: i64,
 ) -> Option<(bool, i64, i64)> {
     let started = Instant::now();
-    let result = conn
-        .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-            Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
-        })
-        .map_err(|e| tracing::warn!(error = %e, mode, "WAL checkpoint failed"))
-        .ok();
+    let result = unmeasured(conn, mode);
     if result.is_some_and(|(_, _, copied)| copied != copied_before) {
         timings.checkpoint.record(started.elapsed());
     }
     result
 }
 
-fn run(conn: &Connection, signals: &Signals, timings: &WriteTimings) {
+/// [`checkpoint`] without its timing; a failure is logged and is `None`.
+fn unmeasured(conn: &Connection, mode: &str) -> Option<(bool, i64, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
+    })
+    .map_err(|e| tracing::warn!(error = %e, mode, "WAL checkpoint failed"))
+    .ok()
+}
+
+/// A PASSIVE checkpoint, then, if it copied frames, a sync of the database file: SQLite syncs
+/// it only after copying the WAL's last frame, which a checkpoint beside a busy writer never
+/// does. Timed as one step; `None` if either failed.
+fn passive(
+    conn: &Connection,
+    db: &DbFile,
+    timings: &WriteTimings,
+    copied_before: i64,
+) -> Option<(i64, i64)> {
+    let started = Instant::now();
+    let (_, frames, copied) = unmeasured(conn, "PASSIVE")?;
+    if copied != copied_before {
+        if let Err(e) = db.sync() {
+            // SQLite's own next sync of the file hears of the failure too, so no WAL restart
+            // counts on pages this one lost.
+            tracing::error!(error = %e, "syncing the database file after a checkpoint failed");
+            return None;
+        }
+        timings.checkpoint.record(started.elapsed());
+    }
+    Some((frames, copied))
+}
+
+fn run(conn: &Connection, db: &DbFile, signals: &Signals, timings: &WriteTimings) {
     let mut copied = 0;
     loop {
         let (lock, condvar) = &signals.wake;
@@ -163,9 +201,9 @@ fn run(conn: &Connection, signals: &Signals, timings: &WriteTimings) {
                 // Readers held it back: try again on the next round.
                 signals.shred.store(true, Ordering::Release);
             }
-        } else if let Some((_, frames, now)) = checkpoint(conn, "PASSIVE", timings, copied) {
+        } else if let Some((frames, now)) = passive(conn, db, timings, copied) {
             copied = now;
-            if frames > RESTART_FRAMES && catch_up(conn, timings, &mut copied) {
+            if frames > RESTART_FRAMES && catch_up(conn, db, timings, &mut copied) {
                 signals.restart.store(true, Ordering::Release);
             }
         }
@@ -176,10 +214,10 @@ fn run(conn: &Connection, signals: &Signals, timings: &WriteTimings) {
 }
 
 /// PASSIVE rounds until few frames are left to copy; whether that happened.
-fn catch_up(conn: &Connection, timings: &WriteTimings, copied: &mut i64) -> bool {
+fn catch_up(conn: &Connection, db: &DbFile, timings: &WriteTimings, copied: &mut i64) -> bool {
     for _ in 0..CATCH_UP_ROUNDS {
-        match checkpoint(conn, "PASSIVE", timings, *copied) {
-            Some((_, frames, now)) => {
+        match passive(conn, db, timings, *copied) {
+            Some((frames, now)) => {
                 *copied = now;
                 if frames - now <= FEW_FRAMES {
                     return true;

@@ -4,6 +4,7 @@
 
 mod busy;
 mod checkpointer;
+mod db_file;
 mod lite;
 mod migrate;
 #[cfg(test)]
@@ -22,6 +23,7 @@ use crate::db::ready_now;
 use crate::timings::WriteTimings;
 use crate::{now_ms, Durability, StoreError, StoreOptions, StoreResult, Vault, WriteActivity};
 use checkpointer::Checkpointer;
+use db_file::DbFile;
 pub(crate) use lite::Lite;
 use lite::{sql, STATEMENTS};
 use readers::Readers;
@@ -104,7 +106,12 @@ impl Sqlite {
         restrict_to_owner(path)?;
         migrate::run(&conn).context("migrating the SQLite database")?;
         let vault = ready_now(crate::rules::issuers::unlock(&Lite::new(&conn), options))?;
-        let readers = Readers::new(path.to_path_buf(), options.read_connections.max(1));
+        let db = DbFile::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let readers = Readers::new(
+            path.to_path_buf(),
+            options.read_connections.max(1),
+            Arc::clone(&db),
+        );
         let timings = Arc::new(WriteTimings::default());
         let sync_wal = match options.durability {
             Durability::Full => Some(sync::wal_path(path)),
@@ -114,7 +121,7 @@ impl Sqlite {
             writer: Writer::start(
                 conn,
                 sync_wal,
-                Checkpointer::start(path.to_path_buf(), Arc::clone(&timings))?,
+                Checkpointer::start(path.to_path_buf(), db, Arc::clone(&timings))?,
                 Arc::clone(&timings),
             )?,
             timings,

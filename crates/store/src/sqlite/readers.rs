@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
 
+use super::db_file::DbFile;
 use super::lite::{sql, STATEMENTS};
 use crate::{StoreError, StoreResult};
 
@@ -15,14 +16,17 @@ pub(super) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
+    /// Declared after the connections, so it is closed after them (see [`DbFile`]).
+    _db: Arc<DbFile>,
 }
 
 impl Readers {
-    pub(super) fn new(path: PathBuf, size: usize) -> Self {
+    pub(super) fn new(path: PathBuf, size: usize, db: Arc<DbFile>) -> Self {
         Self {
             path,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(size),
+            _db: db,
         }
     }
 

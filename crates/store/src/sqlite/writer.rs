@@ -129,8 +129,12 @@ impl Writer {
             .spawn(move || {
                 run(&conn, &receiver, syncer.as_ref(), &state, &checkpointer);
                 // The syncer goes first, answering what it holds; dropping the checkpointer
-                // after the last commit runs the final checkpoint.
+                // after the last commit runs the final checkpoint. The connection is closed
+                // before it, since the checkpointer holds the database file's descriptor
+                // (see `DbFile`).
                 drop(syncer);
+                drop(conn);
+                drop(checkpointer);
             })?;
         Ok(Self {
             sender: Mutex::new(Some(sender)),

@@ -1,6 +1,7 @@
 //! The writer's durability, poisoning and back-pressure, on a real file.
 
 use super::*;
+use crate::sqlite::db_file::DbFile;
 
 fn completion(heard: &Arc<Mutex<Option<Outcome>>>) -> Completion {
     let heard = Arc::clone(heard);
@@ -67,7 +68,8 @@ fn syncing_writer(path: &std::path::Path, wal: &str) -> Writer {
         "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (n INTEGER)",
     )
     .unwrap();
-    let checkpointer = Checkpointer::start(path.to_path_buf(), Arc::default()).unwrap();
+    let db = DbFile::open(path).unwrap();
+    let checkpointer = Checkpointer::start(path.to_path_buf(), db, Arc::default()).unwrap();
     Writer::start(conn, Some(wal.into()), checkpointer, Arc::default()).unwrap()
 }
 
@@ -116,7 +118,8 @@ fn writer_on_table(dir: &std::path::Path, queue: usize) -> (Writer, PathBuf) {
         "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (n INTEGER)",
     )
     .unwrap();
-    let checkpointer = Checkpointer::start(path.clone(), Arc::default()).unwrap();
+    let db = DbFile::open(&path).unwrap();
+    let checkpointer = Checkpointer::start(path.clone(), db, Arc::default()).unwrap();
     let writer = Writer::start_with(conn, None, checkpointer, queue, Arc::default()).unwrap();
     (writer, path)
 }
