@@ -3,7 +3,7 @@
 //! into the database file while the writer goes on appending, so a checkpoint's I/O and
 //! syncs never stall a group commit.
 //!
-//! - Every 100 ms: a PASSIVE checkpoint (waits for nobody, takes no write lock), then a sync
+//! - Every 30 ms: a PASSIVE checkpoint (waits for nobody, takes no write lock), then a sync
 //!   of the database file ([`DbFile`]) if it copied frames.
 //! - When the WAL has grown past a bound: PASSIVE rounds until little is left to copy, then
 //!   the writer is asked to copy that little itself, between two batches
@@ -31,10 +31,11 @@ use super::db_file::DbFile;
 use crate::timings::WriteTimings;
 
 /// How often a PASSIVE checkpoint runs. Each one is followed by a sync of the database file
-/// that flushes every page it copied; at 1 s apart those flushes were tens of MB of random
-/// writes, and the whole machine's I/O waited behind them. A tenth of that each time keeps
-/// every flush short (docs/benchmarks.md, "What stalled the tail").
-const PERIOD: Duration = Duration::from_millis(100);
+/// that flushes every page it copied, and the WAL's syncs queue behind it on the disk. At a
+/// million consumers, 100 ms apart, each took 32-64 ms, and the paced p99 was 29 ms; 30 ms
+/// apart, 8-16 ms each and 11 ms (docs/benchmarks.md, "The database file synced after every
+/// checkpoint").
+const PERIOD: Duration = Duration::from_millis(30);
 /// WAL frames (pages) past which the WAL is to start again: 64 MiB of 4 KiB pages.
 const RESTART_FRAMES: i64 = 16_384;
 /// Frames left to copy that the writer may copy itself between two batches: 1 MiB.
