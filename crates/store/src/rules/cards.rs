@@ -4,6 +4,7 @@
 
 use d1_domain::card::{CardId, CardProductId, Pan, Scheme};
 use d1_domain::{ConsumerId, ConsumerState, IssuerId, OperationKind, PiSource};
+use futures_util::future::try_join;
 
 use super::consumers;
 use super::notify;
@@ -143,6 +144,11 @@ pub(crate) async fn register<D: Db>(
     now: i64,
 ) -> StoreResult<CardOutcome> {
     let consumer = consumers::lock(db, &cmd.issuer_id, &cmd.consumer_id).await?;
+    let (live, pan_known) = try_join(
+        live_card(db, &cmd.issuer_id, &cmd.card_id),
+        pan_known(db, &cmd.issuer_id, pan_mac),
+    )
+    .await?;
     if consumer
         .as_ref()
         .is_some_and(|c| c.state == ConsumerState::Deleted)
@@ -150,7 +156,7 @@ pub(crate) async fn register<D: Db>(
         return Ok(CardOutcome::ConsumerDeleted);
     }
     let entry = Entry::card(OperationKind::CardRegister, cmd.card_id.as_str());
-    if let Some(card) = live_card(db, &cmd.issuer_id, &cmd.card_id).await? {
+    if let Some(card) = live {
         return match card.retry(consumer.as_ref(), cmd, pan_mac) {
             CardRetry::Conflict => Ok(CardOutcome::Conflict("the cardId belongs to another card")),
             CardRetry::Unchanged => Ok(CardOutcome::Retried),
@@ -165,13 +171,22 @@ pub(crate) async fn register<D: Db>(
                 )
                 .await?;
                 let owner = (consumer.id, &cmd.consumer_id);
-                notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now)
-                    .await?;
+                let operation_id = trail::operation_id();
+                notify::record_card_operation(
+                    db,
+                    &cmd.issuer_id,
+                    owner,
+                    &entry,
+                    &operation_id,
+                    &cmd.trail,
+                    now,
+                )
+                .await?;
                 Ok(CardOutcome::Retried)
             }
         };
     }
-    if pan_known(db, &cmd.issuer_id, pan_mac).await? {
+    if pan_known {
         return Ok(CardOutcome::Conflict(
             "the PAN is registered, or was deleted, under another cardId",
         ));
@@ -193,9 +208,21 @@ pub(crate) async fn register<D: Db>(
         }
     };
     let row = NewCard::registered(cmd, consumer_ref, generation, pan_mac, &sealed);
-    insert_card(db, &row, now).await?;
     let owner = (consumer_ref, &cmd.consumer_id);
-    notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now).await?;
+    let operation_id = trail::operation_id();
+    try_join(
+        insert_card(db, &row, now),
+        notify::record_card_operation(
+            db,
+            &cmd.issuer_id,
+            owner,
+            &entry,
+            &operation_id,
+            &cmd.trail,
+            now,
+        ),
+    )
+    .await?;
     Ok(CardOutcome::Registered {
         implicit_consumer: implicit,
     })
@@ -304,11 +331,24 @@ pub(crate) async fn create<D: Db>(
         return Ok(CreateOutcome::RangeExhausted);
     };
     let card = CreatedCard::new(vault, cmd, &consumer, pan, today)?;
-    insert_card(db, &card.row(cmd, &consumer, &pan_mac), now).await?;
-    let card_id = card.card_id;
-    let entry = Entry::card(OperationKind::CardCreate, card_id.as_str());
+    let row = card.row(cmd, &consumer, &pan_mac);
+    let entry = Entry::card(OperationKind::CardCreate, card.card_id.as_str());
     let owner = (consumer.id, &cmd.consumer_id);
-    notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now).await?;
+    let operation_id = trail::operation_id();
+    try_join(
+        insert_card(db, &row, now),
+        notify::record_card_operation(
+            db,
+            &cmd.issuer_id,
+            owner,
+            &entry,
+            &operation_id,
+            &cmd.trail,
+            now,
+        ),
+    )
+    .await?;
+    let card_id = card.card_id;
     if let Some((key, hash)) = &cmd.idempotency {
         db.exec(
             &sql::INSERT_IDEMPOTENCY_KEY,

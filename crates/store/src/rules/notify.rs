@@ -6,8 +6,9 @@
 //! by it, so that the outbox costs few statements however many operations it carries.
 
 use d1_domain::{ConsumerId, CorrelationId, IssuerId, OperationKind, OperationStatus};
+use futures_util::future::try_join;
 
-use super::trail::Entry;
+use super::trail::{self, Entry};
 use crate::db::{locking, params, Db};
 use crate::sql::notify as sql;
 use crate::{
@@ -95,22 +96,27 @@ struct Item<'a> {
     end_time: Option<String>,
 }
 
-/// Records a synchronous card operation that commits at `now`: its trail entry on the
-/// consumer `consumer_ref` and its notification, in the one transaction; the operation id
-/// both carry.
+/// Records a synchronous card operation that commits at `now` under `operation_id`
+/// ([`trail::operation_id`]): its trail entry on the consumer `consumer_ref` and its
+/// notification, in the one transaction. The two statements go out together ([`Db`]).
 pub(crate) async fn record_card_operation<D: Db>(
     db: &D,
     issuer: &IssuerId,
     consumer: (i64, &ConsumerId),
     entry: &Entry<'_>,
+    operation_id: &str,
     trail: &TrailContext,
     now: i64,
-) -> StoreResult<String> {
+) -> StoreResult<()> {
     let (consumer_ref, consumer_id) = consumer;
-    let operation_id = super::trail::record(db, consumer_ref, entry, trail, now).await?;
-    let event = CardEvent::succeeded(issuer, consumer_id, entry, &operation_id, now);
-    queue(db, &event.caused_by(trail), now).await?;
-    Ok(operation_id)
+    let event = CardEvent::succeeded(issuer, consumer_id, entry, operation_id, now);
+    let event = event.caused_by(trail);
+    try_join(
+        trail::record_as(db, consumer_ref, operation_id, entry, trail, now),
+        queue(db, &event, now),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Queues the notification of `event` where its issuer's backend takes it: a backend is

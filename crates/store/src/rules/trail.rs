@@ -36,8 +36,13 @@ impl<'a> Entry<'a> {
     }
 }
 
-/// Records a successful entry for the consumer `consumer_ref`, under a fresh UUIDv7; the
-/// operation id, which the entry's notification (if any) carries too.
+/// A fresh operation id: a UUIDv7, so that the trail sorts by time.
+pub(crate) fn operation_id() -> String {
+    uuid::Uuid::now_v7().hyphenated().to_string()
+}
+
+/// Records a successful entry for the consumer `consumer_ref`, under a fresh operation id;
+/// that id.
 pub(crate) async fn record<D: Db>(
     db: &D,
     consumer_ref: i64,
@@ -45,8 +50,21 @@ pub(crate) async fn record<D: Db>(
     trail: &TrailContext,
     now: i64,
 ) -> StoreResult<String> {
-    let mut buffer = uuid::Uuid::encode_buffer();
-    let operation_id: &str = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buffer);
+    let operation_id = operation_id();
+    record_as(db, consumer_ref, &operation_id, entry, trail, now).await?;
+    Ok(operation_id)
+}
+
+/// Records a successful entry for the consumer `consumer_ref` under `operation_id`, which
+/// the entry's notification (if any) carries too.
+pub(crate) async fn record_as<D: Db>(
+    db: &D,
+    consumer_ref: i64,
+    operation_id: &str,
+    entry: &Entry<'_>,
+    trail: &TrailContext,
+    now: i64,
+) -> StoreResult<()> {
     db.exec(
         &sql::RECORD,
         params![
@@ -67,7 +85,7 @@ pub(crate) async fn record<D: Db>(
         ],
     )
     .await?;
-    Ok(operation_id.to_owned())
+    Ok(())
 }
 
 /// An entry as read back, from `first` on: operation_id, operation, status, start_time,

@@ -15,9 +15,11 @@ use d1_domain::card::lifecycle::Standing;
 use d1_domain::card::{CardId, Expiry};
 use d1_domain::{ConsumerId, ConsumerState, FieldError};
 
+use futures_util::future::try_join;
+
 use super::consumers;
 use super::notify;
-use super::trail::Entry;
+use super::trail::{self, Entry};
 use crate::db::{known, params, Db, Row};
 use crate::sql::lifecycle as sql;
 use crate::{
@@ -279,9 +281,20 @@ pub(crate) async fn operate<D: Db>(
         ..Entry::card(op.kind(), cmd.card_id.as_str())
     };
     let owner = (consumer.id, &card.consumer_id);
-    let operation_id =
-        notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now).await?;
-    apply::write(db, &card, &after, op, cmd.reason_code, &operation_id, now).await?;
+    let operation_id = trail::operation_id();
+    try_join(
+        notify::record_card_operation(
+            db,
+            &cmd.issuer_id,
+            owner,
+            &entry,
+            &operation_id,
+            &cmd.trail,
+            now,
+        ),
+        apply::write(db, &card, &after, op, cmd.reason_code, &operation_id, now),
+    )
+    .await?;
     let mut card_id = cmd.card_id.clone();
     if let Some(r) = replacement {
         card_id = r.card_id.clone();

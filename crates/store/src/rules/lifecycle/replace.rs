@@ -4,6 +4,7 @@
 
 use d1_domain::card::{CardId, Expiry, Pan, Scheme};
 use d1_domain::{CorrelationId, OperationKind, UserId};
+use futures_util::future::try_join;
 
 use super::apply::card_product;
 use super::{leave_directory, OperateCard, Target};
@@ -11,7 +12,7 @@ use crate::db::{params, Db};
 use crate::rows::{ConsumerRow, NewCard};
 use crate::rules::cards;
 use crate::rules::notify;
-use crate::rules::trail::Entry;
+use crate::rules::trail::{self, Entry};
 use crate::sql::clicktopay as c2p;
 use crate::{
     CardAction, CardModel, CardState, OperateOutcome, ReasonCode, StoreError, StoreResult, Vault,
@@ -121,14 +122,26 @@ impl Replacement {
             model: old.model,
             replaces: Some(cmd.card_id.as_str()),
         };
-        cards::insert_card(db, &row, now).await?;
         let kind = match old.model {
             CardModel::Registered => OperationKind::CardRegister,
             CardModel::Created => OperationKind::CardCreate,
         };
         let entry = Entry::card(kind, self.card_id.as_str());
         let owner = (consumer.id, &old.consumer_id);
-        notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now).await?;
+        let operation_id = trail::operation_id();
+        try_join(
+            cards::insert_card(db, &row, now),
+            notify::record_card_operation(
+                db,
+                &cmd.issuer_id,
+                owner,
+                &entry,
+                &operation_id,
+                &cmd.trail,
+                now,
+            ),
+        )
+        .await?;
         self.move_enrolment(db, cmd, old, consumer, now).await
     }
 
