@@ -33,13 +33,12 @@ pub(crate) use params;
 /// What a use case needs from the database it runs on: a transaction for a write, a
 /// connection for a read.
 ///
-/// Statements that depend on none of each other's effects are polled together (`try_join`),
-/// so that PostgreSQL takes them in one round trip: tokio-postgres pipelines the requests of
-/// a connection. Their order there is not promised (a statement's first use on a connection
-/// is prepared first), so a lock is awaited alone before the statements it guards. In a
-/// transaction, a failed statement fails the ones after it, and the first error polled is
-/// the failed statement's own. SQLite, whose statements complete when called, runs them one
-/// after the other in the order polled.
+/// Statements that do not need each other's answers are polled together (`try_join`), so
+/// that PostgreSQL takes them in one round trip: tokio-postgres pipelines the requests of a
+/// connection. Both backends run them in the order polled, SQLite because its statements
+/// complete when called, PostgreSQL because [`crate::postgres::Pg`] sends them in that
+/// order. In a transaction on PostgreSQL a failed statement fails the ones after it; the
+/// join, polling in the same order, reports the failed statement's own error first.
 pub(crate) trait Db {
     /// Runs a statement; the number of rows it changed.
     fn exec(

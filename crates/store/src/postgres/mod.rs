@@ -113,7 +113,7 @@ impl Postgres {
         migrate::run(&mut client)
             .await
             .context("migrating the PostgreSQL database")?;
-        let vault = crate::rules::issuers::unlock(&Pg(&client), options).await?;
+        let vault = crate::rules::issuers::unlock(&Pg::new(&client), options).await?;
         drop(client);
         Ok(Self {
             registrations: batch::Registrations::start(pool.clone()),
@@ -168,7 +168,7 @@ impl Postgres {
         work: ReadWork<C, T>,
     ) -> StoreResult<T> {
         let client = self.client().await?;
-        work(&Pg(&client), &self.vault, &ctx, now_ms()).await
+        work(&Pg::new(&client), &self.vault, &ctx, now_ms()).await
     }
 
     /// Creates a consumer whose consumerId was never seen in the group commit of new

@@ -1,8 +1,15 @@
 //! The primitives of [`crate::db::Db`] on PostgreSQL, over a transaction or a pooled
 //! connection: statements prepared once per connection, parameters bound to the types
 //! PostgreSQL inferred for them, cells read by their column's type without a panic.
+//!
+//! Statements polled together go out in the order they were first polled, even when one of
+//! them has to be prepared first: tokio-postgres sends a request when its future is first
+//! polled, and a statement's preparing and sending take turns on a fair lock ([`Pg::send`]).
 
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::BytesMut;
 use deadpool_postgres::GenericClient;
@@ -46,7 +53,43 @@ fn mismatch(what: &str, ty: &Type) -> BoxError {
 }
 
 /// A transaction, or a pooled connection for a read.
-pub(crate) struct Pg<'c, C>(pub &'c C);
+pub(crate) struct Pg<'c, C> {
+    client: &'c C,
+    /// Held from a statement's turn until its request is sent; first come, first served.
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl<'c, C: GenericClient + Sync> Pg<'c, C> {
+    pub(crate) fn new(client: &'c C) -> Self {
+        Self {
+            client,
+            turn: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Prepares `sql` (once per connection) and sends it with `request`, after every
+    /// statement polled before it was sent; then waits for its answer.
+    async fn send<'a, T, F>(
+        &'a self,
+        sql: &'static Sql,
+        request: impl FnOnce(&'a C, tokio_postgres::Statement) -> F,
+    ) -> StoreResult<T>
+    where
+        F: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        let turn = self.turn.lock().await;
+        let statement = self.client.prepare_cached(sql.text).await.map_err(pg)?;
+        let mut answer = pin!(request(self.client, statement));
+        // The first poll sends the request; the next statement's turn starts after it.
+        let first = poll_fn(|cx| Poll::Ready(answer.as_mut().poll(cx))).await;
+        drop(turn);
+        match first {
+            Poll::Ready(done) => done,
+            Poll::Pending => answer.await,
+        }
+        .map_err(pg)
+    }
+}
 
 fn cell(row: &tokio_postgres::Row, i: usize, ty: &Type) -> Result<Cell, tokio_postgres::Error> {
     Ok(match *ty {
@@ -103,23 +146,24 @@ fn refs<'a>(params: &'a [Value<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {
 
 impl<C: GenericClient + Sync> Db for Pg<'_, C> {
     async fn exec(&self, sql: &'static Sql, params: &[Value<'_>]) -> StoreResult<u64> {
-        let statement = self.0.prepare_cached(sql.text).await.map_err(pg)?;
-        self.0.execute(&statement, &refs(params)).await.map_err(pg)
+        let params = refs(params);
+        self.send(sql, async |c, s| c.execute(&s, &params).await)
+            .await
     }
 
     async fn query(&self, sql: &'static Sql, params: &[Value<'_>]) -> StoreResult<Vec<Row>> {
-        let statement = self.0.prepare_cached(sql.text).await.map_err(pg)?;
-        let rows = self.0.query(&statement, &refs(params)).await.map_err(pg)?;
+        let params = refs(params);
+        let rows = self
+            .send(sql, async |c, s| c.query(&s, &params).await)
+            .await?;
         decode(sql, rows)
     }
 
     async fn query_opt(&self, sql: &'static Sql, params: &[Value<'_>]) -> StoreResult<Option<Row>> {
-        let statement = self.0.prepare_cached(sql.text).await.map_err(pg)?;
+        let params = refs(params);
         let row = self
-            .0
-            .query_opt(&statement, &refs(params))
-            .await
-            .map_err(pg)?;
+            .send(sql, async |c, s| c.query_opt(&s, &params).await)
+            .await?;
         Ok(decode(sql, row.into_iter().collect())?.pop())
     }
 
@@ -136,7 +180,9 @@ impl<C: GenericClient + Sync> Db for Pg<'_, C> {
     }
 
     async fn batch(&self, sql: &'static str) -> StoreResult<()> {
-        self.0.batch_execute(sql).await.map_err(pg)
+        // A batch (a savepoint) keeps its turn until answered: it is rare and short.
+        let _turn = self.turn.lock().await;
+        self.client.batch_execute(sql).await.map_err(pg)
     }
 
     fn locks_rows(&self) -> bool {
@@ -145,5 +191,89 @@ impl<C: GenericClient + Sync> Db for Pg<'_, C> {
 
     fn lost_race(&self) -> StoreError {
         StoreError::Other(Contended.into())
+    }
+}
+
+#[cfg(all(test, pg_suite))]
+mod tests {
+    use futures_util::future::try_join;
+    use tokio_postgres::error::SqlState;
+
+    use super::super::{error::PgError, pool, PoolOptions};
+    use super::*;
+    use crate::db::params;
+    use crate::Durability;
+
+    static INSERT: Sql = Sql {
+        table: "numbers",
+        text: "INSERT INTO numbers (n) VALUES ($1)",
+    };
+    static COUNT: Sql = Sql {
+        table: "numbers",
+        text: "SELECT count(*) FROM numbers",
+    };
+    /// Another insert, prepared before the tests start.
+    static PREPARED_INSERT: Sql = Sql {
+        table: "numbers",
+        text: "INSERT INTO numbers (n) SELECT $1::bigint",
+    };
+
+    /// A pooled connection to a fresh schema with a table of unique numbers (1 and 100 in
+    /// it), where the count and one insert are prepared and [`INSERT`] is not.
+    async fn connection() -> deadpool_postgres::Object {
+        let base = std::env::var("D1_TEST_DATABASE_URL").unwrap();
+        let url = d1_scratch::fresh(&base, "d1t_pg_").await.unwrap();
+        let client = pool(&url, PoolOptions::default(), Durability::Full)
+            .unwrap()
+            .get()
+            .await
+            .unwrap();
+        client
+            .batch_execute(
+                "CREATE TABLE numbers (n BIGINT PRIMARY KEY); INSERT INTO numbers VALUES (1)",
+            )
+            .await
+            .unwrap();
+        let db = Pg::new(&client);
+        db.exec(&PREPARED_INSERT, params![100_i64]).await.unwrap();
+        db.query_opt(&COUNT, params![]).await.unwrap();
+        client
+    }
+
+    #[tokio::test]
+    async fn statements_polled_together_run_in_that_order_when_the_first_is_prepared_first() {
+        let mut client = connection().await;
+        let t = client.transaction().await.unwrap();
+        let db = Pg::new(&t);
+        let (_, count) = try_join(
+            db.exec(&INSERT, params![2_i64]),
+            db.query_opt(&COUNT, params![]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            count.unwrap().int(0).unwrap(),
+            3,
+            "the count ran after the insert"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_join_reports_the_failed_statement_s_error_not_the_aborted_transaction() {
+        let mut client = connection().await;
+        let t = client.transaction().await.unwrap();
+        let db = Pg::new(&t);
+        // The first statement is prepared first and succeeds; the second, ready to go,
+        // fails. Run out of order, the first would answer "transaction aborted".
+        let joined = try_join(
+            db.exec(&INSERT, params![2_i64]),
+            db.exec(&PREPARED_INSERT, params![1_i64]),
+        )
+        .await;
+        let Err(StoreError::Other(e)) = joined else {
+            panic!("the number 1 was inserted twice");
+        };
+        let code = e.downcast_ref::<PgError>().and_then(|e| e.code.clone());
+        assert_eq!(code, Some(SqlState::UNIQUE_VIOLATION));
     }
 }

@@ -64,7 +64,7 @@ pub(super) async fn run<C: Sync, T: Send>(
         let mut client = pool.get().await.map_err(pool_error)?;
         let outcome = async {
             let t = client.transaction().await.map_err(pg)?;
-            let value = work(&Pg(&t), vault, ctx, now()).await?;
+            let value = work(&Pg::new(&t), vault, ctx, now()).await?;
             t.commit().await.map_err(failed_commit)?;
             Ok(value)
         }

@@ -4,7 +4,7 @@
 
 use d1_domain::card::{CardId, CardProductId, Pan, Scheme};
 use d1_domain::{ConsumerId, ConsumerState, IssuerId, OperationKind, PiSource};
-use futures_util::future::try_join;
+use futures_util::future::{try_join, try_join3};
 
 use super::consumers;
 use super::notify;
@@ -143,8 +143,9 @@ pub(crate) async fn register<D: Db>(
     pan_mac: &[u8],
     now: i64,
 ) -> StoreResult<CardOutcome> {
-    let consumer = consumers::lock(db, &cmd.issuer_id, &cmd.consumer_id).await?;
-    let (live, pan_known) = try_join(
+    // The checks go out with the lock and run after it ([`Db`]).
+    let (consumer, live, pan_known) = try_join3(
+        consumers::lock(db, &cmd.issuer_id, &cmd.consumer_id),
         live_card(db, &cmd.issuer_id, &cmd.card_id),
         pan_known(db, &cmd.issuer_id, pan_mac),
     )

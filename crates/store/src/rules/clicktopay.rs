@@ -103,7 +103,7 @@ pub(crate) async fn start_enrolment<D: Db>(
         cardholder_name: cmd.cardholder_name.as_ref().map(|n| n.as_str().to_owned()),
     };
     let billing = target.seal_details(vault, &cmd.issuer_id, &details)?;
-    let operation_id = uuid::Uuid::now_v7().to_string();
+    let operation_id = super::trail::operation_id();
     db.exec(
         &sql::PENDING_ENROLMENT,
         params![

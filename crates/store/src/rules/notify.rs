@@ -98,7 +98,8 @@ struct Item<'a> {
 
 /// Records a synchronous card operation that commits at `now` under `operation_id`
 /// ([`trail::operation_id`]): its trail entry on the consumer `consumer_ref` and its
-/// notification, in the one transaction. The two statements go out together ([`Db`]).
+/// notification where the issuer's backend takes it, in the one transaction, sent together
+/// ([`Db`]).
 pub(crate) async fn record_card_operation<D: Db>(
     db: &D,
     issuer: &IssuerId,

@@ -227,20 +227,21 @@ pub(crate) async fn operate<D: Db>(
     let Some(first) = target(db, cmd).await? else {
         return Ok(OperateOutcome::CardNotFound);
     };
-    let consumer = consumers::lock(db, &cmd.issuer_id, &first.consumer_id)
-        .await?
-        .ok_or_else(|| db.lost_race())?;
-    // Read again under the consumer's lock: only now can no other node change the card. One
-    // writer (SQLite) has nobody to race, so its first read stands.
-    let card = if db.locks_rows() {
-        let card = target(db, cmd).await?.ok_or_else(|| db.lost_race())?;
+    // Read again under the consumer's lock, sent with it and run after it ([`Db`]): only now
+    // can no other node change the card. One writer (SQLite) has nobody to race, so its first
+    // read stands.
+    let locked = consumers::lock(db, &cmd.issuer_id, &first.consumer_id);
+    let (consumer, card) = if db.locks_rows() {
+        let (consumer, card) = try_join(locked, target(db, cmd)).await?;
+        let card = card.ok_or_else(|| db.lost_race())?;
         if card.id != first.id {
             return Err(db.lost_race());
         }
-        card
+        (consumer, card)
     } else {
-        first
+        (locked.await?, first)
     };
+    let consumer = consumer.ok_or_else(|| db.lost_race())?;
     if let Some(retried) = card.retried(cmd, vault) {
         return Ok(retried);
     }

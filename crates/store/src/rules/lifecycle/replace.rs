@@ -163,7 +163,7 @@ impl Replacement {
             return Ok(());
         }
         leave_directory(db, cmd, &old.consumer_id, cmd.card_id.as_str()).await?;
-        let operation_id = uuid::Uuid::now_v7().to_string();
+        let operation_id = trail::operation_id();
         let correlation = cmd.trail.correlation_id.as_ref().map(CorrelationId::as_str);
         db.exec(
             &c2p::PENDING_ENROLMENT,
