@@ -172,17 +172,8 @@ pub(crate) async fn register<D: Db>(
                 )
                 .await?;
                 let owner = (consumer.id, &cmd.consumer_id);
-                let operation_id = trail::operation_id();
-                notify::record_card_operation(
-                    db,
-                    &cmd.issuer_id,
-                    owner,
-                    &entry,
-                    &operation_id,
-                    &cmd.trail,
-                    now,
-                )
-                .await?;
+                notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now)
+                    .await?;
                 Ok(CardOutcome::Retried)
             }
         };
@@ -210,18 +201,9 @@ pub(crate) async fn register<D: Db>(
     };
     let row = NewCard::registered(cmd, consumer_ref, generation, pan_mac, &sealed);
     let owner = (consumer_ref, &cmd.consumer_id);
-    let operation_id = trail::operation_id();
     try_join(
         insert_card(db, &row, now),
-        notify::record_card_operation(
-            db,
-            &cmd.issuer_id,
-            owner,
-            &entry,
-            &operation_id,
-            &cmd.trail,
-            now,
-        ),
+        notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now),
     )
     .await?;
     Ok(CardOutcome::Registered {
@@ -335,18 +317,9 @@ pub(crate) async fn create<D: Db>(
     let row = card.row(cmd, &consumer, &pan_mac);
     let entry = Entry::card(OperationKind::CardCreate, card.card_id.as_str());
     let owner = (consumer.id, &cmd.consumer_id);
-    let operation_id = trail::operation_id();
     try_join(
         insert_card(db, &row, now),
-        notify::record_card_operation(
-            db,
-            &cmd.issuer_id,
-            owner,
-            &entry,
-            &operation_id,
-            &cmd.trail,
-            now,
-        ),
+        notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now),
     )
     .await?;
     let card_id = card.card_id;

@@ -227,17 +227,7 @@ async fn delete_cards<D: Db>(
         let card_id = r.text(0)?;
         let entry = Entry::card(OperationKind::CardDelete, &card_id);
         let owner = (consumer_ref, &cmd.consumer_id);
-        let operation_id = trail::operation_id();
-        notify::record_card_operation(
-            db,
-            &cmd.issuer_id,
-            owner,
-            &entry,
-            &operation_id,
-            &cmd.trail,
-            now,
-        )
-        .await?;
+        notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now).await?;
     }
     Ok(())
 }

@@ -96,11 +96,26 @@ struct Item<'a> {
     end_time: Option<String>,
 }
 
-/// Records a synchronous card operation that commits at `now` under `operation_id`
-/// ([`trail::operation_id`]): its trail entry on the consumer `consumer_ref` and its
-/// notification where the issuer's backend takes it, in the one transaction, sent together
-/// ([`Db`]).
+/// Records a synchronous card operation that commits at `now`: its trail entry on the
+/// consumer `consumer_ref` and its notification, in the one transaction; the operation id
+/// both carry.
 pub(crate) async fn record_card_operation<D: Db>(
+    db: &D,
+    issuer: &IssuerId,
+    consumer: (i64, &ConsumerId),
+    entry: &Entry<'_>,
+    trail: &TrailContext,
+    now: i64,
+) -> StoreResult<String> {
+    let operation_id = trail::operation_id();
+    record_card_operation_as(db, issuer, consumer, entry, &operation_id, trail, now).await?;
+    Ok(operation_id)
+}
+
+/// [`record_card_operation`] under `operation_id` ([`trail::operation_id`]), for a caller
+/// that sends a statement carrying the id with it. The trail entry and the notification (where
+/// the issuer's backend takes it) go out together ([`Db`]).
+pub(crate) async fn record_card_operation_as<D: Db>(
     db: &D,
     issuer: &IssuerId,
     consumer: (i64, &ConsumerId),

@@ -284,7 +284,7 @@ pub(crate) async fn operate<D: Db>(
     let owner = (consumer.id, &card.consumer_id);
     let operation_id = trail::operation_id();
     try_join(
-        notify::record_card_operation(
+        notify::record_card_operation_as(
             db,
             &cmd.issuer_id,
             owner,

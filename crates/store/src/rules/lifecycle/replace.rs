@@ -128,18 +128,9 @@ impl Replacement {
         };
         let entry = Entry::card(kind, self.card_id.as_str());
         let owner = (consumer.id, &old.consumer_id);
-        let operation_id = trail::operation_id();
         try_join(
             cards::insert_card(db, &row, now),
-            notify::record_card_operation(
-                db,
-                &cmd.issuer_id,
-                owner,
-                &entry,
-                &operation_id,
-                &cmd.trail,
-                now,
-            ),
+            notify::record_card_operation(db, &cmd.issuer_id, owner, &entry, &cmd.trail, now),
         )
         .await?;
         self.move_enrolment(db, cmd, old, consumer, now).await
