@@ -19,6 +19,8 @@ mod aggregators;
 mod enrolment;
 #[path = "store/operators.rs"]
 mod operators;
+#[path = "store/registered_cards.rs"]
+mod registered_cards;
 #[path = "store/trail.rs"]
 mod trail;
 

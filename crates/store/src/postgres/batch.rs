@@ -1,31 +1,17 @@
-//! Group commit for new registrations. Registrations of unseen consumerIds arriving together
-//! are written by one statement and one commit: PostgreSQL's cost per transaction (a round
-//! trip, a commit record, a WAL flush) is then paid once per batch, not once per request.
-//!
-//! A dispatcher takes a pooled connection first and only then drains what has queued, so the
-//! batches grow exactly when the database is the bottleneck. Each answer says whether the
-//! consumer was created; anything else (an existing consumerId, a second registration of one
-//! consumerId in the same batch, a failed batch) answers "not created", and the caller goes
-//! the ordinary way, one transaction for its request.
+//! Group commit for new registrations ([`super::group`]): registrations of unseen
+//! consumerIds arriving together are written by one statement and one commit. Each answer
+//! says whether the consumer was created; anything else (an existing consumerId, a second
+//! registration of one consumerId in the same batch, a failed batch) answers "not created",
+//! and the caller goes the ordinary way, one transaction for its request.
 
-use deadpool_postgres::Pool;
-use tokio::sync::{mpsc, oneshot};
+use deadpool_postgres::Object;
 
-use super::error::pg;
+use super::group::{distinct, query, Group, Job};
 use crate::vault::FreshConsumer;
 use crate::RegisterConsumer;
 
-/// The most registrations one statement writes.
-const MAX_BATCH: usize = 64;
-
-/// Queued registrations, beyond which callers wait to queue theirs.
-const QUEUE: usize = 4096;
-
-/// Batches written at once. Fewer, larger batches cost the database less than many small
-/// ones; a few in flight keep the commits' waits for the WAL flush overlapping.
-const WRITERS: usize = 2;
-
-struct Job {
+/// A new registration, as the batch statement takes it.
+struct New {
     issuer_id: String,
     consumer_id: String,
     pi_source: &'static str,
@@ -36,20 +22,22 @@ struct Job {
     correlation_id: Option<String>,
     user_id: Option<String>,
     aggregator_id: Option<String>,
-    created: oneshot::Sender<bool>,
 }
 
 /// The queue of new registrations and its dispatcher.
 pub(super) struct Registrations {
-    queue: mpsc::Sender<Job>,
+    group: Group<New>,
 }
 
 impl Registrations {
     /// Starts the dispatcher on the runtime the store was opened on.
-    pub(super) fn start(pool: Pool) -> Self {
-        let (queue, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(dispatch(pool, jobs));
-        Self { queue }
+    pub(super) fn start(pool: deadpool_postgres::Pool) -> Self {
+        Self {
+            group: Group::start(
+                pool,
+                |client, batch| async move { write(&client, batch).await },
+            ),
+        }
     }
 
     /// Creates the consumer if its consumerId was never seen, with its REGISTER fact; false
@@ -60,57 +48,22 @@ impl Registrations {
         fresh: &FreshConsumer,
         at: i64,
     ) -> bool {
-        let (created, answer) = oneshot::channel();
-        let job = Job {
-            issuer_id: cmd.issuer_id.as_str().to_owned(),
-            consumer_id: cmd.consumer_id.as_str().to_owned(),
-            pi_source: if cmd.pi.is_some() { "STORED" } else { "ISSUER" },
-            wrapped_key: fresh.wrapped_key.clone(),
-            pi: fresh.sealed_pi.clone(),
-            at,
-            operation_id: uuid::Uuid::now_v7(),
-            correlation_id: cmd
-                .trail
-                .correlation_id
-                .as_ref()
-                .map(|c| c.as_str().to_owned()),
-            user_id: cmd.trail.user_id.as_ref().map(|u| u.as_str().to_owned()),
-            aggregator_id: cmd
-                .trail
-                .aggregator_id
-                .as_ref()
-                .map(|a| a.as_str().to_owned()),
-            created,
-        };
-        if self.queue.send(job).await.is_err() {
-            return false;
-        }
-        answer.await.unwrap_or(false)
-    }
-}
-
-async fn dispatch(pool: Pool, mut jobs: mpsc::Receiver<Job>) {
-    let writers = std::sync::Arc::new(tokio::sync::Semaphore::new(WRITERS));
-    while let Some(first) = jobs.recv().await {
-        let Ok(writer) = std::sync::Arc::clone(&writers).acquire_owned().await else {
-            return;
-        };
-        let Ok(client) = pool.get().await else {
-            // No connection: the caller's own transaction reports the failure.
-            let _ = first.created.send(false);
-            continue;
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        tokio::spawn(async move {
-            write(&client, batch).await;
-            drop(writer);
-        });
+        let trail = &cmd.trail;
+        self.group
+            .submit(New {
+                issuer_id: cmd.issuer_id.as_str().to_owned(),
+                consumer_id: cmd.consumer_id.as_str().to_owned(),
+                pi_source: if cmd.pi.is_some() { "STORED" } else { "ISSUER" },
+                wrapped_key: fresh.wrapped_key.clone(),
+                pi: fresh.sealed_pi.clone(),
+                at,
+                operation_id: crate::rules::trail::operation_uuid(),
+                correlation_id: trail.correlation_id.as_ref().map(|c| c.as_str().to_owned()),
+                user_id: trail.user_id.as_ref().map(|u| u.as_str().to_owned()),
+                aggregator_id: trail.aggregator_id.as_ref().map(|a| a.as_str().to_owned()),
+            })
+            .await
+            .unwrap_or(false)
     }
 }
 
@@ -135,42 +88,34 @@ const INSERT: &str = "WITH input AS (
      RETURNING operation_id";
 
 /// Writes one batch and answers each of its jobs.
-async fn write(client: &deadpool_postgres::Object, mut batch: Vec<Job>) {
-    // A caller that has gone (answered 503 TIMEOUT, say) does not have its consumer created.
-    batch.retain(|job| !job.created.is_closed());
-    if batch.is_empty() {
+async fn write(client: &Object, mut batch: Vec<Job<New>>) {
+    // Rows in key order, so that two batches never wait on each other's keys in a cycle.
+    batch.sort_by(|a, b| {
+        let key = |j: &Job<New>| (j.payload.issuer_id.clone(), j.payload.consumer_id.clone());
+        key(a).cmp(&key(b))
+    });
+    let unique = distinct(batch, |a, b| {
+        (&a.issuer_id, &a.consumer_id) == (&b.issuer_id, &b.consumer_id)
+    });
+    if unique.is_empty() {
         return;
     }
-    // Rows in key order, so that two batches never wait on each other's keys in a cycle; one
-    // job per consumerId, so that the join below pairs each new row with one job.
-    batch.sort_by(|a, b| (&a.issuer_id, &a.consumer_id).cmp(&(&b.issuer_id, &b.consumer_id)));
-    let (mut unique, mut repeated) = (Vec::with_capacity(batch.len()), Vec::new());
-    for job in batch {
-        let last = unique.last().map(|j: &Job| (&j.issuer_id, &j.consumer_id));
-        if last == Some((&job.issuer_id, &job.consumer_id)) {
-            repeated.push(job);
-        } else {
-            unique.push(job);
-        }
-    }
-    for job in repeated {
-        let _ = job.created.send(false);
-    }
-    let column = |f: fn(&Job) -> String| unique.iter().map(f).collect::<Vec<_>>();
+    let jobs: Vec<&New> = unique.iter().map(|j| &j.payload).collect();
+    let column = |f: fn(&New) -> String| jobs.iter().map(|j| f(j)).collect::<Vec<_>>();
     let issuers = column(|j| j.issuer_id.clone());
     let consumers = column(|j| j.consumer_id.clone());
     let sources = column(|j| j.pi_source.to_owned());
-    let keys: Vec<&[u8]> = unique.iter().map(|j| j.wrapped_key.as_slice()).collect();
-    let pis: Vec<Option<&[u8]>> = unique.iter().map(|j| j.pi.as_deref()).collect();
-    let ats: Vec<i64> = unique.iter().map(|j| j.at).collect();
-    let operations: Vec<uuid::Uuid> = unique.iter().map(|j| j.operation_id).collect();
+    let keys: Vec<&[u8]> = jobs.iter().map(|j| j.wrapped_key.as_slice()).collect();
+    let pis: Vec<Option<&[u8]>> = jobs.iter().map(|j| j.pi.as_deref()).collect();
+    let ats: Vec<i64> = jobs.iter().map(|j| j.at).collect();
+    let operations: Vec<uuid::Uuid> = jobs.iter().map(|j| j.operation_id).collect();
     let correlations: Vec<Option<&str>> =
-        unique.iter().map(|j| j.correlation_id.as_deref()).collect();
-    let users: Vec<Option<&str>> = unique.iter().map(|j| j.user_id.as_deref()).collect();
-    let aggregators: Vec<Option<&str>> =
-        unique.iter().map(|j| j.aggregator_id.as_deref()).collect();
-    let written = insert(
+        jobs.iter().map(|j| j.correlation_id.as_deref()).collect();
+    let users: Vec<Option<&str>> = jobs.iter().map(|j| j.user_id.as_deref()).collect();
+    let aggregators: Vec<Option<&str>> = jobs.iter().map(|j| j.aggregator_id.as_deref()).collect();
+    let written = query(
         client,
+        INSERT,
         &[
             &issuers,
             &consumers,
@@ -196,25 +141,17 @@ async fn write(client: &deadpool_postgres::Object, mut batch: Vec<Job>) {
         }
     };
     for job in unique {
-        let _ = job.created.send(created.contains(&job.operation_id));
+        let id = job.payload.operation_id;
+        job.answer(created.contains(&id));
     }
-}
-
-async fn insert(
-    client: &deadpool_postgres::Object,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> crate::StoreResult<Vec<tokio_postgres::Row>> {
-    let statement = client.prepare_cached(INSERT).await.map_err(pg)?;
-    client.query(&statement, params).await.map_err(pg)
 }
 
 #[cfg(all(test, pg_suite))]
 mod tests {
     use super::*;
 
-    fn job(consumer: &str) -> (Job, oneshot::Receiver<bool>) {
-        let (created, answer) = oneshot::channel();
-        let job = Job {
+    fn job(consumer: &str) -> (Job<New>, tokio::sync::oneshot::Receiver<bool>) {
+        Job::new(New {
             issuer_id: "BANK000001".to_owned(),
             consumer_id: consumer.to_owned(),
             pi_source: "ISSUER",
@@ -225,9 +162,7 @@ mod tests {
             correlation_id: None,
             user_id: None,
             aggregator_id: None,
-            created,
-        };
-        (job, answer)
+        })
     }
 
     #[tokio::test]

@@ -9,7 +9,10 @@
 //! The use cases are the shared ones (`crate::rules`), run on [`pg::Pg`].
 
 mod batch;
+mod card_batch;
+mod consumer_reads;
 mod error;
+mod group;
 mod migrate;
 mod pg;
 mod transaction;
@@ -22,9 +25,12 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use futures_util::future::BoxFuture;
 use tokio_postgres::NoTls;
 
+use crate::rows::NewCard;
+use crate::rules::cards;
 use crate::vault::FreshConsumer;
 use crate::{
-    now_ms, Durability, RegisterConsumer, StoreOptions, StoreResult, Vault, WriteActivity,
+    now_ms, Durability, RegisterCard, RegisterConsumer, StoreOptions, StoreResult, Vault,
+    WriteActivity,
 };
 use error::pg;
 pub(crate) use pg::Pg;
@@ -60,6 +66,8 @@ pub(crate) struct Postgres {
     pool: Pool,
     vault: Arc<Vault>,
     registrations: batch::Registrations,
+    cards: card_batch::Cards,
+    consumers: consumer_reads::ConsumerReads,
     /// Transactions this node committed, for [`Self::activity`].
     commits: AtomicU64,
 }
@@ -117,6 +125,8 @@ impl Postgres {
         drop(client);
         Ok(Self {
             registrations: batch::Registrations::start(pool.clone()),
+            cards: card_batch::Cards::start(pool.clone()),
+            consumers: consumer_reads::ConsumerReads::start(pool.clone()),
             pool,
             vault: Arc::new(vault),
             commits: AtomicU64::new(0),
@@ -152,7 +162,7 @@ impl Postgres {
         done
     }
 
-    /// The transactions this node committed (the batched registrations aside).
+    /// The transactions this node committed (the group commits aside).
     pub(crate) fn activity(&self) -> WriteActivity {
         WriteActivity {
             transactions: self.commits.load(Ordering::Relaxed),
@@ -179,6 +189,20 @@ impl Postgres {
         fresh: &FreshConsumer,
     ) -> bool {
         self.registrations.create(cmd, fresh, now_ms()).await
+    }
+
+    /// Registers a new card of a registered consumer in the group commit of new cards; false
+    /// when it did not, and the caller runs Register card alone.
+    pub(crate) async fn register_card_in_batch(&self, cmd: &RegisterCard, pan_mac: &[u8]) -> bool {
+        let Some(found) = self.consumers.find(&cmd.issuer_id, &cmd.consumer_id).await else {
+            return false;
+        };
+        let Ok(Some((consumer, sealed))) = cards::sealed_for_registered(&self.vault, found, cmd)
+        else {
+            return false;
+        };
+        let card = NewCard::registered(cmd, consumer.id, consumer.generation, pan_mac, &sealed);
+        self.cards.register(&card, cmd, now_ms()).await
     }
 
     /// Checks that the database answers.

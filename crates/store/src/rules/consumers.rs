@@ -16,7 +16,8 @@ use crate::{
     StoreResult, UpdateConsumer,
 };
 
-fn consumer_row(mut r: Row) -> StoreResult<ConsumerRow> {
+/// A consumer as [`sql::FIND`] and [`sql::LOCK`] read it.
+pub(crate) fn consumer_row(mut r: Row) -> StoreResult<ConsumerRow> {
     Ok(ConsumerRow {
         id: r.int(0)?,
         state: r.parsed(1, |s| known(ConsumerState::parse(s)))?,

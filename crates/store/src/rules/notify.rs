@@ -64,6 +64,17 @@ impl<'a> CardEvent<'a> {
         }
     }
 
+    /// What [`queue`] queues: the item, and the `card_notifications` setting other than
+    /// `all` that takes it. `None` for an operation kind that is never notified.
+    pub(crate) fn queued(&self) -> Option<(String, CardNotifications)> {
+        let taken_by = if self.kind == OperationKind::ClickToPayEnrolment {
+            CardNotifications::ClickToPay
+        } else {
+            CardNotifications::All
+        };
+        Some((self.item()?, taken_by))
+    }
+
     /// The item of the `{"operations": [...]}` envelope, for a card operation kind.
     fn item(&self) -> Option<String> {
         let item = Item {
@@ -139,13 +150,8 @@ pub(crate) async fn record_card_operation_as<D: Db>(
 /// set, and its `card_notifications` setting is `all`, or `click-to-pay` for an enrolment.
 /// One statement, whether or not it queues anything.
 pub(crate) async fn queue<D: Db>(db: &D, event: &CardEvent<'_>, now: i64) -> StoreResult<()> {
-    let Some(item) = event.item() else {
+    let Some((item, taken_by)) = event.queued() else {
         return Ok(());
-    };
-    let taken_by = if event.kind == OperationKind::ClickToPayEnrolment {
-        CardNotifications::ClickToPay
-    } else {
-        CardNotifications::All
     };
     db.exec(
         &sql::QUEUE,

@@ -38,7 +38,12 @@ impl<'a> Entry<'a> {
 
 /// A fresh operation id: a UUIDv7, so that the trail sorts by time.
 pub(crate) fn operation_id() -> String {
-    uuid::Uuid::now_v7().hyphenated().to_string()
+    operation_uuid().hyphenated().to_string()
+}
+
+/// [`operation_id`] as a UUID, for a statement that binds it as one.
+pub(crate) fn operation_uuid() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
 }
 
 /// Records a successful entry for the consumer `consumer_ref`, under a fresh operation id;

@@ -215,6 +215,24 @@ pub(crate) async fn register<D: Db>(
     })
 }
 
+/// The card of Register card `cmd` sealed for its consumer `found`, read outside a
+/// transaction for a group commit of new cards; `None` for an unknown or DELETED consumer,
+/// which only [`register`] answers. The row written from them is [`NewCard::registered`], for
+/// the life of the consumer read.
+pub(crate) fn sealed_for_registered(
+    vault: &Vault,
+    found: Option<ConsumerRow>,
+    cmd: &RegisterCard,
+) -> StoreResult<Option<(ConsumerRow, Vec<u8>)>> {
+    match found {
+        Some(row) if row.state != ConsumerState::Deleted => {
+            let sealed = seal_for(vault, &row, cmd)?;
+            Ok(Some((row, sealed)))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn seal_for(vault: &Vault, consumer: &ConsumerRow, cmd: &RegisterCard) -> StoreResult<Vec<u8>> {
     let key = consumer.data_key(vault, &cmd.issuer_id, &cmd.consumer_id)?;
     vault.seal_card(&key, &cmd.issuer_id, &cmd.card_id, &cmd.data)
