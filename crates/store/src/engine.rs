@@ -168,10 +168,8 @@ impl Store for Engine {
         // The MAC runs on the caller's thread; the sealing waits for the consumer's key.
         let pan_mac = self.vault().pan_mac(&cmd.issuer_id, &cmd.data.pan);
         if let Engine::Postgres(p) = self {
-            if p.register_card_in_batch(&cmd, &pan_mac).await {
-                return Ok(CardOutcome::Registered {
-                    implicit_consumer: false,
-                });
+            if let Some(outcome) = p.register_card_in_batch(&cmd, &pan_mac).await {
+                return Ok(outcome);
             }
         }
         write!(

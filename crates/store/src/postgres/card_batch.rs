@@ -1,31 +1,49 @@
-//! Group commit for new cards of registered consumers ([`super::group`]). A card is eight
-//! statements when it runs alone, and PostgreSQL's cost is in the statements, not in what
-//! they do; here a batch of cards is one statement: the consumers locked against a delete,
-//! the cards inserted, and their trail entries and notifications with them.
+//! Group commit for new cards ([`super::group`]). A card is eight statements when it runs
+//! alone, ten when it registers its consumer, and PostgreSQL's cost is in the statements, not
+//! in what they do; here a batch of cards is one statement: the consumers of unknown
+//! consumerIds registered, the known ones locked against a delete, the cards inserted, and
+//! their trail entries and notifications with them.
 //!
-//! The batch takes only what Register card would write without a question: the card row
-//! sealed under its consumer's key, for a consumer still in the life it was read in
-//! ([`crate::rules::cards::sealed_for_registered`]). Everything the use case checks, the batch either
+//! The batch takes only what Register card would write without a question
+//! ([`crate::rules::cards::for_group_commit`]): the card row sealed under its consumer's key,
+//! for a consumer still in the life it was read in, or for a consumerId still unknown, with
+//! the consumer that registers implicitly. Everything the use case checks, the batch either
 //! checks the same way or leaves to the database's unique indexes: a live card under the
-//! cardId, or any card of the PAN, makes its row a conflict that is not written. A job that
-//! is not written answers "not written", and its caller runs the use case alone, which
-//! gives the exact answer (a retry, a conflict, a DELETED consumer).
+//! cardId, or any card of the PAN, makes its row a conflict that is not written, and a
+//! consumer registered meanwhile is not written again. A batch that would leave a consumer it
+//! registered without its card is rolled back whole, as a refusal writes nothing. A job that
+//! is not written answers "not written", and its caller runs the use case alone, which gives
+//! the exact answer (a retry, a conflict, a DELETED consumer).
 
-use d1_domain::{OperationKind, OperationStatus};
+use d1_domain::{OperationKind, OperationStatus, PiSource};
 use deadpool_postgres::{Object, Pool};
 
+use super::error::pg;
 use super::group::{distinct, query, Group, Job};
 use crate::rows::NewCard;
+use crate::rules::cards::Owner;
 use crate::rules::notify::CardEvent;
 use crate::rules::trail::{self, Entry};
-use crate::{CardNotifications, RegisterCard};
+use crate::{CardNotifications, RegisterCard, StoreResult};
 
-/// A new card with its trail entry and notification, as the batch statement takes them.
+/// The consumer of a new card as the batch statement takes it.
+enum Of {
+    /// A registered consumer, by row and life.
+    Registered { id: i64, generation: i64 },
+    /// An unknown consumerId, registered with its card: its wrapped data key and the
+    /// operation id of its REGISTER entry.
+    Implicit {
+        wrapped_key: Vec<u8>,
+        register_id: uuid::Uuid,
+    },
+}
+
+/// A new card with its trail entries and notification, as the batch statement takes them.
 struct Card {
     issuer_id: String,
     card_id: String,
-    consumer_ref: i64,
-    generation: i64,
+    consumer_id: String,
+    of: Of,
     product: String,
     state: &'static str,
     pan_mac: Vec<u8>,
@@ -45,6 +63,15 @@ struct Card {
     item: Option<(String, &'static str)>,
 }
 
+impl Card {
+    fn consumer_ref(&self) -> Option<i64> {
+        match self.of {
+            Of::Registered { id, .. } => Some(id),
+            Of::Implicit { .. } => None,
+        }
+    }
+}
+
 /// The queue of new cards and its dispatcher.
 pub(super) struct Cards {
     group: Group<Card>,
@@ -54,16 +81,34 @@ impl Cards {
     /// Starts the dispatcher on the runtime the store was opened on.
     pub(super) fn start(pool: Pool) -> Self {
         Self {
-            group: Group::start(
-                pool,
-                |client, batch| async move { write(&client, batch).await },
-            ),
+            group: Group::start(pool, write),
         }
     }
 
-    /// Writes `card` of Register card `cmd` with its CARD_REGISTER entry and notification,
-    /// at `at`; false when it did not (the caller then runs Register card alone).
-    pub(super) async fn register(&self, card: &NewCard<'_>, cmd: &RegisterCard, at: i64) -> bool {
+    /// Writes the card of Register card `cmd` for `owner`, sealed as `sealed`, with its
+    /// CARD_REGISTER entry and notification (and for an implicit owner its consumer and
+    /// REGISTER entry), at `at`; false when it did not (the caller then runs Register card
+    /// alone).
+    pub(super) async fn register(
+        &self,
+        cmd: &RegisterCard,
+        owner: &Owner,
+        pan_mac: &[u8],
+        sealed: &[u8],
+        at: i64,
+    ) -> bool {
+        let of = match owner {
+            Owner::Registered(row) => Of::Registered {
+                id: row.id,
+                generation: row.generation,
+            },
+            Owner::Implicit(fresh) => Of::Implicit {
+                wrapped_key: fresh.wrapped_key.clone(),
+                register_id: trail::operation_uuid(),
+            },
+        };
+        // The consumer's columns come from `of`; the row's other columns are Register card's.
+        let card = NewCard::registered(cmd, 0, 0, pan_mac, sealed);
         let operation_id = trail::operation_uuid();
         let entry = Entry::card(OperationKind::CardRegister, card.card_id.as_str());
         let hyphenated = operation_id.hyphenated().to_string();
@@ -74,8 +119,8 @@ impl Cards {
             .submit(Card {
                 issuer_id: card.issuer.as_str().to_owned(),
                 card_id: card.card_id.as_str().to_owned(),
-                consumer_ref: card.consumer_ref,
-                generation: card.generation,
+                consumer_id: cmd.consumer_id.as_str().to_owned(),
+                of,
                 product: card.product.to_owned(),
                 state: card.state.as_str(),
                 pan_mac: card.pan_mac.to_vec(),
@@ -98,55 +143,90 @@ impl Cards {
     }
 }
 
-/// The consumers are locked in id order, so that a batch and a use case that locks one of
-/// them wait for each other in one direction only. The notification goes where the issuer's
-/// backend takes it, as [`crate::rules::notify::queue`] decides with `$22` for `all`.
+/// Consumers are inserted, and locked, in key order, so that a batch and a use case that
+/// locks one of them wait for each other in one direction only. The trail entries go in as
+/// one insert, each REGISTER before its consumer's CARD_REGISTER, as the use case records
+/// them. The notification goes where the issuer's backend takes it, as
+/// [`crate::rules::notify::queue`] decides, with `$26` for `all`. A NULL row in the answer is
+/// a consumer registered without its card.
 const INSERT: &str = "WITH input AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[],
-                              $6::text[], $7::bytea[], $8::bytea[], $9::text[], $10::text[],
-                              $11::text[], $12::text[], $13::bigint[], $14::uuid[],
-                              $15::text[], $16::text[], $17::text[], $18::text[],
-                              $19::text[], $20::text[], $21::text[])
-             AS t(issuer_id, card_id, consumer_ref, generation, product, state, pan_mac,
-                  sealed, last4, expiry, scheme, model, at, operation_id, operation, status,
-                  correlation_id, user_id, aggregator_id, item, taken_by)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+                              $6::bytea[], $7::uuid[], $8::text[], $9::text[], $10::text[],
+                              $11::bytea[], $12::bytea[], $13::text[], $14::text[],
+                              $15::text[], $16::text[], $17::bigint[], $18::uuid[],
+                              $19::text[], $20::text[], $21::text[], $22::text[],
+                              $23::text[], $24::text[], $25::text[])
+             AS t(issuer_id, card_id, consumer_id, consumer_ref, generation, wrapped_key,
+                  register_id, product, state, pi_source, pan_mac, sealed, last4, expiry,
+                  scheme, model, at, operation_id, operation, status, correlation_id, user_id,
+                  aggregator_id, item, taken_by)
+     ), fresh AS (
+         INSERT INTO consumers (issuer_id, consumer_id, state, pi_source, wrapped_key, pi,
+                                created_at, updated_at)
+         SELECT issuer_id, consumer_id, 'ACTIVE', pi_source, wrapped_key, NULL, at, at
+         FROM input WHERE consumer_ref IS NULL ORDER BY issuer_id, consumer_id
+         ON CONFLICT (issuer_id, consumer_id) DO NOTHING
+         RETURNING id, generation, issuer_id, consumer_id
      ), owners AS MATERIALIZED (
          SELECT c.id FROM consumers c JOIN input i ON i.consumer_ref = c.id
          WHERE c.generation = i.generation AND c.state <> 'DELETED'
          ORDER BY c.id FOR SHARE OF c
+     ), placed AS (
+         SELECT i.*, COALESCE(i.consumer_ref, f.id) AS owner,
+                COALESCE(i.generation, f.generation) AS life, f.id AS fresh_id
+         FROM input i
+         LEFT JOIN fresh f ON i.consumer_ref IS NULL AND f.issuer_id = i.issuer_id
+                          AND f.consumer_id = i.consumer_id
+         WHERE i.consumer_ref IN (SELECT id FROM owners) OR f.id IS NOT NULL
      ), new AS (
          INSERT INTO cards (issuer_id, card_id, consumer_ref, consumer_generation,
                             card_product_id, state, pan_mac, sealed, last4, expiry, scheme,
                             created_at, updated_at, model)
-         SELECT issuer_id, card_id, consumer_ref, generation, product, state, pan_mac, sealed,
-                last4, expiry, scheme, at, at, model
-         FROM input WHERE consumer_ref IN (SELECT id FROM owners)
-         ORDER BY issuer_id, pan_mac
+         SELECT issuer_id, card_id, owner, life, product, state, pan_mac, sealed, last4, expiry,
+                scheme, at, at, model
+         FROM placed ORDER BY issuer_id, pan_mac
          ON CONFLICT DO NOTHING
-         RETURNING issuer_id, card_id
+         RETURNING issuer_id, card_id, consumer_ref
      ), trail AS (
          INSERT INTO operations (consumer_ref, operation_id, operation, status, start_time,
                                  end_time, card_id, correlation_id, user_id, aggregator_id)
-         SELECT i.consumer_ref, i.operation_id, i.operation, i.status, i.at, i.at, i.card_id,
-                i.correlation_id, i.user_id, i.aggregator_id
-         FROM new JOIN input i USING (issuer_id, card_id)
+         SELECT consumer_ref, operation_id, operation, status, at, at, card_id,
+                correlation_id, user_id, aggregator_id
+         FROM (SELECT p.fresh_id AS consumer_ref, p.register_id AS operation_id,
+                      CAST($26 AS TEXT) AS operation, p.status, p.at, NULL AS card_id, p.correlation_id,
+                      p.user_id, p.aggregator_id, p.issuer_id, p.consumer_id, 0 AS rank
+               FROM placed p JOIN new n USING (issuer_id, card_id)
+               WHERE p.fresh_id IS NOT NULL
+               UNION ALL
+               SELECT n.consumer_ref, p.operation_id, p.operation, p.status, p.at, p.card_id,
+                      p.correlation_id, p.user_id, p.aggregator_id, p.issuer_id,
+                      p.consumer_id, 1
+               FROM placed p JOIN new n USING (issuer_id, card_id)) AS entries
+         ORDER BY issuer_id, consumer_id, rank
          RETURNING operation_id
      ), queued AS (
          INSERT INTO notifications (issuer_id, card_id, operation_id, item, correlation_id,
                                     state, next_attempt_at, created_at)
-         SELECT i.issuer_id, i.card_id, i.operation_id, i.item, i.correlation_id, 'PENDING',
-                i.at, i.at
-         FROM new JOIN input i USING (issuer_id, card_id)
-         JOIN issuer_backends b ON b.issuer_id = i.issuer_id
-         WHERE i.item IS NOT NULL AND b.card_notifications IN ($22, i.taken_by)
+         SELECT p.issuer_id, p.card_id, p.operation_id, p.item, p.correlation_id, 'PENDING',
+                p.at, p.at
+         FROM new JOIN placed p USING (issuer_id, card_id)
+         JOIN issuer_backends b ON b.issuer_id = p.issuer_id
+         WHERE p.item IS NOT NULL AND b.card_notifications IN ($27, p.taken_by)
      )
-     SELECT operation_id FROM trail";
+     SELECT operation_id FROM trail
+     UNION ALL
+     SELECT NULL FROM fresh f WHERE NOT EXISTS (SELECT 1 FROM new n WHERE n.consumer_ref = f.id)";
 
 /// Writes one batch and answers each of its jobs.
-async fn write(client: &Object, batch: Vec<Job<Card>>) {
-    // One job per cardId and per PAN: the rest are conflicts (or retries) for the use case.
+async fn write(mut client: Object, batch: Vec<Job<Card>>) {
+    // One job per cardId, per PAN and per new consumerId: the rest are conflicts (or
+    // retries) for the use case.
     let unique = distinct(batch, |a, b| {
-        a.issuer_id == b.issuer_id && (a.card_id == b.card_id || a.pan_mac == b.pan_mac)
+        a.issuer_id == b.issuer_id
+            && (a.card_id == b.card_id
+                || a.pan_mac == b.pan_mac
+                || (a.consumer_id == b.consumer_id
+                    && (a.consumer_ref().is_none() || b.consumer_ref().is_none())))
     });
     if unique.is_empty() {
         return;
@@ -155,25 +235,44 @@ async fn write(client: &Object, batch: Vec<Job<Card>>) {
     let text = |f: fn(&Card) -> &str| cards.iter().map(|c| f(c)).collect::<Vec<&str>>();
     let optional =
         |f: fn(&Card) -> Option<&str>| cards.iter().map(|c| f(c)).collect::<Vec<Option<&str>>>();
-    let int = |f: fn(&Card) -> i64| cards.iter().map(|c| f(c)).collect::<Vec<i64>>();
+    let int = |f: fn(&Card) -> Option<i64>| cards.iter().map(|c| f(c)).collect::<Vec<_>>();
     let bytes = |f: fn(&Card) -> &[u8]| cards.iter().map(|c| f(c)).collect::<Vec<&[u8]>>();
-    let columns = (
+    let uuid = |f: fn(&Card) -> Option<uuid::Uuid>| cards.iter().map(|c| f(c)).collect::<Vec<_>>();
+    let consumer = (
         text(|c| &c.issuer_id),
         text(|c| &c.card_id),
-        int(|c| c.consumer_ref),
-        int(|c| c.generation),
+        text(|c| &c.consumer_id),
+        int(Card::consumer_ref),
+        int(|c| match c.of {
+            Of::Registered { generation, .. } => Some(generation),
+            Of::Implicit { .. } => None,
+        }),
+        cards
+            .iter()
+            .map(|c| match &c.of {
+                Of::Implicit { wrapped_key, .. } => Some(wrapped_key.as_slice()),
+                Of::Registered { .. } => None,
+            })
+            .collect::<Vec<Option<&[u8]>>>(),
+        uuid(|c| match c.of {
+            Of::Implicit { register_id, .. } => Some(register_id),
+            Of::Registered { .. } => None,
+        }),
+    );
+    let card = (
         text(|c| &c.product),
         text(|c| c.state),
+        text(|_| PiSource::Issuer.as_str()),
         bytes(|c| &c.pan_mac),
         bytes(|c| &c.sealed),
         text(|c| &c.last4),
         text(|c| &c.expiry),
         text(|c| c.scheme),
         text(|c| c.model),
-        int(|c| c.at),
+        int(|c| Some(c.at)),
     );
-    let operations: Vec<uuid::Uuid> = cards.iter().map(|c| c.operation_id).collect();
     let trail = (
+        uuid(|c| Some(c.operation_id)),
         text(|c| c.operation),
         text(|c| c.status),
         optional(|c| c.correlation_id.as_deref()),
@@ -182,36 +281,45 @@ async fn write(client: &Object, batch: Vec<Job<Card>>) {
         optional(|c| c.item.as_ref().map(|(item, _)| item.as_str())),
         optional(|c| c.item.as_ref().map(|(_, by)| *by)),
     );
-    let all = CardNotifications::All.as_str();
-    let written = query(
-        client,
-        INSERT,
-        &[
-            &columns.0,
-            &columns.1,
-            &columns.2,
-            &columns.3,
-            &columns.4,
-            &columns.5,
-            &columns.6,
-            &columns.7,
-            &columns.8,
-            &columns.9,
-            &columns.10,
-            &columns.11,
-            &columns.12,
-            &operations,
-            &trail.0,
-            &trail.1,
-            &trail.2,
-            &trail.3,
-            &trail.4,
-            &trail.5,
-            &trail.6,
-            &all,
-        ],
-    )
-    .await;
+    let (register, all) = (
+        OperationKind::Register.as_str(),
+        CardNotifications::All.as_str(),
+    );
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 27] = [
+        &consumer.0,
+        &consumer.1,
+        &consumer.2,
+        &consumer.3,
+        &consumer.4,
+        &consumer.5,
+        &consumer.6,
+        &card.0,
+        &card.1,
+        &card.2,
+        &card.3,
+        &card.4,
+        &card.5,
+        &card.6,
+        &card.7,
+        &card.8,
+        &card.9,
+        &trail.0,
+        &trail.1,
+        &trail.2,
+        &trail.3,
+        &trail.4,
+        &trail.5,
+        &trail.6,
+        &trail.7,
+        &register,
+        &all,
+    ];
+    let registers = cards.iter().any(|c| c.consumer_ref().is_none());
+    let written = if registers {
+        all_or_nothing(&mut client, &params).await
+    } else {
+        query(&client, INSERT, &params).await
+    };
     let registered: std::collections::HashSet<uuid::Uuid> = match written {
         Ok(rows) => rows
             .iter()
@@ -228,15 +336,35 @@ async fn write(client: &Object, batch: Vec<Job<Card>>) {
     }
 }
 
+/// The batch in a transaction of its own, rolled back whole (answering no row) if it would
+/// leave a consumer it registered without its card.
+async fn all_or_nothing(
+    client: &mut Object,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> StoreResult<Vec<tokio_postgres::Row>> {
+    let tx = client.transaction().await.map_err(pg)?;
+    let statement = tx.prepare_cached(INSERT).await.map_err(pg)?;
+    let rows = tx.query(&statement, params).await.map_err(pg)?;
+    let orphaned = rows
+        .iter()
+        .any(|r| !matches!(r.try_get::<_, Option<uuid::Uuid>>(0), Ok(Some(_))));
+    if orphaned {
+        tx.rollback().await.map_err(pg)?;
+        return Ok(Vec::new());
+    }
+    tx.commit().await.map_err(pg)?;
+    Ok(rows)
+}
+
 #[cfg(all(test, pg_suite))]
 mod tests {
     use d1_domain::card::{CardId, CardProductId, Expiry, Pan};
     use d1_domain::{ConsumerId, IssuerId};
 
-    use crate::{CardData, RegisterConsumer, TrailContext};
+    use super::super::Postgres;
+    use crate::{CardData, CardOutcome, RegisterCard, RegisterConsumer, TrailContext};
 
-    #[tokio::test]
-    async fn a_card_of_a_registered_consumer_is_written_in_a_batch_once() {
+    async fn store() -> (Postgres, tempfile::TempDir) {
         let base = std::env::var("D1_TEST_DATABASE_URL").unwrap();
         let url = d1_scratch::fresh(&base, "d1t_cards_").await.unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -247,57 +375,90 @@ mod tests {
             read_connections: 1,
             pool: super::super::PoolOptions::default(),
         };
-        let store = super::super::Postgres::open(&url, &options).await.unwrap();
-        let issuer = IssuerId::parse("BANK000001").unwrap();
-        let (consumer, _) = ConsumerId::parse("c1").unwrap();
-        let registration = RegisterConsumer {
-            issuer_id: issuer.clone(),
-            consumer_id: consumer.clone(),
-            pi: None,
-            trail: TrailContext::default(),
-        };
-        let fresh = store
-            .vault
-            .fresh_consumer(&issuer, &consumer, None)
-            .unwrap();
-        assert!(store.create_in_batch(&registration, &fresh).await);
-        let pan = Pan::parse("4111111111111111", "pan").unwrap();
-        let mac = store.vault.pan_mac(&issuer, &pan);
-        let card = crate::RegisterCard {
-            issuer_id: issuer,
-            card_id: CardId::parse("k1").unwrap(),
-            consumer_id: consumer,
+        (Postgres::open(&url, &options).await.unwrap(), dir)
+    }
+
+    fn card(card: &str, consumer: &str, pan: &str) -> RegisterCard {
+        RegisterCard {
+            issuer_id: IssuerId::parse("BANK000001").unwrap(),
+            card_id: CardId::parse(card).unwrap(),
+            consumer_id: ConsumerId::parse(consumer).unwrap().0,
             card_product_id: CardProductId::parse("p1").unwrap(),
             data: CardData {
-                pan,
+                pan: Pan::parse(pan, "pan").unwrap(),
                 expiry: Expiry::months_after(time::OffsetDateTime::now_utc().date(), 12),
                 holder: None,
             },
             state: None,
             trail: TrailContext::default(),
+        }
+    }
+
+    async fn in_batch(store: &Postgres, cmd: &RegisterCard) -> Option<CardOutcome> {
+        let mac = store.vault.pan_mac(&cmd.issuer_id, &cmd.data.pan);
+        store.register_card_in_batch(cmd, &mac).await
+    }
+
+    async fn column(store: &Postgres, sql: &str) -> Vec<String> {
+        let client = store.pool.get().await.unwrap();
+        let rows = client.query(sql, &[]).await.unwrap();
+        rows.iter().map(|r| r.try_get(0).unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_card_of_a_registered_consumer_is_written_in_a_batch_once() {
+        let (store, _dir) = store().await;
+        let cmd = card("k1", "c1", "4111111111111111");
+        let registration = RegisterConsumer {
+            issuer_id: cmd.issuer_id.clone(),
+            consumer_id: cmd.consumer_id.clone(),
+            pi: None,
+            trail: TrailContext::default(),
         };
-        assert!(store.register_card_in_batch(&card, &mac).await);
-        assert!(
-            !store.register_card_in_batch(&card, &mac).await,
+        let fresh = store
+            .vault
+            .fresh_consumer(&cmd.issuer_id, &cmd.consumer_id, None)
+            .unwrap();
+        assert!(store.create_in_batch(&registration, &fresh).await);
+        assert_eq!(
+            in_batch(&store, &cmd).await,
+            Some(CardOutcome::Registered {
+                implicit_consumer: false
+            })
+        );
+        assert_eq!(
+            in_batch(&store, &cmd).await,
+            None,
             "again, the card is the use case's to answer"
         );
-        let client = store.pool.get().await.unwrap();
-        let count = |sql: &'static str| {
-            let client = &client;
-            async move {
-                let n: i64 = client
-                    .query_one(sql, &[])
-                    .await
-                    .unwrap()
-                    .try_get(0)
-                    .unwrap();
-                n
-            }
-        };
-        assert_eq!(count("SELECT count(*) FROM cards").await, 1);
+        assert_eq!(column(&store, "SELECT card_id FROM cards").await, ["k1"]);
+        let trail = "SELECT operation FROM operations ORDER BY id";
+        assert_eq!(column(&store, trail).await, ["REGISTER", "CARD_REGISTER"]);
+    }
+
+    #[tokio::test]
+    async fn a_card_of_an_unknown_consumer_registers_it_with_the_card_or_writes_nothing() {
+        let (store, _dir) = store().await;
         assert_eq!(
-            count("SELECT count(*) FROM operations WHERE operation = 'CARD_REGISTER'").await,
-            1
+            in_batch(&store, &card("k1", "c1", "4111111111111111")).await,
+            Some(CardOutcome::Registered {
+                implicit_consumer: true
+            })
         );
+        let trail = "SELECT operation || ' ' || coalesce(card_id, '-') FROM operations ORDER BY id";
+        assert_eq!(
+            column(&store, trail).await,
+            ["REGISTER -", "CARD_REGISTER k1"],
+            "the consumer's REGISTER entry comes first"
+        );
+        let consumers = "SELECT consumer_id || ' ' || pi_source FROM consumers";
+        assert_eq!(column(&store, consumers).await, ["c1 ISSUER"]);
+        // The PAN is taken: the consumer would be left without its card, so nothing is written.
+        assert_eq!(
+            in_batch(&store, &card("k2", "c2", "4111111111111111")).await,
+            None
+        );
+        assert_eq!(column(&store, consumers).await, ["c1 ISSUER"]);
+        assert_eq!(column(&store, trail).await.len(), 2);
     }
 }

@@ -25,12 +25,11 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use futures_util::future::BoxFuture;
 use tokio_postgres::NoTls;
 
-use crate::rows::NewCard;
 use crate::rules::cards;
 use crate::vault::FreshConsumer;
 use crate::{
-    now_ms, Durability, RegisterCard, RegisterConsumer, StoreOptions, StoreResult, Vault,
-    WriteActivity,
+    now_ms, CardOutcome, Durability, RegisterCard, RegisterConsumer, StoreOptions, StoreResult,
+    Vault, WriteActivity,
 };
 use error::pg;
 pub(crate) use pg::Pg;
@@ -191,18 +190,23 @@ impl Postgres {
         self.registrations.create(cmd, fresh, now_ms()).await
     }
 
-    /// Registers a new card of a registered consumer in the group commit of new cards; false
-    /// when it did not, and the caller runs Register card alone.
-    pub(crate) async fn register_card_in_batch(&self, cmd: &RegisterCard, pan_mac: &[u8]) -> bool {
-        let Some(found) = self.consumers.find(&cmd.issuer_id, &cmd.consumer_id).await else {
-            return false;
-        };
-        let Ok(Some((consumer, sealed))) = cards::sealed_for_registered(&self.vault, found, cmd)
-        else {
-            return false;
-        };
-        let card = NewCard::registered(cmd, consumer.id, consumer.generation, pan_mac, &sealed);
-        self.cards.register(&card, cmd, now_ms()).await
+    /// Registers a new card in the group commit of new cards, its consumer implicitly if
+    /// unknown; `None` when it did not, and the caller runs Register card alone.
+    pub(crate) async fn register_card_in_batch(
+        &self,
+        cmd: &RegisterCard,
+        pan_mac: &[u8],
+    ) -> Option<CardOutcome> {
+        let found = self
+            .consumers
+            .find(&cmd.issuer_id, &cmd.consumer_id)
+            .await?;
+        let (owner, sealed) = cards::for_group_commit(&self.vault, found, cmd).ok()??;
+        let implicit_consumer = matches!(owner, cards::Owner::Implicit(_));
+        self.cards
+            .register(cmd, &owner, pan_mac, &sealed, now_ms())
+            .await
+            .then_some(CardOutcome::Registered { implicit_consumer })
     }
 
     /// Checks that the database answers.

@@ -215,21 +215,33 @@ pub(crate) async fn register<D: Db>(
     })
 }
 
-/// The card of Register card `cmd` sealed for its consumer `found`, read outside a
-/// transaction for a group commit of new cards; `None` for an unknown or DELETED consumer,
-/// which only [`register`] answers. The row written from them is [`NewCard::registered`], for
-/// the life of the consumer read.
-pub(crate) fn sealed_for_registered(
+/// Whose new card a group commit writes: a registered consumer's, or that of an unknown
+/// consumerId registered with it, under the data key made for it.
+pub(crate) enum Owner {
+    Registered(ConsumerRow),
+    Implicit(FreshConsumer),
+}
+
+/// Register card `cmd` prepared outside a transaction for a group commit of new cards, from
+/// its consumer `found`: the owner and the card sealed under the owner's key, as [`register`]
+/// seals it. `None` for a DELETED consumer, which only [`register`] answers. What is written
+/// from them is [`NewCard::registered`], for the life of the consumer read, and for an
+/// implicit owner the consumer [`register_implicitly`] writes.
+pub(crate) fn for_group_commit(
     vault: &Vault,
     found: Option<ConsumerRow>,
     cmd: &RegisterCard,
-) -> StoreResult<Option<(ConsumerRow, Vec<u8>)>> {
+) -> StoreResult<Option<(Owner, Vec<u8>)>> {
     match found {
-        Some(row) if row.state != ConsumerState::Deleted => {
+        Some(row) if row.state == ConsumerState::Deleted => Ok(None),
+        Some(row) => {
             let sealed = seal_for(vault, &row, cmd)?;
-            Ok(Some((row, sealed)))
+            Ok(Some((Owner::Registered(row), sealed)))
         }
-        _ => Ok(None),
+        None => {
+            let (fresh, sealed) = vault.implicit_consumer(cmd)?;
+            Ok(Some((Owner::Implicit(fresh), sealed)))
+        }
     }
 }
 
