@@ -6,7 +6,7 @@
 
 use deadpool_postgres::Object;
 
-use super::group::{distinct, query, Group, Job};
+use super::group::{answer_by_operation, distinct, query, Group, Job};
 use crate::vault::FreshConsumer;
 use crate::RegisterConsumer;
 
@@ -130,20 +130,7 @@ async fn write(client: &Object, mut batch: Vec<Job<New>>) {
         ],
     )
     .await;
-    let created: std::collections::HashSet<uuid::Uuid> = match written {
-        Ok(rows) => rows
-            .iter()
-            .filter_map(|r| r.try_get::<_, uuid::Uuid>(0).ok())
-            .collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "a batch of registrations failed; each is tried alone");
-            std::collections::HashSet::new()
-        }
-    };
-    for job in unique {
-        let id = job.payload.operation_id;
-        job.answer(created.contains(&id));
-    }
+    answer_by_operation(unique, written, |c| c.operation_id, "registrations");
 }
 
 #[cfg(all(test, pg_suite))]

@@ -19,7 +19,7 @@ use d1_domain::{OperationKind, OperationStatus, PiSource};
 use deadpool_postgres::{Object, Pool};
 
 use super::error::pg;
-use super::group::{distinct, query, Group, Job};
+use super::group::{answer_by_operation, distinct, query, Group, Job};
 use crate::rows::NewCard;
 use crate::rules::cards::Owner;
 use crate::rules::notify::CardEvent;
@@ -320,20 +320,7 @@ async fn write(mut client: Object, batch: Vec<Job<Card>>) {
     } else {
         query(&client, INSERT, &params).await
     };
-    let registered: std::collections::HashSet<uuid::Uuid> = match written {
-        Ok(rows) => rows
-            .iter()
-            .filter_map(|r| r.try_get::<_, uuid::Uuid>(0).ok())
-            .collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "a batch of cards failed; each is tried alone");
-            std::collections::HashSet::new()
-        }
-    };
-    for job in unique {
-        let id = job.payload.operation_id;
-        job.answer(registered.contains(&id));
-    }
+    answer_by_operation(unique, written, |c| c.operation_id, "cards");
 }
 
 /// The batch in a transaction of its own, rolled back whole (answering no row) if it would

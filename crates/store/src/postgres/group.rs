@@ -139,3 +139,28 @@ pub(super) async fn query(
     let statement = client.prepare_cached(sql).await.map_err(pg)?;
     client.query(&statement, params).await.map_err(pg)
 }
+
+/// Answers each job of a batch written by a statement whose rows carry, first, the operation
+/// id of each job written: written if its id (`id`) is among them. A failed statement answers
+/// "not written" to every job, and each is tried alone.
+pub(super) fn answer_by_operation<T>(
+    jobs: Vec<Job<T>>,
+    written: crate::StoreResult<Vec<tokio_postgres::Row>>,
+    id: impl Fn(&T) -> uuid::Uuid,
+    kind: &'static str,
+) {
+    let done: std::collections::HashSet<uuid::Uuid> = match written {
+        Ok(rows) => rows
+            .iter()
+            .filter_map(|r| r.try_get::<_, uuid::Uuid>(0).ok())
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, batch = kind, "a batch failed; its requests run alone");
+            std::collections::HashSet::new()
+        }
+    };
+    for job in jobs {
+        let written = done.contains(&id(&job.payload));
+        job.answer(written);
+    }
+}
