@@ -154,17 +154,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_registration_whose_caller_has_gone_is_not_written() {
-        let base = std::env::var("D1_TEST_DATABASE_URL").unwrap();
-        let url = d1_scratch::fresh(&base, "d1t_batch_").await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let options = crate::StoreOptions {
-            database_url: url.clone(),
-            kek_file: dir.path().join("kek.key"),
-            durability: crate::Durability::Full,
-            read_connections: 1,
-            pool: super::super::PoolOptions::default(),
-        };
-        let store = super::super::Postgres::open(&url, &options).await.unwrap();
+        let (store, _dir) = super::super::scratch("d1t_batch_").await;
         let client = store.pool.get().await.unwrap();
         let (gone, answer) = job("gone");
         drop(answer);

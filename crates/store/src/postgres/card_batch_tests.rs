@@ -8,17 +8,7 @@ use super::super::Postgres;
 use crate::{CardData, CardOutcome, RegisterCard, RegisterConsumer, TrailContext};
 
 async fn store() -> (Postgres, tempfile::TempDir) {
-    let base = std::env::var("D1_TEST_DATABASE_URL").unwrap();
-    let url = d1_scratch::fresh(&base, "d1t_cards_").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let options = crate::StoreOptions {
-        database_url: url.clone(),
-        kek_file: dir.path().join("kek.key"),
-        durability: crate::Durability::Full,
-        read_connections: 1,
-        pool: super::super::PoolOptions::default(),
-    };
-    (Postgres::open(&url, &options).await.unwrap(), dir)
+    super::super::scratch("d1t_cards_").await
 }
 
 fn card(card: &str, consumer: &str, pan: &str) -> RegisterCard {

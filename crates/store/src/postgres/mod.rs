@@ -223,3 +223,20 @@ impl Postgres {
         self.pool.get().await.map_err(error::pool_error)
     }
 }
+
+/// A store on a fresh schema of the database `D1_TEST_DATABASE_URL` names, its KEK in the
+/// directory returned with it.
+#[cfg(all(test, pg_suite))]
+async fn scratch(prefix: &str) -> (Postgres, tempfile::TempDir) {
+    let base = std::env::var("D1_TEST_DATABASE_URL").unwrap();
+    let url = d1_scratch::fresh(&base, prefix).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        database_url: url.clone(),
+        kek_file: dir.path().join("kek.key"),
+        durability: Durability::Full,
+        read_connections: 1,
+        pool: PoolOptions::default(),
+    };
+    (Postgres::open(&url, &options).await.unwrap(), dir)
+}
