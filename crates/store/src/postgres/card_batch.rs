@@ -146,8 +146,11 @@ impl Cards {
 /// Consumers are inserted, and locked, in key order, so that a batch and a use case that
 /// locks one of them wait for each other in one direction only. The trail entries go in as
 /// one insert, each REGISTER before its consumer's CARD_REGISTER, as the use case records
-/// them. The notification goes where the issuer's backend takes it, as
-/// [`crate::rules::notify::queue`] decides, with `$26` for `all`. A NULL row in the answer is
+/// them. Cards go in in PAN order, but two writers whose cards clash on both the cardId and
+/// the PAN indexes can still wait on each other; PostgreSQL ends one of them after its
+/// `deadlock_timeout`, and a failed batch's cards run alone, so only requests that conflict
+/// anyway pay that wait. The notification goes where the issuer's backend takes it, as
+/// [`crate::rules::notify::queue`] decides, with `$27` for `all`. A NULL row in the answer is
 /// a consumer registered without its card.
 const INSERT: &str = "WITH input AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
@@ -168,7 +171,7 @@ const INSERT: &str = "WITH input AS (
          ON CONFLICT (issuer_id, consumer_id) DO NOTHING
          RETURNING id, generation, issuer_id, consumer_id
      ), owners AS MATERIALIZED (
-         SELECT c.id FROM consumers c JOIN input i ON i.consumer_ref = c.id
+         SELECT c.id, c.generation FROM consumers c JOIN input i ON i.consumer_ref = c.id
          WHERE c.generation = i.generation AND c.state <> 'DELETED'
          ORDER BY c.id FOR SHARE OF c
      ), placed AS (
@@ -177,7 +180,8 @@ const INSERT: &str = "WITH input AS (
          FROM input i
          LEFT JOIN fresh f ON i.consumer_ref IS NULL AND f.issuer_id = i.issuer_id
                           AND f.consumer_id = i.consumer_id
-         WHERE i.consumer_ref IN (SELECT id FROM owners) OR f.id IS NOT NULL
+         WHERE (i.consumer_ref, i.generation) IN (SELECT id, generation FROM owners)
+            OR f.id IS NOT NULL
      ), new AS (
          INSERT INTO cards (issuer_id, card_id, consumer_ref, consumer_generation,
                             card_product_id, state, pan_mac, sealed, last4, expiry, scheme,

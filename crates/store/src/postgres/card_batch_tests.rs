@@ -94,3 +94,45 @@ async fn a_card_of_an_unknown_consumer_registers_it_with_the_card_or_writes_noth
     assert_eq!(column(&store, consumers).await, ["c1 ISSUER"]);
     assert_eq!(column(&store, trail).await.len(), 2);
 }
+
+/// Register card `cmd` in the group commit for the consumer as `row` read it.
+async fn as_read(store: &Postgres, cmd: &RegisterCard, row: crate::rows::ConsumerRow) -> bool {
+    let mac = store.vault.pan_mac(&cmd.issuer_id, &cmd.data.pan);
+    let (owner, sealed) = crate::rules::cards::for_group_commit(&store.vault, Some(row), cmd)
+        .unwrap()
+        .unwrap();
+    store
+        .cards
+        .register(cmd, &owner, &mac, &sealed, crate::now_ms())
+        .await
+}
+
+#[tokio::test]
+async fn a_card_read_in_its_consumers_earlier_life_is_not_written_beside_one_of_the_current() {
+    let (store, _dir) = store().await;
+    let first = card("k1", "c1", "4111111111111111");
+    assert!(in_batch(&store, &first).await.is_some());
+    let read = || store.consumers.find(&first.issuer_id, &first.consumer_id);
+    let earlier = read().await.unwrap().unwrap();
+    // The consumerId's next life begins, as a delete and a registration again begin it.
+    let client = store.pool.get().await.unwrap();
+    let sql = "UPDATE consumers SET generation = generation + 1";
+    client.execute(sql, &[]).await.unwrap();
+    let current = read().await.unwrap().unwrap();
+    // Together, so that both are likely to share a batch.
+    let (old, new) = (
+        card("k2", "c1", "4111111111111129"),
+        card("k3", "c1", "4111111111111137"),
+    );
+    let (stale, fresh) = tokio::join!(
+        as_read(&store, &old, earlier),
+        as_read(&store, &new, current)
+    );
+    assert!(
+        !stale,
+        "a card of an earlier life is the use case's to answer"
+    );
+    assert!(fresh);
+    let cards = "SELECT card_id || ' ' || consumer_generation FROM cards ORDER BY card_id";
+    assert_eq!(column(&store, cards).await, ["k1 1", "k3 2"]);
+}

@@ -1,9 +1,8 @@
 //! Group commit on PostgreSQL: requests of one kind that arrive together are written (or
 //! read) by one statement, so that PostgreSQL's cost per statement and per transaction (a
 //! round trip, a plan's locks, a commit record, a WAL flush) is paid once per batch, not once
-//! per request. New registrations ([`super::batch`]), cards of registered consumers
-//! ([`super::card_batch`]) and the reads of those cards' consumers
-//! ([`super::consumer_reads`]) go this way.
+//! per request. New registrations ([`super::batch`]), new cards ([`super::card_batch`]) and
+//! the reads of those cards' consumers ([`super::consumer_reads`]) go this way.
 //!
 //! A dispatcher takes a pooled connection first and only then drains what has queued, so the
 //! batches grow exactly when the database is the bottleneck. A job that is not done (a
