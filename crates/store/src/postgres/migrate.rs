@@ -14,8 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0007_issuer_client_certs.sql"),
     include_str!("../../migrations/postgres/0008_aggregators.sql"),
     include_str!("../../migrations/postgres/0009_operator_portal.sql"),
-    include_str!("../../migrations/postgres/0010_cards_without_foreign_key.sql"),
-    include_str!("../../migrations/postgres/0011_notifications_fillfactor.sql"),
+    include_str!("../../migrations/postgres/0010_notifications_fillfactor.sql"),
 ];
 
 /// The advisory lock key: "d1-registry" in ASCII, so it does not clash with other services
