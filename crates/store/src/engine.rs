@@ -111,9 +111,8 @@ impl Store for Engine {
 
     async fn register_consumer(&self, cmd: RegisterConsumer) -> StoreResult<RegisterOutcome> {
         // Sealed here, on the caller's thread, so that the transaction only writes.
-        let fresh =
-            self.vault()
-                .fresh_consumer(&cmd.issuer_id, &cmd.consumer_id, cmd.pi.as_ref())?;
+        let vault = self.vault();
+        let fresh = vault.fresh_consumer(&cmd.issuer_id, &cmd.consumer_id, cmd.pi.as_ref())?;
         if let Engine::Postgres(p) = self {
             if p.create_in_batch(&cmd, &fresh).await {
                 return Ok(RegisterOutcome::Created);
@@ -165,19 +164,15 @@ impl Store for Engine {
     }
 
     async fn register_card(&self, cmd: RegisterCard) -> StoreResult<CardOutcome> {
-        // The MAC runs on the caller's thread; the sealing waits for the consumer's key.
-        let pan_mac = self.vault().pan_mac(&cmd.issuer_id, &cmd.data.pan);
+        let mac = self.vault().pan_mac(&cmd.issuer_id, &cmd.data.pan); // on the caller's thread
         if let Engine::Postgres(p) = self {
-            if let Some(outcome) = p.register_card_in_batch(&cmd, &pan_mac).await {
+            if let Some(outcome) = p.register_card_in_batch(&cmd, &mac).await {
                 return Ok(outcome);
             }
         }
-        write!(
-            self,
-            false,
-            (cmd, pan_mac),
-            |db, vault, (cmd, pan_mac), now| cards::register(db, vault, cmd, pan_mac, now)
-        )
+        write!(self, false, (cmd, mac), |db, vault, (cmd, mac), now| {
+            cards::register(db, vault, cmd, mac, now)
+        })
     }
 
     async fn register_cards(&self, cmd: RegisterCards) -> StoreResult<CardOutcome> {
