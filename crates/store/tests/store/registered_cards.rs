@@ -14,12 +14,8 @@ const PANS: [&str; 4] = [
 
 /// The CARD_REGISTER entries of a consumer's trail, by cardId.
 async fn registered_entries(store: &dyn Store, id: &str) -> Vec<String> {
-    store
-        .operations(&issuer(), &consumer(id), 200, None)
+    super::trail::everything(store, id)
         .await
-        .unwrap()
-        .unwrap()
-        .operations
         .into_iter()
         .filter(|o| o.operation == OperationKind::CardRegister)
         .filter_map(|o| o.card_id)

@@ -3,7 +3,7 @@
 use super::*;
 
 /// The whole trail as the v2 pages read it, newest first.
-async fn everything(store: &dyn Store, id: &str) -> Vec<d1_store::OperationRecord> {
+pub(super) async fn everything(store: &dyn Store, id: &str) -> Vec<d1_store::OperationRecord> {
     store
         .operations(&issuer(), &consumer(id), 200, None)
         .await
