@@ -164,7 +164,7 @@ impl Store for Engine {
     }
 
     async fn register_card(&self, cmd: RegisterCard) -> StoreResult<CardOutcome> {
-        let mac = self.vault().pan_mac(&cmd.issuer_id, &cmd.data.pan); // on the caller's thread
+        let mac = self.vault().pan_mac(&cmd.issuer_id, &cmd.data.pan); // sealing waits for the key
         if let Engine::Postgres(p) = self {
             if let Some(outcome) = p.register_card_in_batch(&cmd, &mac).await {
                 return Ok(outcome);

@@ -2,14 +2,15 @@
 
 use super::*;
 
-/// The whole trail as the v2 pages read it, newest first.
+/// The whole trail as the v2 pages read it, newest first: one page, which must be the last.
 pub(super) async fn everything(store: &dyn Store, id: &str) -> Vec<d1_store::OperationRecord> {
-    store
+    let page = store
         .operations(&issuer(), &consumer(id), 200, None)
         .await
         .unwrap()
-        .unwrap()
-        .operations
+        .unwrap();
+    assert_eq!(page.next, None, "the trail is longer than one page");
+    page.operations
 }
 
 async fn at(store: &dyn Store, id: &str, offset: u64, count: u32) -> Option<Vec<String>> {
