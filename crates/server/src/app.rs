@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use axum::middleware::from_fn_with_state;
+use axum::routing::any;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
@@ -57,7 +58,12 @@ pub fn api(server: &ServerConfig) -> OpenApiRouter<AppState> {
         );
     let v2 = policy(server, Flavor::V2, Dialect::V2, general)
         .apply(routes::consumers::router().merge(routes::cards::router()));
+    // `nest` leaves the bare prefix with a trailing slash to the service's fallback, which
+    // would answer it in the v2 body.
+    let v1_root = policy(server, Flavor::V1, Dialect::V1, general)
+        .apply(OpenApiRouter::new().route("/banking/v1/", any(|| async { ApiError::no_route() })));
     OpenApiRouter::with_openapi(routes::docs::ApiDoc::openapi())
+        .merge(v1_root)
         .nest("/banking/v1", v1)
         .nest("/banking/v2", v2)
         .merge(policy(server, Flavor::OAuth, Dialect::V2, general).apply(routes::token::router()))

@@ -111,9 +111,9 @@ impl ApiError {
         )
     }
 
-    /// 404 `CARD_NOT_FOUND`.
+    /// 404 `CARD_NOT_FOUND`, in the text D1 publishes for it.
     pub fn card_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "CARD_NOT_FOUND", "card not found")
+        Self::new(StatusCode::NOT_FOUND, "CARD_NOT_FOUND", "Card not found.")
     }
 
     /// 404 `OPERATION_NOT_FOUND`.
@@ -133,6 +133,11 @@ impl ApiError {
     /// 403 `INVALID_STATE`.
     pub fn invalid_state(what: &str) -> Self {
         Self::new(StatusCode::FORBIDDEN, "INVALID_STATE", what.to_owned())
+    }
+
+    /// 403 `INVALID_STATE` for a DELETED consumer, in the text D1 publishes for it.
+    pub fn consumer_deleted() -> Self {
+        Self::invalid_state("check the state of the end user (consumer) is ACTIVE")
     }
 
     /// 404 `NOT_FOUND`: no such route.

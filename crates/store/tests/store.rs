@@ -1618,6 +1618,14 @@ mod card_life_cycle {
             f.store.take_scheduled_run("other", 60_000).await.unwrap(),
             "lease over"
         );
+        assert!(
+            f.store.take_scheduled_run("other", 1_000).await.unwrap(),
+            "a lease far longer than the one asked for is cut short"
+        );
+        assert!(
+            !f.store.take_scheduled_run("other", 600).await.unwrap(),
+            "but not one less than twice as long"
+        );
         let racing: Vec<_> = (0..8)
             .map(|_| {
                 let store = Arc::clone(&f.store);

@@ -140,7 +140,7 @@ pub async fn update(
         .await?
     {
         ChangeOutcome::NotFound => Err(ApiError::consumer_not_found()),
-        ChangeOutcome::Deleted => Err(ApiError::invalid_state("the consumer is DELETED")),
+        ChangeOutcome::Deleted => Err(ApiError::consumer_deleted()),
         ChangeOutcome::Applied | ChangeOutcome::Unchanged => Ok(StatusCode::NO_CONTENT),
     }
 }

@@ -176,7 +176,7 @@ pub async fn register_with_cards(
     {
         CardOutcome::Registered { .. } | CardOutcome::Retried => Ok(StatusCode::NO_CONTENT),
         CardOutcome::Conflict(why) => Err(ApiError::card_conflict(why)),
-        CardOutcome::ConsumerDeleted => Err(ApiError::invalid_state("the consumer is DELETED")),
+        CardOutcome::ConsumerDeleted => Err(ApiError::consumer_deleted()),
         CardOutcome::ConsumerNotFound => Err(ApiError::consumer_not_found()),
     }
 }

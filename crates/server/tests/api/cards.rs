@@ -186,7 +186,13 @@ async fn delete_cascades_and_a_deleted_pan_never_returns() {
             &card_body(&app, "c1", "4111111111111137").await,
         )
         .await;
-    assert_error(response, 403, "INVALID_STATE", "the consumer is DELETED").await;
+    assert_error(
+        response,
+        403,
+        "INVALID_STATE",
+        "check the state of the end user (consumer) is ACTIVE",
+    )
+    .await;
     // Registered again, it starts fresh; the deleted PAN is refused under any cardId, and a
     // deleted cardId may carry another PAN.
     app.register(&token, "c1", serde_json::Value::Null).await;

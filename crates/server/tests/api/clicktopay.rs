@@ -429,7 +429,7 @@ async fn enrolment_refusals_have_their_d1_errors() {
         enrol(&app, &token, "nope", None).await,
         404,
         "CARD_NOT_FOUND",
-        "card",
+        "Card not found.",
     )
     .await;
     assert_error(

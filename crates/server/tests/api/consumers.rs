@@ -123,7 +123,13 @@ async fn update_gives_404_for_unknown_and_403_for_deleted_consumers() {
             &body,
         )
         .await;
-    assert_error(response, 403, "INVALID_STATE", "the consumer is DELETED").await;
+    assert_error(
+        response,
+        403,
+        "INVALID_STATE",
+        "check the state of the end user (consumer) is ACTIVE",
+    )
+    .await;
     let response = app
         .client
         .post(app.consumer_url("c1") + "/operations/update")

@@ -475,6 +475,16 @@ async fn replace_makes_a_new_active_card_in_both_models() {
     )
     .await;
     assert_error(response, 409, "CARD_CONFLICT", "newCardId").await;
+    let response = operate(
+        &app,
+        &token,
+        "k1",
+        "replace",
+        body(Some("k1"), jwe(&app, 3, 3).await),
+    )
+    .await;
+    assert_error(response, 409, "CARD_CONFLICT", "the card being replaced").await;
+    assert_eq!(card(&app, &token, "k1").await["state"], "ACTIVE");
     let reply = ok(
         &app,
         &token,
@@ -547,12 +557,25 @@ async fn another_issuers_card_is_not_found_and_a_deleted_consumers_card_is_refus
         "/banking/v2/issuers/{OTHER_ISSUER}/cards/k1/operations:suspend"
     ));
     let response = app.post_json(&url, &other, &code("CARD_LOST")).await;
-    assert_error(response, 404, "CARD_NOT_FOUND", "card").await;
+    assert_error(response, 404, "CARD_NOT_FOUND", "Card not found.").await;
     let response = operate(&app, &token, "nope", "suspend", code("CARD_LOST")).await;
-    assert_error(response, 404, "CARD_NOT_FOUND", "card").await;
+    assert_error(response, 404, "CARD_NOT_FOUND", "Card not found.").await;
+    // v1 answers in the texts D1 publishes for these two refusals (contract section 7).
+    let v1 = |card: &str| op_url(&app, "v1", card, "suspend", ':');
+    let response = app.post_json(&v1("nope"), &token, &code("CARD_LOST")).await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({"error": "CARD_NOT_FOUND: Card not found."}));
     assert_eq!(app.delete_consumer(&token, "c1").await.status(), 204);
     let response = operate(&app, &token, "k1", "suspend", code("CARD_LOST")).await;
     assert_error(response, 403, "INVALID_STATE", "consumer").await;
+    let response = app.post_json(&v1("k1"), &token, &code("CARD_LOST")).await;
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"error": "INVALID_STATE: check the state of the end user (consumer) is ACTIVE"})
+    );
 }
 
 async fn notifications(fake: &FakeBackend, count: usize) -> Vec<Value> {

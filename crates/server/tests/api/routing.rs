@@ -39,7 +39,12 @@ async fn raw(app: &TestApp, request: &str) -> String {
 async fn framework_rejections_under_banking_v1_answer_in_the_v1_body() {
     let app = spawn_app().await;
     let token = app.token().await;
-    for path in ["/banking/v1/nothing", "/banking/v1/issuers/ABC/nothing"] {
+    for path in [
+        "/banking/v1",
+        "/banking/v1/",
+        "/banking/v1/nothing",
+        "/banking/v1/issuers/ABC/nothing",
+    ] {
         let response = app.get(&app.url(path), &token).await;
         assert_v1(response, 404, "NOT_FOUND").await;
     }

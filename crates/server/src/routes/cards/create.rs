@@ -83,7 +83,7 @@ pub async fn create_card(
             }),
         )),
         CreateOutcome::ConsumerNotFound => Err(ApiError::consumer_not_found()),
-        CreateOutcome::ConsumerDeleted => Err(ApiError::invalid_state("the consumer is DELETED")),
+        CreateOutcome::ConsumerDeleted => Err(ApiError::consumer_deleted()),
         CreateOutcome::KeyReused => Err(ApiError::card_conflict(
             "the Idempotency-Key was used with another request",
         )),

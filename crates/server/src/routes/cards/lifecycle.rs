@@ -90,7 +90,7 @@ pub async fn operate_card(
             card_id: card_id.as_str().to_owned(),
         })),
         OperateOutcome::CardNotFound => Err(ApiError::card_not_found()),
-        OperateOutcome::ConsumerDeleted => Err(ApiError::invalid_state("the consumer is DELETED")),
+        OperateOutcome::ConsumerDeleted => Err(ApiError::consumer_deleted()),
         OperateOutcome::InvalidState { state, reason } => {
             let reason = reason.map_or_else(String::new, |r| format!(" ({r})"));
             Err(ApiError::invalid_state(&format!(

@@ -65,7 +65,7 @@ pub async fn register_card(
     };
     match state.store.register_card(cmd).await? {
         CardOutcome::Registered { .. } | CardOutcome::Retried => Ok(StatusCode::NO_CONTENT),
-        CardOutcome::ConsumerDeleted => Err(ApiError::invalid_state("the consumer is DELETED")),
+        CardOutcome::ConsumerDeleted => Err(ApiError::consumer_deleted()),
         CardOutcome::ConsumerNotFound => Err(ApiError::consumer_not_found()),
         CardOutcome::Conflict(why) => Err(ApiError::card_conflict(why)),
     }

@@ -46,8 +46,14 @@ pub(super) async fn prepare<D: Db>(
         Some(id) => id.clone(),
         None => crate::card::random_card_id()?,
     };
-    // The old card's own id is free once it is REPLACED, in this same transaction.
-    if card_id != cmd.card_id && cards::live_card(db, issuer, &card_id).await?.is_some() {
+    // The card being replaced holds its id until the replace ends, so a replacement under
+    // that id would name itself in `replaces`; the id may be reused by a later registration.
+    if card_id == cmd.card_id {
+        return Ok(Err(OperateOutcome::Conflict(
+            "the newCardId is the id of the card being replaced",
+        )));
+    }
+    if cards::live_card(db, issuer, &card_id).await?.is_some() {
         return Ok(Err(OperateOutcome::Conflict(
             "the newCardId belongs to another card",
         )));
