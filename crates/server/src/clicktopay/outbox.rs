@@ -1,6 +1,7 @@
 //! The notifications outbox (contract section 9a): card operation items wait in the database
 //! until the issuer backend answers 2xx. Each round claims many due items at once (never two
-//! of one card, so a card's next item waits for the one before), groups them per issuer into
+//! of one card, so a card's next item waits for the one before; a round that delivered
+//! anything is followed at once by the next), groups them per issuer into
 //! calls of at most its `notification_batch_size` items, sends the calls side by side, and
 //! settles the round in one write: the delivered items go in one statement, the others are
 //! retried with capped exponential backoff and jitter, or marked DEAD once older than
@@ -38,17 +39,16 @@ pub async fn run(c2p: Arc<ClickToPay>, mut stop: watch::Receiver<bool>) -> anyho
         if *stop.borrow() {
             return Ok(());
         }
-        let mut full = false;
+        // A round that delivered anything may have let a card's next item become due (a
+        // claim takes one item a card), so the next round follows at once: a card's backlog
+        // drains at the pace of its calls, not one item a poll interval.
+        let mut again = false;
         match c2p.store.claim_notifications(c2p.lease_ms(), CLAIM).await {
-            Ok(claim) => {
-                full = claim.items.len() == usize::try_from(CLAIM).unwrap_or(usize::MAX);
-                if !claim.items.is_empty() {
-                    c2p.deliver(claim).await;
-                }
-            }
+            Ok(claim) if !claim.items.is_empty() => again = c2p.deliver(claim).await,
+            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not claim notifications"),
         }
-        if full {
+        if again {
             continue;
         }
         tokio::select! {
@@ -92,8 +92,9 @@ impl Call {
 }
 
 impl ClickToPay {
-    /// Delivers one claim's items and records how each call ended.
-    async fn deliver(&self, claim: NotificationClaim) {
+    /// Delivers one claim's items and records how each call ended; whether any call was
+    /// delivered and recorded.
+    async fn deliver(&self, claim: NotificationClaim) -> bool {
         let mut settlement = claim.settlement();
         let calls = self.calls(claim.items).await;
         let sent: Vec<(Call, Result<(), String>)> = futures_util::stream::iter(calls)
@@ -105,9 +106,11 @@ impl ClickToPay {
             .collect()
             .await;
         let now = d1_store::now_ms();
+        let mut delivered = false;
         for (call, outcome) in sent {
             match outcome {
                 Ok(()) => {
+                    delivered = true;
                     C2pMetrics::add(&self.metrics.notifications_delivered, call.items.len());
                     tracing::debug!(issuer_id = %call.issuer_id, items = call.items.len(), "notifications delivered");
                 }
@@ -124,7 +127,9 @@ impl ClickToPay {
         }
         if let Err(e) = self.store.settle_notifications(settlement).await {
             tracing::warn!(error = %e, "could not record delivery attempts; the leases will run out");
+            return false;
         }
+        delivered
     }
 
     /// The claim's items in calls: per issuer in the order claimed, cut at its batch size.

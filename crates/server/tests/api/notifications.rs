@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 
 use crate::fake_backend::{set_backend, set_backend_notifying, Answer, FakeBackend};
 use crate::harness::{
-    boot_with, encrypt_for, full_pi, future_exp, spawn_with, test_pan, IssuerSettings, TestApp,
-    ISSUER,
+    boot_tweaked, boot_with, encrypt_for, full_pi, future_exp, spawn_with, test_pan,
+    IssuerSettings, TestApp, ISSUER,
 };
 
 async fn setup(click_to_pay: bool) -> (TestApp, String, FakeBackend) {
@@ -322,6 +322,29 @@ async fn calls_carry_at_most_the_batch_size_and_each_cards_items_keep_their_orde
             "{call}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_cards_backlog_drains_at_the_pace_of_its_calls_not_of_the_poll() {
+    let (app, token, fake) = setup(false).await;
+    set_backend_notifying(&app, &fake.url, false, 0, CardNotifications::All, 5).await;
+    let (place, issuer, other) = app.stop().await;
+    let settings = IssuerSettings::default();
+    let app = boot_with(place, issuer, other, false, settings, false).await;
+    register_card(&app, &token, ("c1", "card-1", 1), None, None, 204).await;
+    for state in ["INACTIVE", "ACTIVE", "INACTIVE", "ACTIVE", "INACTIVE"] {
+        register_card(&app, &token, ("c1", "card-1", 1), Some(state), None, 204).await;
+    }
+    let (place, issuer, other) = app.stop().await;
+    // One card's six items go out one a round; with a poll of a minute, only rounds that
+    // follow each other at once deliver them all within the test's wait.
+    let _app = boot_tweaked(place, issuer, other, false, settings, true, |c| {
+        c.jobs.poll_interval_ms = 60_000;
+    })
+    .await;
+    let items = fake.wait_for_items(None, 6).await;
+    assert_eq!(items.len(), 6, "{items:?}");
+    assert!(items.iter().all(|i| i["cardId"] == "card-1"));
 }
 
 #[tokio::test]
