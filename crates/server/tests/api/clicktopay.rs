@@ -302,6 +302,48 @@ async fn each_issuer_backend_fault_fails_the_enrolment_with_its_reason() {
 }
 
 #[tokio::test]
+async fn a_replace_moves_the_enrolment_with_the_billing_address_it_was_given() {
+    let (app, token) = setup(true).await;
+    // The PI the backend serves has no residency address: only the enrolment's body gives one.
+    let fake = FakeBackend::start(Answer::Pi(served_pi())).await;
+    set_backend(&app, &fake.url, false, 0).await;
+    register_card(&app, &token, "c1", "card-1", 1).await;
+    let id = start(&app, &token, "card-1", Some(billing())).await;
+    assert_eq!(finished(&app, &token, &id).await["status"], "SUCCESSFUL");
+    let jwe = encrypt_for(
+        &app,
+        &json!({"pan": test_pan(2), "exp": future_exp()}),
+        "A256GCM",
+    )
+    .await;
+    let replace = json!({"reasonCode": "CARD_LOST", "newCardId": "card-2", "encryptedData": jwe});
+    let url = app.url(&format!(
+        "/banking/v2/issuers/{ISSUER}/cards/card-1/operations:replace"
+    ));
+    assert_eq!(app.post_json(&url, &token, &replace).await.status(), 200);
+    let moved = trail(&app, &token, "c1")
+        .await
+        .into_iter()
+        .find(|o| o["operation"] == ENROLMENT && o["cardId"] == "card-2")
+        .expect("the replace starts the new card's enrolment");
+    let moved = moved["operationId"].as_str().unwrap().to_owned();
+    let done = finished(&app, &token, &moved).await;
+    assert_eq!(done["status"], "SUCCESSFUL", "{done}");
+    assert_eq!(
+        directory_cards(&app, "c1").await,
+        Some(vec!["card-2".to_owned()])
+    );
+    // Enrolling the new card again answers the moved enrolment.
+    let response = enrol(&app, &token, "card-2", None).await;
+    assert_eq!(response.status(), 202);
+    let again: Value = response.json().await.unwrap();
+    assert_eq!(
+        (again["operationId"].as_str(), again["status"].as_str()),
+        (Some(moved.as_str()), Some("SUCCESSFUL"))
+    );
+}
+
+#[tokio::test]
 async fn a_refused_token_and_a_backend_that_is_down_fail_with_issuer_backend_error() {
     let (done, _fake, _app) = failure_reason(Answer::Pi(served_pi()), |fake| {
         *fake.state.refuse_tokens.lock().unwrap() = true;

@@ -76,6 +76,15 @@ super::statements! {
          WHERE consumer_ref = $1 AND operation = 'CLICK_TO_PAY_ENROLMENT' AND card_id = $2
            AND status IN ('PENDING', 'SUCCESSFUL')
          ORDER BY id DESC LIMIT 1";
+    /// A card's directory entry: its data key, wrapped, and the card sealed under it.
+    DIRECTORY_CARD = "directory_cards",
+        "SELECT wrapped_key, sealed FROM directory_cards
+         WHERE issuer_id = $1 AND consumer_id = $2 AND card_id = $3";
+    /// What the latest enrolment job of a consumer's card was given, sealed, if anything.
+    ENROL_JOB_DETAILS = "c2p_jobs",
+        "SELECT billing FROM c2p_jobs
+         WHERE consumer_ref = $1 AND card_id = $2 AND kind = 'ENROL'
+         ORDER BY id DESC LIMIT 1";
     /// The PENDING trail entry of an accepted enrolment, with the body's reason and code.
     PENDING_ENROLMENT = "operations",
         "INSERT INTO operations (consumer_ref, operation_id, operation, status, start_time,

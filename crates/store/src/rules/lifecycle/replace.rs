@@ -15,8 +15,11 @@ use crate::rules::notify;
 use crate::rules::trail::{self, Entry};
 use crate::sql::clicktopay as c2p;
 use crate::{
-    CardAction, CardModel, CardState, OperateOutcome, ReasonCode, StoreError, StoreResult, Vault,
+    CardAction, CardModel, CardState, EnrolmentDetails, OperateOutcome, ReasonCode, Sealed,
+    StoreError, StoreResult, Vault,
 };
+use d1_crypto::envelope::DataKey;
+use d1_crypto::policy::directory_context;
 
 /// The replacement, checked and sealed, ready to insert once the old card is REPLACED.
 pub(super) struct Replacement {
@@ -26,6 +29,8 @@ pub(super) struct Replacement {
     expiry: Expiry,
     scheme: Scheme,
     sealed: Vec<u8>,
+    /// What the old card's enrolment was given, sealed for the job that enrols the new one.
+    enrolment: Option<Vec<u8>>,
 }
 
 /// Checks the replacement's id and PAN (a registered card's from the body, a created card's
@@ -91,6 +96,7 @@ pub(super) async fn prepare<D: Db>(
         Some(&pan),
         expiry,
     )?;
+    let enrolment = given_to_enrolment(db, vault, cmd, card, consumer, &key).await?;
     Ok(Ok(Replacement {
         card_id,
         pan,
@@ -98,13 +104,73 @@ pub(super) async fn prepare<D: Db>(
         expiry,
         scheme,
         sealed,
+        enrolment,
     }))
+}
+
+/// The old card's enrolment as the directory holds it: the fields [`EnrolmentDetails`] names
+/// (the server's `EnrolledCard` writes them; the PAN and expiry it also holds are left).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Enrolled {
+    billing_address: d1_domain::Address,
+    cardholder_name: String,
+}
+
+/// What the old card's enrolment was given (billing address, cardholder name), sealed for the
+/// job that enrols the new card, so the move does not depend on the consumer's PI holding an
+/// address: from the card's directory entry once enrolled, else from its pending job. An
+/// entry that does not open is logged and carries nothing; the new card's enrolment then
+/// takes what the PI gives, as a fresh one would.
+async fn given_to_enrolment<D: Db>(
+    db: &D,
+    vault: &Vault,
+    cmd: &OperateCard,
+    card: &Target,
+    consumer: &ConsumerRow,
+    key: &DataKey,
+) -> StoreResult<Option<Vec<u8>>> {
+    let (issuer, holder, old) = (&cmd.issuer_id, &card.consumer_id, cmd.card_id.as_str());
+    let entry = db
+        .query_opt(
+            &c2p::DIRECTORY_CARD,
+            params![issuer.as_str(), holder.as_str(), old],
+        )
+        .await?;
+    let Some(mut entry) = entry else {
+        let job = db
+            .query_opt(&c2p::ENROL_JOB_DETAILS, params![consumer.id, old])
+            .await?;
+        return job.map_or(Ok(None), |mut r| r.opt_blob(0));
+    };
+    let sealed = Sealed {
+        wrapped_key: entry.blob(0)?,
+        sealed: entry.blob(1)?,
+    };
+    let context = directory_context(issuer.as_str(), holder.as_str(), Some(old));
+    let opened = vault
+        .open_alone(&context, &sealed)
+        .ok()
+        .and_then(|plain| serde_json::from_slice::<Enrolled>(&plain).ok());
+    let Some(enrolled) = opened else {
+        tracing::warn!(
+            "a replaced card's directory entry does not open; its enrolment moves without it"
+        );
+        return Ok(None);
+    };
+    let details = EnrolmentDetails {
+        billing_address: Some(enrolled.billing_address),
+        cardholder_name: Some(enrolled.cardholder_name),
+    };
+    vault
+        .seal_enrolment(key, issuer, holder, &details)
+        .map(Some)
 }
 
 impl Replacement {
     /// Stores the new card with its own entry and notification, and moves a Click to Pay
     /// enrolment of the old card to it: the old card leaves the directory and the new one is
-    /// enrolled by a job, as a fresh enrolment would be.
+    /// enrolled by a job, as a fresh enrolment would be, given what the old one was given.
     pub(super) async fn insert<D: Db>(
         &self,
         db: &D,
@@ -188,7 +254,7 @@ impl Replacement {
                 consumer.id,
                 &operation_id,
                 self.card_id.as_str(),
-                None::<&[u8]>,
+                self.enrolment.as_deref(),
                 correlation,
                 now,
             ],
