@@ -20,10 +20,13 @@ use zeroize::Zeroizing;
 use crate::ec::{jwk_point, AgreementKey, Jwk, PublicKey};
 use crate::{b64url, b64url_decode, random_bytes, CryptoError};
 
+/// What a refusal of [`JweError::Malformed`] says.
+pub const MALFORMED: &str = "is not a compact JWE (five parts, a base64url JSON header)";
+
 /// Why a JWE was refused. `Malformed` is a format error for the API; the rest are values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum JweError {
-    #[error("is not a five-part compact JWE")]
+    #[error("{MALFORMED}")]
     Malformed,
     #[error("only alg ECDH-ES with enc A256GCM on P-256 is accepted")]
     Algorithm,
@@ -67,22 +70,25 @@ impl std::fmt::Debug for ParsedJwe {
 /// Splits a compact JWE and checks its header.
 ///
 /// # Errors
-/// [`JweError::Malformed`] unless it has five base64url parts, an empty encrypted key and a
-/// JSON header; [`JweError::Algorithm`] for any alg, enc, curve or option other than ours.
+/// [`JweError::Malformed`] unless it has five parts and a base64url JSON header;
+/// [`JweError::Algorithm`] for any alg, enc, curve, encrypted key or option other than ours;
+/// [`JweError::Decrypt`] for an IV, ciphertext or tag that cannot be ours.
 pub fn parse(compact: &str) -> Result<ParsedJwe, JweError> {
     let parts: Vec<&str> = compact.split('.').collect();
     let [protected, encrypted_key, iv, ciphertext, tag] = parts.as_slice() else {
         return Err(JweError::Malformed);
     };
     let header_bytes = b64url_decode(protected).ok_or(JweError::Malformed)?;
+    let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| JweError::Malformed)?;
+    // With a readable header it is a compact JWE; parts that do not decode, like parts of
+    // the wrong length below, cannot authenticate: a bad tag, a value.
     let (Some(iv), Some(ciphertext), Some(tag)) = (
         b64url_decode(iv),
         b64url_decode(ciphertext),
         b64url_decode(tag),
     ) else {
-        return Err(JweError::Malformed);
+        return Err(JweError::Decrypt);
     };
-    let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| JweError::Malformed)?;
     if header.alg.as_deref() != Some("ECDH-ES") || header.enc.as_deref() != Some("A256GCM") {
         return Err(JweError::Algorithm);
     }
@@ -104,7 +110,7 @@ pub fn parse(compact: &str) -> Result<ParsedJwe, JweError> {
         Some(text) => b64url_decode(&text).ok_or(JweError::Malformed),
     };
     if iv.len() != 12 || tag.len() != 16 {
-        return Err(JweError::Malformed);
+        return Err(JweError::Decrypt);
     }
     Ok(ParsedJwe {
         protected: (*protected).to_owned(),

@@ -29,16 +29,18 @@ fn product_id(raw: &str, field: &str) -> Result<Checked<CardProductId>, FieldErr
     check(CardProductId::parse(raw).map_err(|e| id_error(field, e)))
 }
 
-/// Checks that `encryptedData` has the shape of a compact JWE; what it holds is checked when
-/// it is decrypted.
+/// Checks that `encryptedData` is a compact JWE (five parts, a base64url JSON header): a
+/// format, checked with the body's other formats. What its header names (alg, enc, kid) and
+/// what it holds are values, refused when it is decrypted.
 ///
 /// # Errors
 /// `FIELD_INVALID_FORMAT` naming `field`.
 pub fn compact_jwe(raw: &str, field: &str) -> Result<(), FieldError> {
-    if raw.split('.').count() == 5 {
-        Ok(())
-    } else {
-        Err(FieldError::format(field, "is not a five-part compact JWE"))
+    match d1_crypto::jwe::parse(raw) {
+        Err(d1_crypto::jwe::JweError::Malformed) => {
+            Err(FieldError::format(field, d1_crypto::jwe::MALFORMED))
+        }
+        _ => Ok(()),
     }
 }
 

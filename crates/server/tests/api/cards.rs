@@ -287,6 +287,17 @@ async fn bad_card_input_gets_d1_errors() {
             "FIELD_INVALID_FORMAT",
             "encryptedData",
         ),
+        // Five parts, but not base64url, or a header that is not JSON: not a compact JWE.
+        (
+            body("a!.b.c.d.e".to_owned()),
+            "FIELD_INVALID_FORMAT",
+            "encryptedData: is not a compact JWE",
+        ),
+        (
+            body(format!("bm90IGpzb24{}", &good[good.find('.').unwrap()..])),
+            "FIELD_INVALID_FORMAT",
+            "encryptedData: is not a compact JWE",
+        ),
         (
             json!({"consumerId": "c1", "cardProductId": "nope", "encryptedData": good}),
             "FIELD_INVALID_VALUE",
