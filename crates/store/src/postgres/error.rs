@@ -39,10 +39,16 @@ pub(super) fn pg(e: tokio_postgres::Error) -> StoreError {
     }))
 }
 
-/// Maps a pool failure (no connection within the timeout, the database unreachable).
+/// Maps a pool failure: every connection busy for the whole wait is an overload; no
+/// connection made within the timeout (the database unreachable) is a failure.
 pub(super) fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     let text = match e {
         deadpool_postgres::PoolError::Backend(e) => return pg(e),
+        // Every connection stayed busy for the whole wait: the node's queue for them is full,
+        // and nothing was written (503 `OVERLOADED`, contract section 3).
+        deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
+            return StoreError::Overloaded
+        }
         deadpool_postgres::PoolError::Timeout(_) => "no PostgreSQL connection within the timeout",
         _ => "the PostgreSQL pool failed",
     };
@@ -50,4 +56,24 @@ pub(super) fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
         code: None,
         text: text.to_owned(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use deadpool_postgres::{PoolError, TimeoutType};
+
+    use super::pool_error;
+    use crate::StoreError;
+
+    #[test]
+    fn a_wait_for_a_busy_pool_is_an_overload_and_an_unreachable_database_is_not() {
+        assert!(matches!(
+            pool_error(PoolError::Timeout(TimeoutType::Wait)),
+            StoreError::Overloaded
+        ));
+        assert!(matches!(
+            pool_error(PoolError::Timeout(TimeoutType::Create)),
+            StoreError::Other(_)
+        ));
+    }
 }

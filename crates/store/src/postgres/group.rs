@@ -21,7 +21,8 @@ use super::error::pg;
 /// The most jobs one statement writes.
 pub(super) const MAX_BATCH: usize = 64;
 
-/// Queued jobs, beyond which callers wait to queue theirs.
+/// Queued jobs, beyond which a caller does not queue its job and goes the ordinary way, whose
+/// wait for a pooled connection is bounded (then 503 `OVERLOADED`).
 const QUEUE: usize = 4096;
 
 /// Batches written at once. Fewer, larger batches cost the database less than many small
@@ -72,10 +73,11 @@ impl<T: Send + 'static, A: Send + 'static> Group<T, A> {
         Self { queue }
     }
 
-    /// Queues `payload` and waits for its batch's answer; `None` if it gave none.
+    /// Queues `payload` and waits for its batch's answer; `None` if it gave none, or if the
+    /// queue is full.
     pub(super) async fn submit(&self, payload: T) -> Option<A> {
         let (job, answer) = Job::new(payload);
-        self.queue.send(job).await.ok()?;
+        self.queue.try_send(job).ok()?;
         answer.await.ok()
     }
 }
