@@ -1,14 +1,17 @@
 //! A thin wrapper on a connection's byte stream, under hyper.
 //!
-//! It does two things hyper cannot be asked to do. It tells the connection's [`ConnClock`]
+//! It does three things hyper cannot be asked to do. It tells the connection's [`ConnClock`]
 //! when a request head starts and ends and when bytes move, for the header and idle timeouts.
-//! And it answers a head that is too long (414 or 431) with a D1 body itself: hyper answers
+//! It answers a head that is too long (414 or 431) with a D1 body itself: hyper answers
 //! its own parse errors with an empty body before any service runs, and raising hyper's
 //! limits until our service sees such a head would let each connection buffer megabytes.
 //! So the wrapper counts the head's bytes and lines as they are read, below hyper's own limits,
 //! and on a breach writes the answer, closes, and shows hyper the end of the stream. The
 //! scan costs a pass over the head's bytes; it stops at the head's end and starts again when
 //! an answer is written (pipelined heads read together with a body fall to hyper's limits).
+//! And it replaces hyper's own empty 400, written for a head it cannot parse (a bad
+//! `Content-Length`, an unknown `Transfer-Encoding`, a malformed header line), with the same
+//! answer in a D1 body (contract section 3: no answer leaves in the framework's format).
 
 use std::io;
 use std::pin::Pin;
@@ -30,11 +33,26 @@ const PREFIX: usize = 256;
 /// The most bytes read and dropped after a refusal before the connection is closed.
 const DRAIN: usize = 4 * 1024 * 1024;
 
-/// A head refused before hyper parses it.
+/// A head refused before hyper parses it, or that hyper could not parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refusal {
     UriTooLong,
     HeadersTooLarge,
+    Unparsable,
+}
+
+/// How hyper's automatic answer to a head it cannot parse begins: a 400 with no body, which
+/// no route sends (each of their 400s carries a D1 body).
+const HYPER_400: &[u8] = b"HTTP/1.1 400 Bad Request\r\n";
+const NO_BODY: &[u8] = b"\r\ncontent-length: 0\r\n";
+
+/// Whether `bytes` are hyper's own answer to a head it could not parse.
+fn is_hypers_400(bytes: &[u8]) -> bool {
+    bytes.starts_with(HYPER_400)
+        && bytes
+            .windows(NO_BODY.len())
+            .take_while(|w| !w.starts_with(b"\r\n\r\n"))
+            .any(|w| w == NO_BODY)
 }
 
 /// Where the scan is.
@@ -81,8 +99,10 @@ impl Scan {
             if b == b'\n' {
                 let blank = self.line_len == 0 || (self.line_len == 1 && self.last == b'\r');
                 if blank {
+                    // The request line is kept for an answer to a head hyper cannot parse.
                     *self = Self {
                         in_head: false,
+                        prefix: std::mem::take(&mut self.prefix),
                         ..Self::new()
                     };
                     clock.head_done();
@@ -140,8 +160,8 @@ impl<IO> Guarded<IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Guarded<IO> {
-    /// Writes the refusal, then closes; `Ready` means the stream is over for hyper.
-    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Writes what is left of the refusal, if any.
+    fn poll_refusal(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if let Some((bytes, written)) = &mut self.answer {
             while *written < bytes.len() {
                 match ready!(Pin::new(&mut self.inner).poll_write(cx, &bytes[*written..])) {
@@ -151,6 +171,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Guarded<IO> {
                     Ok(n) => *written += n,
                 }
             }
+        }
+        Poll::Ready(())
+    }
+
+    /// Takes hyper's own answer to a head it could not parse, `bytes`, and puts the refusal
+    /// in a D1 body in its place; whether it did.
+    fn replace_hypers_400(&mut self, bytes: &[u8]) -> bool {
+        if self.answer.is_some() || !is_hypers_400(bytes) {
+            return false;
+        }
+        tracing::info!(refusal = ?Refusal::Unparsable, "request head refused");
+        self.answer = Some((render(Refusal::Unparsable, &self.scan.prefix), 0));
+        true
+    }
+
+    /// Writes the refusal, then closes; `Ready` means the stream is over for hyper.
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.answer.is_some() {
+            ready!(self.poll_refusal(cx));
             let _ = ready!(Pin::new(&mut self.inner).poll_shutdown(cx));
             // Read what the client is still sending before closing: a close with unread
             // bytes resets the connection, and the reset can destroy the answer before the
@@ -205,8 +244,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.scan.answered();
         this.clock.touch();
+        if this.answer.is_some() || this.replace_hypers_400(buf) {
+            // hyper's bytes give way to the refusal, written on flush or shutdown.
+            return Poll::Ready(Ok(buf.len()));
+        }
+        this.scan.answered();
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
@@ -216,8 +259,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.scan.answered();
         this.clock.touch();
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &b[..]);
+        if this.answer.is_some() || this.replace_hypers_400(first) {
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
+        this.scan.answered();
         Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -226,11 +276,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        ready!(this.poll_refusal(cx));
+        Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        ready!(this.poll_refusal(cx));
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
 
@@ -248,6 +302,13 @@ fn render(refusal: Refusal, prefix: &[u8]) -> Vec<u8> {
             "431 Request Header Fields Too Large",
             "HEADERS_TOO_LARGE",
             format!("the request head is over {MAX_HEAD} bytes or {MAX_HEADERS} header fields"),
+        ),
+        Refusal::Unparsable => (
+            "400 Bad Request",
+            "FIELD_INVALID_FORMAT",
+            "the request head is not valid HTTP/1.1 (its request line, a header line, \
+             Content-Length or Transfer-Encoding)"
+                .to_owned(),
         ),
     };
     let line = String::from_utf8_lossy(prefix);
@@ -308,5 +369,33 @@ mod tests {
             text("PUT /banking/v1/issuers/x/consumers/y").contains(r#"{"error":"URI_TOO_LONG: "#)
         );
         assert!(text("POST /authz/v1/oauth2/token?a").contains(r#""error":"invalid_request""#));
+    }
+
+    #[test]
+    fn only_hypers_bodiless_400_is_taken_for_its_answer_to_an_unparsable_head() {
+        let hypers = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        assert!(is_hypers_400(hypers));
+        let ours = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 60\r\n\r\n";
+        assert!(!is_hypers_400(ours));
+        // A body that happens to hold the words is not the head.
+        let in_body =
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 30\r\n\r\n\r\ncontent-length: 0\r\n";
+        assert!(!is_hypers_400(in_body));
+        assert!(!is_hypers_400(
+            b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
+        ));
+        let answer = String::from_utf8(render(
+            Refusal::Unparsable,
+            b"PUT /banking/v1/issuers/x/consumers/y HTTP/1.1",
+        ))
+        .unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains(r#"{"error":"FIELD_INVALID_FORMAT: "#),
+            "{answer}"
+        );
     }
 }

@@ -123,6 +123,45 @@ async fn framework_rejections_under_banking_v1_answer_in_the_v1_body() {
 }
 
 #[tokio::test]
+async fn a_head_hyper_cannot_parse_is_answered_in_the_body_of_its_path() {
+    let app = spawn_app().await;
+    let heads = [
+        "Content-Length: abc\r\n",
+        "Transfer-Encoding: gzip\r\n",
+        "Content-Length: 2\r\nContent-Length: 3\r\n",
+        "Bad Header: x\r\n",
+    ];
+    for (head, path, body) in heads.iter().flat_map(|h| {
+        [
+            (
+                h,
+                format!("/banking/v1/issuers/{ISSUER}/consumers/c1"),
+                r#"{"error":"FIELD_INVALID_FORMAT: "#,
+            ),
+            (
+                h,
+                format!("/banking/v2/issuers/{ISSUER}/consumers/c1"),
+                r#""errorCode":"FIELD_INVALID_FORMAT""#,
+            ),
+        ]
+    }) {
+        let request = format!(
+            "PUT {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n{head}connection: close\r\n\r\n{{}}"
+        );
+        let answer = raw(&app, &request).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{head}: {answer}"
+        );
+        assert!(
+            answer.contains("content-type: application/json"),
+            "{head}: {answer}"
+        );
+        assert!(answer.contains(body), "{head} on {path}: {answer}");
+    }
+}
+
+#[tokio::test]
 async fn click_to_pay_routes_under_banking_v1_keep_the_v2_body() {
     let app = spawn_app().await;
     let token = app.token().await;
