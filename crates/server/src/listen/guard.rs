@@ -283,7 +283,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        ready!(this.poll_refusal(cx));
+        if this.answer.is_some() {
+            // As after our own refusals: written, closed, and what the client still sends read.
+            return this.poll_answer(cx);
+        }
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }

@@ -21,7 +21,7 @@ use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody, ErrorBody};
 use crate::extract::{Caller, JsonBody};
 use crate::state::AppState;
-use crate::wire::checks::{Checked, Finish};
+use crate::wire::checks::{check, whole_number, Checked, Finish};
 use crate::wire::consumer::{
     ConsumerResponse, DeleteConsumerRequest, OperationsResponse, RegisterConsumerRequest,
     UpdateConsumerRequest,
@@ -257,14 +257,14 @@ pub async fn operations(
     } = open_consumer_route(&state, &issuer, &raw, &ctx, &headers).await?;
     let Query(query) =
         query.map_err(|_| ApiError::format("query", "is not a valid query string"))?;
-    let limit = match query.limit.as_deref() {
-        None => 50,
-        Some(text) => match text.parse::<u32>() {
-            Ok(n) if (1..=200).contains(&n) => n,
-            Ok(_) => return Err(ApiError::format("limit", "must be 1 to 200")),
-            Err(_) => return Err(ApiError::format("limit", "must be a number")),
-        },
-    };
+    // A limit out of range is a value, as v1's count is: after every format of the request.
+    let limit = check(whole_number(
+        query.limit.as_deref(),
+        "limit",
+        1..=200,
+        50,
+        "must be 1 to 200",
+    ))?;
     let before = match query.cursor.as_deref() {
         None => None,
         Some(text) => Some(
@@ -274,7 +274,8 @@ pub async fn operations(
                 .ok_or_else(|| ApiError::format("cursor", "is not a cursor from this API"))?,
         ),
     };
-    let (consumer_id, _) = (consumer, trail).finish()?;
+    let (consumer_id, _, limit) = (consumer, trail, limit).finish()?;
+    let limit = u32::try_from(limit).unwrap_or(200);
     let page = state
         .store
         .operations(&issuer, &consumer_id, limit, before)

@@ -7,12 +7,9 @@
 //! is well-formed but not allowed, so it is `FIELD_INVALID_VALUE` and, by the order of
 //! checks, waits behind every format check and comes before the consumer's existence.
 
-use std::ops::RangeInclusive;
-
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
-use d1_domain::FieldError;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,7 +20,7 @@ use crate::context::RequestContext;
 use crate::error::{ApiError, BareErrorBody};
 use crate::extract::Caller;
 use crate::state::AppState;
-use crate::wire::checks::{check, Finish};
+use crate::wire::checks::{check, whole_number, Finish};
 use crate::wire::consumer::{OperationDto, V1OperationsResponse};
 
 /// The most entries one page may hold.
@@ -47,39 +44,6 @@ pub struct V1TrailQuery {
     /// 1 to 100, default 10.
     #[param(minimum = 1, maximum = 100, example = 10)]
     count: Option<String>,
-}
-
-/// A whole number of the query: `default` when absent. Anything but an optional minus and
-/// digits is a format error; a whole number outside `range` is a value error saying `allowed`.
-fn whole_number(
-    raw: Option<&str>,
-    field: &str,
-    range: RangeInclusive<u64>,
-    default: u64,
-    allowed: &'static str,
-) -> Result<u64, FieldError> {
-    let Some(raw) = raw else {
-        return Ok(default);
-    };
-    let digits = raw.strip_prefix('-').unwrap_or(raw);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(FieldError::format(field, "must be a whole number"));
-    }
-    // Only a number too long for an i128 fails to parse, and it is far out of range either
-    // way. Past u64::MAX is taken as u64::MAX: for `offset`, past the end of any trail.
-    let value = raw
-        .parse::<i128>()
-        .unwrap_or(if raw.starts_with('-') {
-            i128::MIN
-        } else {
-            i128::MAX
-        })
-        .min(i128::from(u64::MAX));
-    let allowed_range = i128::from(*range.start())..=i128::from(*range.end());
-    match u64::try_from(value) {
-        Ok(v) if allowed_range.contains(&value) => Ok(v),
-        _ => Err(FieldError::value(field, allowed)),
-    }
 }
 
 /// The operations of a consumer (v1), newest first.

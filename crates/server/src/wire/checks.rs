@@ -5,6 +5,8 @@
 //! [`Finish::finish`] ends the format phase over a tuple of them and hands back the values, so
 //! no handler has to unwrap an `Option` that "cannot" be empty.
 
+use std::ops::RangeInclusive;
+
 use d1_domain::{FieldError, FieldErrorKind, IdError};
 
 /// The outcome of a check whose format passed: its value, or the value error to report once
@@ -49,6 +51,42 @@ impl<T> FromIterator<Checked<T>> for Checked<Vec<T>> {
     /// Every value in order, or the first error.
     fn from_iter<I: IntoIterator<Item = Checked<T>>>(iter: I) -> Self {
         Self(iter.into_iter().map(|c| c.0).collect())
+    }
+}
+
+/// A whole number of the query: `default` when absent. Anything but an optional minus and
+/// digits is a format error; a whole number outside `range` is a value error saying `allowed`.
+///
+/// # Errors
+/// The field's format or value error.
+pub fn whole_number(
+    raw: Option<&str>,
+    field: &str,
+    range: RangeInclusive<u64>,
+    default: u64,
+    allowed: &'static str,
+) -> Result<u64, FieldError> {
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(FieldError::format(field, "must be a whole number"));
+    }
+    // Only a number too long for an i128 fails to parse, and it is far out of range either
+    // way. Past u64::MAX is taken as u64::MAX: for `offset`, past the end of any trail.
+    let value = raw
+        .parse::<i128>()
+        .unwrap_or(if raw.starts_with('-') {
+            i128::MIN
+        } else {
+            i128::MAX
+        })
+        .min(i128::from(u64::MAX));
+    let allowed_range = i128::from(*range.start())..=i128::from(*range.end());
+    match u64::try_from(value) {
+        Ok(v) if allowed_range.contains(&value) => Ok(v),
+        _ => Err(FieldError::value(field, allowed)),
     }
 }
 

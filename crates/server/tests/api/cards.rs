@@ -207,7 +207,7 @@ async fn delete_cascades_and_a_deleted_pan_never_returns() {
         response,
         409,
         "CARD_CONFLICT",
-        "the PAN is registered, or was deleted",
+        "the PAN is registered to another card, or was deleted",
     )
     .await;
     let response = app

@@ -370,6 +370,16 @@ async fn the_trail_pages_newest_first() {
     let response = app
         .get(&(app.consumer_url("c1") + "/operations?limit=0"), &token)
         .await;
+    assert_error(
+        response,
+        400,
+        "FIELD_INVALID_VALUE",
+        "limit: must be 1 to 200",
+    )
+    .await;
+    let response = app
+        .get(&(app.consumer_url("c1") + "/operations?limit=ten"), &token)
+        .await;
     assert_error(response, 400, "FIELD_INVALID_FORMAT", "limit").await;
     let response = app
         .get(&(app.consumer_url("ghost") + "/operations"), &token)

@@ -184,7 +184,7 @@ pub(crate) async fn register<D: Db>(
     }
     if pan_known {
         return Ok(CardOutcome::Conflict(
-            "the PAN is registered, or was deleted, under another cardId",
+            "the PAN is registered to another card, or was deleted, and cannot be registered again",
         ));
     }
     let (consumer_ref, generation, sealed, implicit) = match consumer {

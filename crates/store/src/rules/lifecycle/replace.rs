@@ -68,7 +68,7 @@ pub(super) async fn prepare<D: Db>(
             let mac = vault.pan_mac(issuer, &d.pan);
             if cards::pan_known(db, issuer, &mac).await? {
                 return Ok(Err(OperateOutcome::Conflict(
-                    "the PAN is registered, or was deleted, under another cardId",
+                    "the PAN is registered to another card, or was deleted, and cannot be registered again",
                 )));
             }
             (d.pan.clone(), mac, d.expiry, Scheme::of(&d.pan))
