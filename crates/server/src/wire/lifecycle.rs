@@ -202,17 +202,20 @@ mod tests {
                 encrypted_data: Some(jwe.into()),
             })
         };
-        let read = outcome(CardOperation::Replace, body("k2", "a.b.c.d.e")).unwrap();
+        let read = outcome(CardOperation::Replace, body("k2", "e30.a.b.c.d")).unwrap();
         assert_eq!(read.new_card_id.unwrap().as_str(), "k2");
-        let bad_id = outcome(CardOperation::Replace, body("k 2", "a.b.c.d.e"));
+        let bad_id = outcome(CardOperation::Replace, body("k 2", "e30.a.b.c.d"));
         assert_eq!(bad_id.err(), Some((Format, "newCardId".into())));
         let pan_id = outcome(
             CardOperation::Replace,
-            body("4111111111111111", "a.b.c.d.e"),
+            body("4111111111111111", "e30.a.b.c.d"),
         );
         assert_eq!(pan_id.err(), Some((Value, "newCardId".into())));
         let bad_jwe = outcome(CardOperation::Replace, body("k2", "a.b"));
         assert_eq!(bad_jwe.err(), Some((Format, "encryptedData".into())));
+        // Five parts, but a header that is not base64url JSON: not a compact JWE either.
+        let bad_header = outcome(CardOperation::Replace, body("k2", "a.b.c.d.e"));
+        assert_eq!(bad_header.err(), Some((Format, "encryptedData".into())));
     }
 
     #[test]
