@@ -64,10 +64,16 @@ fn another_key_truncation_and_plain_json_are_refused() {
         jwe::parse(&token).unwrap().decrypt(&other).unwrap_err(),
         JweError::Decrypt
     );
+    // A truncated tag still has a readable header: a compact JWE that cannot authenticate.
     assert_eq!(
         jwe::parse(&token[..token.len() - 5])
             .map(|_| ())
             .unwrap_err(),
+        JweError::Decrypt
+    );
+    let unreadable_header = format!("bm90IGpzb24{}", &token[token.find('.').unwrap()..]);
+    assert_eq!(
+        jwe::parse(&unreadable_header).map(|_| ()).unwrap_err(),
         JweError::Malformed
     );
     assert_eq!(

@@ -2,7 +2,9 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{assert_error, full_pi, spawn_app, spawn_with, IssuerSettings, TestApp};
+use crate::harness::{
+    assert_consumer_deleted, assert_error, full_pi, spawn_app, spawn_with, IssuerSettings, TestApp,
+};
 
 async fn trail(app: &TestApp, token: &str, consumer: &str) -> Vec<Value> {
     let body: Value = app
@@ -123,13 +125,7 @@ async fn update_gives_404_for_unknown_and_403_for_deleted_consumers() {
             &body,
         )
         .await;
-    assert_error(
-        response,
-        403,
-        "INVALID_STATE",
-        "check the state of the end user (consumer) is ACTIVE",
-    )
-    .await;
+    assert_consumer_deleted(response).await;
     let response = app
         .client
         .post(app.consumer_url("c1") + "/operations/update")

@@ -565,6 +565,14 @@ pub fn full_pi() -> Value {
     })
 }
 
+/// The text D1 publishes for the refusal of a DELETED consumer (contract section 7).
+pub const CONSUMER_DELETED: &str = "check the state of the end user (consumer) is ACTIVE";
+
+/// Asserts the refusal of a DELETED consumer: 403 `INVALID_STATE` in D1's published text.
+pub async fn assert_consumer_deleted(response: reqwest::Response) {
+    assert_error(response, 403, "INVALID_STATE", CONSUMER_DELETED).await;
+}
+
 /// Asserts a v2 error body and status.
 pub async fn assert_error(
     response: reqwest::Response,

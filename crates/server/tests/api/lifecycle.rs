@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 use crate::fake_backend::{set_backend, Answer, FakeBackend};
 use crate::harness::{
-    assert_error, encrypt_for, on_postgres, spawn_app, test_pan, TestApp, ISSUER, OTHER_ISSUER,
+    assert_error, encrypt_for, on_postgres, spawn_app, test_pan, TestApp, CONSUMER_DELETED, ISSUER,
+    OTHER_ISSUER,
 };
 
 async fn setup() -> (TestApp, String) {
@@ -574,7 +575,7 @@ async fn another_issuers_card_is_not_found_and_a_deleted_consumers_card_is_refus
     let body: Value = response.json().await.unwrap();
     assert_eq!(
         body,
-        json!({"error": "INVALID_STATE: check the state of the end user (consumer) is ACTIVE"})
+        json!({"error": format!("INVALID_STATE: {CONSUMER_DELETED}")})
     );
 }
 
