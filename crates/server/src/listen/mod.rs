@@ -11,6 +11,7 @@ pub mod guard;
 pub mod limits;
 pub mod peer;
 pub mod proxy;
+mod refusal;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -151,7 +152,7 @@ impl Shared {
             }
         });
         let mut http = hyper::server::conn::http1::Builder::new();
-        http.max_headers(guard::MAX_HEADERS + 28)
+        http.max_headers(refusal::MAX_HEADERS + 28)
             .header_read_timeout(None)
             .keep_alive(true);
         let conn =
