@@ -29,8 +29,14 @@ pub(super) struct Replacement {
     expiry: Expiry,
     scheme: Scheme,
     sealed: Vec<u8>,
-    /// What the old card's enrolment was given, sealed for the job that enrols the new one.
-    enrolment: Option<Vec<u8>>,
+    /// The old card's Click to Pay enrolment, pending or done, that moves to the new card.
+    enrolment: Option<Moved>,
+}
+
+/// An enrolment that moves: what the old card's enrolment was given (billing address,
+/// cardholder name), sealed for the job that enrols the new card, if anything.
+struct Moved {
+    given: Option<Vec<u8>>,
 }
 
 /// Checks the replacement's id and PAN (a registered card's from the body, a created card's
@@ -96,7 +102,7 @@ pub(super) async fn prepare<D: Db>(
         Some(&pan),
         expiry,
     )?;
-    let enrolment = given_to_enrolment(db, vault, cmd, card, consumer, &key).await?;
+    let enrolment = moved_enrolment(db, vault, cmd, card, consumer, &key).await?;
     Ok(Ok(Replacement {
         card_id,
         pan,
@@ -117,12 +123,34 @@ struct Enrolled {
     cardholder_name: String,
 }
 
-/// What the old card's enrolment was given (billing address, cardholder name), sealed for the
-/// job that enrols the new card, so the move does not depend on the consumer's PI holding an
-/// address: from the card's directory entry once enrolled, else from its pending job. An
-/// entry that does not open is logged and carries nothing; the new card's enrolment then
-/// takes what the PI gives, as a fresh one would.
-async fn given_to_enrolment<D: Db>(
+/// The old card's enrolment, if it has one (PENDING or SUCCESSFUL), with what it was given
+/// (billing address, cardholder name) sealed for the job that enrols the new card, so the move
+/// does not depend on the consumer's PI holding an address: from the card's directory entry
+/// once enrolled, else from its pending job. An entry that does not open is logged and carries
+/// nothing; the new card's enrolment then takes what the PI gives, as a fresh one would.
+async fn moved_enrolment<D: Db>(
+    db: &D,
+    vault: &Vault,
+    cmd: &OperateCard,
+    card: &Target,
+    consumer: &ConsumerRow,
+    key: &DataKey,
+) -> StoreResult<Option<Moved>> {
+    let enrolled = db
+        .query_opt(
+            &c2p::EXISTING_ENROLMENT,
+            params![consumer.id, cmd.card_id.as_str()],
+        )
+        .await?;
+    if enrolled.is_none() {
+        return Ok(None);
+    }
+    let given = given_to(db, vault, cmd, card, consumer, key).await?;
+    Ok(Some(Moved { given }))
+}
+
+/// What the old card's enrolment was given, sealed for the new card's job ([`moved_enrolment`]).
+async fn given_to<D: Db>(
     db: &D,
     vault: &Vault,
     cmd: &OperateCard,
@@ -216,15 +244,9 @@ impl Replacement {
         consumer: &ConsumerRow,
         now: i64,
     ) -> StoreResult<()> {
-        let enrolled = db
-            .query_opt(
-                &c2p::EXISTING_ENROLMENT,
-                params![consumer.id, cmd.card_id.as_str()],
-            )
-            .await?;
-        if enrolled.is_none() {
+        let Some(moved) = &self.enrolment else {
             return Ok(());
-        }
+        };
         leave_directory(db, cmd, &old.consumer_id, cmd.card_id.as_str()).await?;
         let operation_id = trail::operation_id();
         let correlation = cmd.trail.correlation_id.as_ref().map(CorrelationId::as_str);
@@ -254,7 +276,7 @@ impl Replacement {
                 consumer.id,
                 &operation_id,
                 self.card_id.as_str(),
-                self.enrolment.as_deref(),
+                moved.given.as_deref(),
                 correlation,
                 now,
             ],
