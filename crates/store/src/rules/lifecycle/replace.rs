@@ -145,19 +145,6 @@ async fn moved_enrolment<D: Db>(
     if enrolled.is_none() {
         return Ok(None);
     }
-    let given = given_to(db, vault, cmd, card, consumer, key).await?;
-    Ok(Some(Moved { given }))
-}
-
-/// What the old card's enrolment was given, sealed for the new card's job ([`moved_enrolment`]).
-async fn given_to<D: Db>(
-    db: &D,
-    vault: &Vault,
-    cmd: &OperateCard,
-    card: &Target,
-    consumer: &ConsumerRow,
-    key: &DataKey,
-) -> StoreResult<Option<Vec<u8>>> {
     let (issuer, holder, old) = (&cmd.issuer_id, &card.consumer_id, cmd.card_id.as_str());
     let entry = db
         .query_opt(
@@ -169,7 +156,8 @@ async fn given_to<D: Db>(
         let job = db
             .query_opt(&c2p::ENROL_JOB_DETAILS, params![consumer.id, old])
             .await?;
-        return job.map_or(Ok(None), |mut r| r.opt_blob(0));
+        let given = job.map_or(Ok(None), |mut r| r.opt_blob(0))?;
+        return Ok(Some(Moved { given }));
     };
     let sealed = Sealed {
         wrapped_key: entry.blob(0)?,
@@ -184,15 +172,14 @@ async fn given_to<D: Db>(
         tracing::warn!(
             "a replaced card's directory entry does not open; its enrolment moves without it"
         );
-        return Ok(None);
+        return Ok(Some(Moved { given: None }));
     };
     let details = EnrolmentDetails {
         billing_address: Some(enrolled.billing_address),
         cardholder_name: Some(enrolled.cardholder_name),
     };
-    vault
-        .seal_enrolment(key, issuer, holder, &details)
-        .map(Some)
+    let given = vault.seal_enrolment(key, issuer, holder, &details)?;
+    Ok(Some(Moved { given: Some(given) }))
 }
 
 impl Replacement {
